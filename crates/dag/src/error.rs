@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+/// Errors of the stage engine.
+///
+/// [`DagError::Pipeline`] is a mistake in a pipeline file (the CLI exits 2 for it and
+/// writes nothing); the others arise while running.
+#[derive(Debug, thiserror::Error)]
+pub enum DagError {
+    /// A pipeline file is wrong: it names the file, the line and, when known, the stage.
+    #[error("{}:{line}: {}{message}", file.display(), stage.as_ref().map(|s| format!("stage `{s}`: ")).unwrap_or_default())]
+    Pipeline {
+        /// The pipeline file.
+        file: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// The stage concerned, if any.
+        stage: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A lockfile that cannot be read.
+    #[error("{}: {message}", file.display())]
+    Lockfile {
+        /// The lockfile.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A stage failed while running.
+    #[error("stage `{stage}` failed: {message}")]
+    StageFailed {
+        /// The stage.
+        stage: String,
+        /// Why.
+        message: String,
+    },
+    /// An input changed while its stage was running; the result was not recorded.
+    #[error(
+        "stage `{stage}`: input `{input}` changed while the stage ran; its result was discarded (run again)"
+    )]
+    InputChanged {
+        /// The stage.
+        stage: String,
+        /// The input that changed.
+        input: String,
+    },
+    /// An error of the object store.
+    #[error(transparent)]
+    Cas(#[from] ventral_cas::CasError),
+    /// Something else, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DagError {
+    /// Whether this is a mistake in a pipeline file (exit code 2).
+    pub fn is_pipeline_error(&self) -> bool {
+        matches!(self, DagError::Pipeline { .. })
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = DagError> = std::result::Result<T, E>;

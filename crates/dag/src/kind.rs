@@ -1,0 +1,165 @@
+//! The seam between the engine and the code that does the work: [`StageKind`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// A stage's params: names to JSON values (from the pipeline's TOML).
+pub type Params = serde_json::Map<String, Value>;
+
+/// The error type stage kinds return; the engine reports it with the stage's name.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The type a param must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    /// `true` / `false`.
+    Bool,
+    /// An integer.
+    Int,
+    /// A number (an integer is accepted).
+    Float,
+    /// A string.
+    Str,
+    /// An array of strings.
+    StrList,
+    /// Any array.
+    Array,
+    /// A table.
+    Table,
+    /// Anything.
+    Any,
+}
+
+impl ParamType {
+    /// Whether `v` has this type.
+    pub fn accepts(self, v: &Value) -> bool {
+        match self {
+            ParamType::Bool => v.is_boolean(),
+            ParamType::Int => v.is_i64() || v.is_u64(),
+            ParamType::Float => v.is_number(),
+            ParamType::Str => v.is_string(),
+            ParamType::StrList => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            ParamType::Array => v.is_array(),
+            ParamType::Table => v.is_object(),
+            ParamType::Any => true,
+        }
+    }
+
+    /// How to say this type in an error message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamType::Bool => "a boolean",
+            ParamType::Int => "an integer",
+            ParamType::Float => "a number",
+            ParamType::Str => "a string",
+            ParamType::StrList => "an array of strings",
+            ParamType::Array => "an array",
+            ParamType::Table => "a table",
+            ParamType::Any => "any value",
+        }
+    }
+}
+
+/// One param a kind accepts.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    /// Its name in the stage table.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ParamType,
+    /// Whether the stage must set it.
+    pub required: bool,
+    /// One line for `ventral kinds`.
+    pub doc: &'static str,
+}
+
+/// What a kind's `run` sees.
+pub struct StageContext<'a> {
+    /// The stage's (instance) name.
+    pub stage: &'a str,
+    /// Its params, as written (after interpolation).
+    pub params: &'a Params,
+    /// Its inputs: for each input name, the paths (files or folders) to read. Stage outputs
+    /// are read-only folders in the store.
+    pub inputs: &'a BTreeMap<String, Vec<PathBuf>>,
+    /// An empty folder to write the output into. Everything in it becomes the output.
+    pub out_dir: &'a Path,
+    /// The workspace root (the working directory of `cmd` stages).
+    pub workspace: &'a Path,
+    /// A file for the stage's log.
+    pub log: &'a Path,
+    /// Report progress (shown in the live display).
+    pub progress: &'a (dyn Fn(&str) + Sync),
+}
+
+impl StageContext<'_> {
+    /// The paths of input `name`, or an error naming it.
+    pub fn input(&self, name: &str) -> Result<&[PathBuf], BoxError> {
+        self.inputs
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| format!("input `{name}` is required").into())
+    }
+}
+
+/// A kind of stage: a pure function from (params, inputs) to an output folder.
+///
+/// Implementations must be deterministic: the same params and input bytes give the same
+/// output bytes, whatever the thread count. Whatever else their result depends on (a
+/// library version, the device) they report through [`StageKind::runtime`], which enters
+/// the key.
+pub trait StageKind: Send + Sync {
+    /// The name used in pipeline files (`cmd`, `score.i2n`, …).
+    fn name(&self) -> &str;
+    /// The blake3 of the source files that implement the kind, embedded at build time.
+    fn code_identity(&self) -> &str;
+    /// The params it accepts.
+    fn params(&self) -> &[ParamSpec];
+    /// One line describing it.
+    fn doc(&self) -> &str {
+        ""
+    }
+    /// The runtime its result depends on (library versions, CPU/GPU), or `None`.
+    fn runtime(&self, _params: &Params) -> Option<String> {
+        None
+    }
+    /// Produce the output in `ctx.out_dir`.
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError>;
+}
+
+/// The kinds a binary knows, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<String, Arc<dyn StageKind>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Add a kind (replacing one of the same name).
+    pub fn register(&mut self, kind: Arc<dyn StageKind>) -> &mut Self {
+        self.kinds.insert(kind.name().to_string(), kind);
+        self
+    }
+
+    /// The kind called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn StageKind>> {
+        self.kinds.get(name)
+    }
+
+    /// Every kind, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn StageKind>> {
+        self.kinds.values()
+    }
+
+    /// Names of all kinds.
+    pub fn names(&self) -> Vec<&str> {
+        self.kinds.keys().map(String::as_str).collect()
+    }
+}
