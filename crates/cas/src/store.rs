@@ -118,13 +118,26 @@ const SUBDIRS: [&str; 7] = ["objects", "out", "runs", "jobs", "tmp", "quarantine
 impl Store {
     /// Open (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
+        let s = Store::at(root);
+        s.ensure()?;
+        Ok(s)
+    }
+
+    /// The store at `root`, without creating anything (reads of a store that does not
+    /// exist yet find nothing; call [`Store::ensure`] before writing).
+    pub fn at(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Create the store's folders if they are missing.
+    pub fn ensure(&self) -> Result<()> {
         for d in SUBDIRS {
-            let p = root.join(d);
+            let p = self.root.join(d);
             std::fs::create_dir_all(&p).ctx("create directory", &p)?;
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Ok(())
     }
 
     /// The store's root folder.

@@ -43,12 +43,13 @@ pub struct Workspace {
 
 impl Workspace {
     /// Open the workspace at `root` with its store at `store_root` (default `root/.ventral`).
+    /// Nothing is created until something is written.
     pub fn open(root: &Path, store_root: Option<&Path>) -> Result<Workspace> {
         let root = std::fs::canonicalize(root)
             .map_err(|e| DagError::Other(format!("workspace {}: {e}", root.display())))?;
         let store_root = store_root.map(Path::to_path_buf).unwrap_or_else(|| root.join(".ventral"));
         Ok(Workspace {
-            store: Store::open(&store_root)?,
+            store: Store::at(&store_root),
             lockfiles: root.join("lockfiles"),
             root,
         })
@@ -839,6 +840,7 @@ impl<'a> Engine<'a> {
         let set = self.graph.upstream_closure(&targets);
         let forced: BTreeSet<usize> = if opts.force { targets.iter().copied().collect() } else { BTreeSet::new() };
         self.check_path_inputs(&set)?;
+        self.ws.store.ensure()?;
         let _lock = WorkspaceLock::acquire(self.ws.store.root(), "ventral run", opts.lock_timeout)?;
         let cleaned = self.ws.store.clean_tmp()?;
         if cleaned > 0 {

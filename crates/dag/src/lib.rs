@@ -22,7 +22,7 @@ pub mod lockfile;
 pub mod pipeline;
 
 pub use engine::{
-    Action, Executor, Job, LocalExecutor, NoProgress, Progress, Reason, RunOptions, RunReport,
+    Action, Engine, Executor, Job, LocalExecutor, NoProgress, Progress, Reason, RunOptions, RunReport,
     StageOutcome, StageStatus, Status, Workspace, execute_job,
 };
 pub use error::{DagError, Result};

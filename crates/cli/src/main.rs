@@ -1,0 +1,482 @@
+//! `ventral`: the command-line interface. Thin: it parses arguments, wires the stage kinds
+//! of the domain crates into the engine, and prints results.
+
+mod progress;
+mod registry;
+mod report;
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use ventral_cas::Digest;
+use ventral_dag::{
+    Action, DagError, Engine, Job, LocalExecutor, Lockfile, NoProgress, Pipeline, RunOptions,
+    Status, Workspace, execute_job,
+};
+
+/// ventral: the CORnet-S paper as a content-addressed pipeline.
+#[derive(Parser, Debug)]
+#[command(name = "ventral", version, about, long_about = None)]
+struct Cli {
+    /// Workspace root (default: the current folder).
+    #[arg(short = 'C', long, global = true, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// The object store (default: <workspace>/.ventral).
+    #[arg(long, global = true, env = "VENTRAL_HOME", value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The pipeline file, relative to the workspace.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "VENTRAL_PIPELINE",
+        default_value = "pipelines/paper.toml"
+    )]
+    pipeline: PathBuf,
+    /// The profile (default: the pipeline file's own `profile`).
+    #[arg(long, global = true, env = "VENTRAL_PROFILE")]
+    profile: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the stages that are stale (and the upstream they need).
+    Run {
+        /// Stages to bring up to date (a matrix stage's name selects all its instances).
+        stages: Vec<String>,
+        /// Stages run at once (default: the number of cores).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Run the named stages (all, if none named) even if up to date.
+        #[arg(long)]
+        force: bool,
+        /// Say what would run, and why, without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait for another run holding the workspace.
+        #[arg(long, default_value_t = 600.0)]
+        lock_timeout: f64,
+    },
+    /// List every stage as up to date or stale, and why.
+    Status {
+        /// Only these stages (and what they need).
+        stages: Vec<String>,
+    },
+    /// Print the stage graph.
+    Dag {
+        /// As Graphviz dot.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Show a stage's key, output and files.
+    Show {
+        /// The stage.
+        stage: String,
+    },
+    /// Re-hash the whole store; name and quarantine anything damaged.
+    Verify {
+        /// Seconds to wait for another run holding the workspace.
+        #[arg(long, default_value_t = 600.0)]
+        lock_timeout: f64,
+    },
+    /// Remove outputs no lockfile refers to.
+    Gc {
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait for another run holding the workspace.
+        #[arg(long, default_value_t = 600.0)]
+        lock_timeout: f64,
+    },
+    /// Execute one prepared job (`.ventral/jobs/KEY.json`); used by cluster executors.
+    ExecStage {
+        /// The stage key.
+        key: String,
+    },
+    /// List the built-in stage kinds, their params and code identities.
+    Kinds,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let pipeline_error = e
+                .chain()
+                .any(|c| c.downcast_ref::<DagError>().is_some_and(DagError::is_pipeline_error));
+            ExitCode::from(if pipeline_error { 2 } else { 1 })
+        }
+    }
+}
+
+struct Ctx {
+    ws: Workspace,
+    pipeline_path: PathBuf,
+}
+
+impl Ctx {
+    fn open(cli: &Cli) -> Result<Ctx> {
+        let root = cli.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
+        let ws = Workspace::open(&root, cli.store.as_deref())
+            .with_context(|| format!("opening the workspace at {}", root.display()))?;
+        let pipeline_path = if cli.pipeline.is_absolute() {
+            cli.pipeline.clone()
+        } else {
+            ws.root.join(&cli.pipeline)
+        };
+        Ok(Ctx { ws, pipeline_path })
+    }
+
+    fn pipeline(&self, cli: &Cli) -> Result<Pipeline> {
+        if !self.pipeline_path.exists() {
+            return Err(DagError::Pipeline {
+                file: cli.pipeline.clone(),
+                line: 0,
+                stage: None,
+                message: "no such pipeline file (choose one with -p FILE)".into(),
+            }
+            .into());
+        }
+        let mut p = Pipeline::load(&self.pipeline_path, cli.profile.as_deref())?;
+        // Messages name the file as the user spelled it.
+        p.file = cli.pipeline.clone();
+        Ok(p)
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    let registry = registry::registry()?;
+    if let Cmd::Kinds = cli.command {
+        return kinds(cli, &registry);
+    }
+    let ctx = Ctx::open(cli)?;
+    match &cli.command {
+        Cmd::Run {
+            stages,
+            jobs,
+            force,
+            dry_run,
+            lock_timeout,
+        } => {
+            let pipeline = ctx.pipeline(cli)?;
+            let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+            if *dry_run {
+                let targets = engine.select(stages)?;
+                let set = engine.graph().upstream_closure(&targets);
+                let status = engine.status(Some(&set))?;
+                return print_status(cli, &status, true);
+            }
+            let mut opts = RunOptions {
+                targets: stages.clone(),
+                force: *force,
+                lock_timeout: secs(*lock_timeout),
+                ..RunOptions::default()
+            };
+            if let Some(j) = jobs {
+                opts.jobs = *j;
+            }
+            let executor = LocalExecutor {
+                store: &ctx.ws.store,
+                registry: &registry,
+            };
+            let live = !cli.json && std::io::stdout().is_terminal();
+            let report = if live {
+                let display = progress::Live::new(engine.select(stages)?.len());
+                let r = engine.run(&opts, &executor, &display);
+                display.finish();
+                r?
+            } else {
+                engine.run(&opts, &executor, &NoProgress)?
+            };
+            if cli.json {
+                print_json(&serde_json::to_value(&report)?)?;
+            } else {
+                if !live {
+                    for o in report.stages.iter().filter(|o| o.action != Action::UpToDate) {
+                        println!("{}", report::outcome_line(o));
+                    }
+                }
+                println!(
+                    "{} ran, {} restored, {} up to date, {} failed, {} skipped in {:.2} s",
+                    report.count(Action::Ran),
+                    report.count(Action::Restored),
+                    report.count(Action::UpToDate),
+                    report.count(Action::Failed),
+                    report.count(Action::Skipped),
+                    report.seconds
+                );
+            }
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Status { stages } => {
+            let pipeline = ctx.pipeline(cli)?;
+            let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+            let set: BTreeSet<usize> = if stages.is_empty() {
+                (0..pipeline.stages.len()).collect()
+            } else {
+                engine.graph().upstream_closure(&engine.select(stages)?)
+            };
+            let status = engine.status(Some(&set))?;
+            print_status(cli, &status, false)
+        }
+        Cmd::Dag { dot } => {
+            let pipeline = ctx.pipeline(cli)?;
+            let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+            let g = engine.graph();
+            if cli.json {
+                let v: Vec<_> = g
+                    .order
+                    .iter()
+                    .map(|&i| {
+                        let s = &pipeline.stages[i];
+                        json!({
+                            "stage": s.name,
+                            "kind": s.kind,
+                            "deps": g.deps[i].iter().map(|&d| &pipeline.stages[d].name).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                print_json(&json!(v))?;
+            } else if *dot {
+                println!("digraph \"{}\" {{\n  rankdir=LR;", pipeline.name);
+                for &i in &g.order {
+                    let s = &pipeline.stages[i];
+                    println!("  \"{}\" [label=\"{}\\n{}\"];", s.name, s.name, s.kind);
+                    for &d in &g.deps[i] {
+                        println!("  \"{}\" -> \"{}\";", pipeline.stages[d].name, s.name);
+                    }
+                }
+                println!("}}");
+            } else {
+                for &i in &g.order {
+                    let s = &pipeline.stages[i];
+                    let deps: Vec<&str> = g.deps[i].iter().map(|&d| pipeline.stages[d].name.as_str()).collect();
+                    if deps.is_empty() {
+                        println!("{} ({})", s.name, s.kind);
+                    } else {
+                        println!("{} ({}) <- {}", s.name, s.kind, deps.join(", "));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Show { stage } => show(cli, &ctx, stage),
+        Cmd::Verify { lock_timeout } => {
+            ctx.ws.store.ensure()?;
+            let _lock = ventral_cas::WorkspaceLock::acquire(ctx.ws.store.root(), "ventral verify", secs(*lock_timeout))?;
+            let t0 = Instant::now();
+            let report = ctx.ws.store.verify()?;
+            let seconds = t0.elapsed().as_secs_f64();
+            if cli.json {
+                let mut v = serde_json::to_value(&report)?;
+                v["seconds"] = json!(seconds);
+                print_json(&v)?;
+            } else {
+                for d in &report.damaged {
+                    println!("DAMAGED {d}");
+                }
+                println!(
+                    "verified {} objects ({:.1} MB) and {} trees in {:.2} s: {} damaged, {} quarantined, {} run records dropped",
+                    report.objects,
+                    report.bytes as f64 / 1e6,
+                    report.trees,
+                    seconds,
+                    report.damaged.len(),
+                    report.quarantined.len(),
+                    report.runs_dropped
+                );
+            }
+            Ok(if report.damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Gc { dry_run, lock_timeout } => {
+            ctx.ws.store.ensure()?;
+            let _lock = ventral_cas::WorkspaceLock::acquire(ctx.ws.store.root(), "ventral gc", secs(*lock_timeout))?;
+            let keep = ctx.ws.referenced_outputs()?;
+            let report = ctx.ws.store.gc(&keep, *dry_run)?;
+            if cli.json {
+                print_json(&serde_json::to_value(&report)?)?;
+            } else {
+                println!(
+                    "{}{} trees kept, {} trees and {} objects ({:.1} MB) removed, {} run records removed",
+                    if *dry_run { "dry run: " } else { "" },
+                    report.trees_kept,
+                    report.trees_removed,
+                    report.objects_removed,
+                    report.bytes_freed as f64 / 1e6,
+                    report.runs_removed
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::ExecStage { key } => exec_stage(cli, &ctx, &registry, key),
+        Cmd::Kinds => unreachable!("handled above"),
+    }
+}
+
+fn print_status(cli: &Cli, status: &[ventral_dag::StageStatus], dry_run: bool) -> Result<ExitCode> {
+    if cli.json {
+        print_json(&serde_json::to_value(status)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in status {
+        println!("{}", report::status_line(s));
+    }
+    let count = |st: Status| status.iter().filter(|s| s.status == st).count();
+    println!(
+        "{}{} stages: {} up to date, {} restorable, {} stale, {} waiting on upstream",
+        if dry_run { "dry run: nothing was run. " } else { "" },
+        status.len(),
+        count(Status::UpToDate),
+        count(Status::Restorable),
+        count(Status::Stale),
+        count(Status::Waiting)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(cli: &Cli, ctx: &Ctx, stage: &str) -> Result<ExitCode> {
+    let pipeline = ctx.pipeline(cli)?;
+    if pipeline.stage(stage).is_none() {
+        return Err(DagError::Pipeline {
+            file: cli.pipeline.clone(),
+            line: 0,
+            stage: None,
+            message: format!("no stage `{stage}` in this pipeline"),
+        }
+        .into());
+    }
+    let lf_path = ctx.ws.lockfile_path(&pipeline);
+    let lf = Lockfile::load(&lf_path, &pipeline.name, &pipeline.profile)?;
+    let Some(entry) = lf.stages.get(stage) else {
+        if cli.json {
+            print_json(&json!({ "stage": stage, "never_run": true }))?;
+        } else {
+            println!("{stage}: never run (no entry in {})", lf_path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let out = ctx.ws.store.out_path(&entry.output);
+    let tree = ctx.ws.store.read_tree(&entry.output).ok();
+    let damage = ctx.ws.store.check_tree(&entry.output);
+    if cli.json {
+        print_json(&json!({
+            "stage": stage,
+            "kind": entry.kind,
+            "code": entry.code,
+            "runtime": entry.runtime,
+            "key": entry.key,
+            "output": entry.output,
+            "path": out,
+            "params": entry.params,
+            "inputs": entry.inputs,
+            "files": tree.as_ref().map(|t| &t.entries),
+            "damage": damage,
+        }))?;
+    } else {
+        println!("stage   {stage}");
+        println!("kind    {} (code {})", entry.kind, &entry.code[..entry.code.len().min(16)]);
+        if let Some(rt) = &entry.runtime {
+            println!("runtime {rt}");
+        }
+        println!("key     {}", entry.key);
+        println!("output  {}", entry.output);
+        println!("path    {}", out.display());
+        if let Some(t) = &tree {
+            println!("files   {} ({:.1} kB)", t.entries.len(), t.total_size() as f64 / 1e3);
+            for e in t.entries.iter().take(50) {
+                println!("  {:>12}  {}  {}", e.size, e.digest.short(12), e.path);
+            }
+            if t.entries.len() > 50 {
+                println!("  … {} more", t.entries.len() - 50);
+            }
+        }
+        for d in &damage {
+            println!("DAMAGED {d}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exec_stage(cli: &Cli, ctx: &Ctx, registry: &ventral_dag::Registry, key: &str) -> Result<ExitCode> {
+    let key: Digest = key.parse().context("KEY")?;
+    ctx.ws.store.ensure()?;
+    let path = ctx.ws.store.job_path(&key);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading the job {}", path.display()))?;
+    let job: Job = serde_json::from_slice(&bytes).with_context(|| format!("parsing the job {}", path.display()))?;
+    if job.key != key {
+        bail!("{}: the job is for key {}, not {key}", path.display(), job.key);
+    }
+    let output = execute_job(&ctx.ws.store, registry, &job, &|m: &str| tracing::info!("{m}"))?;
+    let result = json!({ "key": key, "stage": job.stage, "output": output });
+    ventral_cas::atomic_write(&path.with_extension("result.json"), result.to_string().as_bytes())?;
+    if cli.json {
+        print_json(&result)?;
+    } else {
+        println!("{} -> {}", job.stage, output);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
+    let v: Vec<_> = registry
+        .iter()
+        .map(|k| {
+            json!({
+                "kind": k.name(),
+                "code": k.code_identity(),
+                "sources": registry::sources(k.name()),
+                "doc": k.doc(),
+                "params": k.params().iter().map(|p| json!({
+                    "name": p.name, "type": p.ty.describe(), "required": p.required, "doc": p.doc,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    if cli.json {
+        print_json(&json!(v))?;
+    } else {
+        for k in registry.iter() {
+            println!("{}  (code {})  {}", k.name(), &k.code_identity()[..16], k.doc());
+            for p in k.params() {
+                println!(
+                    "    {:<10} {:<20} {}{}",
+                    p.name,
+                    p.ty.describe(),
+                    if p.required { "required; " } else { "" },
+                    p.doc
+                );
+            }
+            println!("    sources: {}", registry::sources(k.name()).join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,34 @@
+//! The built-in stage kinds this binary offers, with the code identities build.rs embedded.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ventral_dag::Registry;
+use ventral_dag::kinds::cmd::CmdKind;
+
+include!(concat!(env!("OUT_DIR"), "/code_ids.rs"));
+
+/// The code identity of `kind`, as embedded at build time.
+pub fn code_id(kind: &str) -> Result<&'static str> {
+    CODE_IDS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, id, _)| *id)
+        .with_context(|| format!("kind `{kind}` is registered but not listed in crates/cli/kinds.toml"))
+}
+
+/// The source files of `kind`.
+pub fn sources(kind: &str) -> &'static [&'static str] {
+    CODE_IDS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, _, s)| *s)
+        .unwrap_or(&[])
+}
+
+/// Every kind this binary knows.
+pub fn registry() -> Result<Registry> {
+    let mut r = Registry::new();
+    r.register(Arc::new(CmdKind::new(code_id("cmd")?)));
+    Ok(r)
+}
