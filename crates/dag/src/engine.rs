@@ -708,10 +708,11 @@ impl<'a> Engine<'a> {
         std::fs::create_dir_all(parent).map_err(|e| DagError::Other(format!("{}: {e}", parent.display())))?;
         let target = self.ws.store.out_path(output);
         let target = relative_to(&target, parent).unwrap_or(target);
+        // One name per link: runs hold the workspace lock, and a run killed right here
+        // leaves a dangling temp link that the next publish replaces.
         let tmp = parent.join(format!(
-            ".{}.ventral-link.{}",
+            ".{}.ventral-link",
             link.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
-            std::process::id()
         ));
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&target, &tmp).map_err(|e| DagError::Other(format!("{}: {e}", tmp.display())))?;
@@ -764,8 +765,17 @@ impl<'a> Engine<'a> {
                 output,
             });
         }
+        self.log_cache_stats("status");
         let _ = self.cache.save();
         Ok(out)
+    }
+
+    fn log_cache_stats(&self, what: &str) {
+        tracing::info!(
+            "{what}: file-hash cache: {} hits, {} bytes hashed",
+            self.cache.hits(),
+            self.cache.bytes_hashed()
+        );
     }
 
     /// Decide what a stage with current entry `new` (key `key`) needs.
@@ -954,6 +964,7 @@ impl<'a> Engine<'a> {
         if lockfile != old_lock {
             lockfile.save(&lf_path)?;
         }
+        self.log_cache_stats("run");
         let _ = self.cache.save();
         let mut stages: Vec<StageOutcome> = outcomes.into_values().collect();
         stages.sort_by_key(|o| self.graph.index_of(&o.stage).map(|i| position[&i]).unwrap_or(usize::MAX));

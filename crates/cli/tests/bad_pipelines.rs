@@ -1,0 +1,113 @@
+//! Bad pipeline files: one clear message naming file, line and stage; exit 2; nothing written.
+
+mod common;
+
+use common::Ws;
+
+fn check(src: &str, expect: &[&str]) {
+    check_with(src, expect, &[&["run"], &["run", "--dry-run"], &["status"], &["dag"]]);
+}
+
+fn check_with(src: &str, expect: &[&str], cmds: &[&[&str]]) {
+    let ws = Ws::new();
+    ws.write("pipelines/p.toml", src);
+    for cmd in cmds {
+        let o = ws.run(cmd);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let cmd: &[&str] = cmd;
+        assert_eq!(o.status.code(), Some(2), "{cmd:?} on:\n{src}\nstderr: {err}");
+        for e in expect {
+            assert!(err.contains(e), "{cmd:?}: expected {e:?} in: {err}");
+        }
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+        for written in [".ventral", "lockfiles", "results"] {
+            assert!(!ws.path().join(written).exists(), "{cmd:?} wrote {written}");
+        }
+    }
+}
+
+#[test]
+fn cycle() {
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\ninputs = { y = \"stage:y\" }\n\n[stages.y]\nkind = \"cmd\"\ncmd = \"true\"\ninputs = { x = \"stage:x\" }\n",
+        &["pipelines/p.toml:", "cycle", "x -> y"],
+    );
+}
+
+#[test]
+fn unknown_stage() {
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\ninputs = { y = \"stage:nope\" }\n",
+        &["pipelines/p.toml:4: stage `x`: input `y` refers to unknown stage `nope`"],
+    );
+}
+
+#[test]
+fn unknown_kind() {
+    check(
+        "\n[stages.x]\nkind = \"train\"\n",
+        &["pipelines/p.toml:2: stage `x`: unknown kind `train`"],
+    );
+}
+
+#[test]
+fn missing_input() {
+    // `dag` shows structure only; every command that hashes inputs refuses.
+    let check = |src: &str, expect: &[&str]| check_with(src, expect, &[&["run"], &["run", "--dry-run"], &["status"]]);
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\ninputs = { raw = \"data/absent.csv\" }\n",
+        &["pipelines/p.toml:4: stage `x`: input `raw`: `data/absent.csv` does not exist"],
+    );
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\ninputs = { raw = \"data/*.none\" }\n",
+        &["pipelines/p.toml:4: stage `x`: input `raw`: `data/*.none` matches nothing"],
+    );
+}
+
+#[test]
+fn two_stages_writing_one_output() {
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\npublish = \"results/out\"\n\n[stages.y]\nkind = \"cmd\"\ncmd = \"true\"\npublish = \"results/out\"\n",
+        &["pipelines/p.toml:", "publishes to `results/out`, which stage `x` also writes"],
+    );
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\nforeach = { k = [1, 2] }\npublish = \"results/same\"\n",
+        &["publishes to `results/same`"],
+    );
+}
+
+#[test]
+fn param_of_the_wrong_type() {
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\nouts = \"not-a-list\"\n",
+        &["pipelines/p.toml:4: stage `x`: param `outs` must be an array of strings, got \"not-a-list\""],
+    );
+}
+
+#[test]
+fn unparseable_toml() {
+    check("[stages.x]\nkind = \"cmd\n", &["pipelines/p.toml:2:"]);
+    check("[stages.x]\nkind = \"cmd\"\n[stages.x]\nkind = \"cmd\"\n", &["pipelines/p.toml:3:"]);
+}
+
+#[test]
+fn unknown_variable_and_profile() {
+    check(
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"echo ${vars.missing}\"\n",
+        &["pipelines/p.toml:3: stage `x`: param `cmd`: unknown variable `${vars.missing}`"],
+    );
+    let ws = Ws::new();
+    ws.write("pipelines/p.toml", "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\n");
+    let o = ws.run(&["--profile", "real", "status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no profile `real`"));
+}
+
+#[test]
+fn missing_pipeline_file() {
+    let ws = Ws::new();
+    let o = ws.run(&["status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pipelines/p.toml:0: no such pipeline file"));
+    assert!(!ws.path().join(".ventral").exists());
+}
