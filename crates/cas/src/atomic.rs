@@ -31,7 +31,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// fsync a directory so that a rename inside it is durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).ctx("fsync directory", dir)
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("fsync directory", dir)
 }
 
 /// A per-process counter, so temp names never collide within one process.

@@ -57,7 +57,10 @@ impl FromStr for Digest {
         let mut out = [0u8; 32];
         for (i, pair) in bytes.chunks(2).enumerate() {
             let hex = std::str::from_utf8(pair).map_err(|_| CasError::BadDigest(s.to_string()))?;
-            if !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+            if !hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            {
                 return Err(CasError::BadDigest(s.to_string()));
             }
             out[i] = u8::from_str_radix(hex, 16).map_err(|_| CasError::BadDigest(s.to_string()))?;
@@ -113,7 +116,10 @@ mod tests {
     fn rejects_bad_hex() {
         assert!("xyz".parse::<Digest>().is_err());
         assert!("Z".repeat(64).parse::<Digest>().is_err());
-        assert!("A".repeat(64).parse::<Digest>().is_err(), "uppercase is not canonical");
+        assert!(
+            "A".repeat(64).parse::<Digest>().is_err(),
+            "uppercase is not canonical"
+        );
     }
 
     #[test]

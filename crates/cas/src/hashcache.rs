@@ -153,9 +153,19 @@ impl HashCache {
     }
 
     /// Record a digest that the caller computed itself (for example while storing a file).
-    pub fn insert(&self, path: &Path, digest: Digest, hashed_at_ns_before: Option<i128>) -> Result<()> {
+    pub fn insert(
+        &self,
+        path: &Path,
+        digest: Digest,
+        hashed_at_ns_before: Option<i128>,
+    ) -> Result<()> {
         let meta = std::fs::metadata(path).ctx("stat", path)?;
-        self.record(path, &meta, hashed_at_ns_before.unwrap_or_else(now_ns), digest);
+        self.record(
+            path,
+            &meta,
+            hashed_at_ns_before.unwrap_or_else(now_ns),
+            digest,
+        );
         Ok(())
     }
 

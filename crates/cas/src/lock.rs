@@ -94,7 +94,10 @@ impl WorkspaceLock {
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(e)) => {
-                    tracing::debug!("flock unsupported on {} ({e}); using lock.excl", path.display());
+                    tracing::debug!(
+                        "flock unsupported on {} ({e}); using lock.excl",
+                        path.display()
+                    );
                     return Self::acquire_excl(store_root, command, timeout);
                 }
             }
@@ -186,10 +189,14 @@ mod tests {
     fn second_acquire_times_out_then_succeeds_after_release() {
         let dir = tempfile::tempdir().unwrap();
         let a = WorkspaceLock::acquire(dir.path(), "first", Duration::ZERO).unwrap();
-        let err = WorkspaceLock::acquire(dir.path(), "second", Duration::from_millis(120)).unwrap_err();
+        let err =
+            WorkspaceLock::acquire(dir.path(), "second", Duration::from_millis(120)).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("locked by `first`"), "{msg}");
-        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
         drop(a);
         WorkspaceLock::acquire(dir.path(), "second", Duration::ZERO).unwrap();
     }
@@ -204,7 +211,11 @@ mod tests {
             command: "crashed".into(),
             since: 0,
         };
-        std::fs::write(dir.path().join("lock.excl"), serde_json::to_vec(&dead).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("lock.excl"),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
         let l = WorkspaceLock::acquire_excl(dir.path(), "new", Duration::from_millis(100)).unwrap();
         let now: LockHolder =
             serde_json::from_slice(&std::fs::read(dir.path().join("lock.excl")).unwrap()).unwrap();
@@ -222,8 +233,13 @@ mod tests {
             command: "ventral run".into(),
             since: 0,
         };
-        std::fs::write(dir.path().join("lock.excl"), serde_json::to_vec(&other).unwrap()).unwrap();
-        let err = WorkspaceLock::acquire_excl(dir.path(), "new", Duration::from_millis(60)).unwrap_err();
+        std::fs::write(
+            dir.path().join("lock.excl"),
+            serde_json::to_vec(&other).unwrap(),
+        )
+        .unwrap();
+        let err =
+            WorkspaceLock::acquire_excl(dir.path(), "new", Duration::from_millis(60)).unwrap_err();
         assert!(err.to_string().contains("some-other-node"));
     }
 }

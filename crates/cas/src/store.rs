@@ -113,7 +113,15 @@ pub struct Store {
     root: PathBuf,
 }
 
-const SUBDIRS: [&str; 7] = ["objects", "out", "runs", "jobs", "tmp", "quarantine", "logs"];
+const SUBDIRS: [&str; 7] = [
+    "objects",
+    "out",
+    "runs",
+    "jobs",
+    "tmp",
+    "quarantine",
+    "logs",
+];
 
 impl Store {
     /// Open (creating if needed) the store at `root`.
@@ -179,7 +187,13 @@ impl Store {
     pub fn new_tmp_dir(&self, label: &str) -> Result<TmpDir> {
         let label: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(40)
             .collect();
         let path = self.root.join("tmp").join(format!(
@@ -446,10 +460,11 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let dest = self
-            .root
-            .join("quarantine")
-            .join(format!("{name}.{}.{}", std::process::id(), unique_suffix()));
+        let dest = self.root.join("quarantine").join(format!(
+            "{name}.{}.{}",
+            std::process::id(),
+            unique_suffix()
+        ));
         std::fs::rename(path, &dest).ctx("move to quarantine", path)?;
         report.quarantined.push(dest);
         Ok(())
@@ -638,12 +653,13 @@ fn seal(path: &Path, executable: bool) -> Result<()> {
     let mode = if executable { 0o555 } else { 0o444 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).ctx("chmod", path)?;
     let t = UNIX_EPOCH + Duration::from_secs(OBJECT_MTIME as u64);
-    let f = File::options()
-        .read(true)
-        .open(path)
-        .ctx("open", path)?;
-    f.set_times(std::fs::FileTimes::new().set_modified(t).set_accessed(SystemTime::now()))
-        .ctx("set mtime", path)
+    let f = File::options().read(true).open(path).ctx("open", path)?;
+    f.set_times(
+        std::fs::FileTimes::new()
+            .set_modified(t)
+            .set_accessed(SystemTime::now()),
+    )
+    .ctx("set mtime", path)
 }
 
 /// Hard-link `src` at `obj` (creating the fan-out folder); an existing `obj` is fine.
@@ -718,7 +734,12 @@ mod tests {
         assert!(s.check_tree(&a).is_empty());
         let tree = s.read_tree(&a).unwrap();
         assert_eq!(tree.entries.len(), 2);
-        assert!(std::fs::read_dir(s.root().join("tmp")).unwrap().next().is_none());
+        assert!(
+            std::fs::read_dir(s.root().join("tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
         // The materialised file shares its inode with the object.
         let m1 = std::fs::metadata(out.join("x.txt")).unwrap();
         let m2 = std::fs::metadata(s.object_path(&crate::hash_bytes(b"hello"))).unwrap();
@@ -747,7 +768,10 @@ mod tests {
         s.put_run(&rec).unwrap();
         let report = s.verify().unwrap();
         assert!(
-            report.damaged.iter().any(|d| d.object == Some(crate::hash_bytes(b"aaaa"))),
+            report
+                .damaged
+                .iter()
+                .any(|d| d.object == Some(crate::hash_bytes(b"aaaa"))),
             "{report:?}"
         );
         assert!(!s.out_path(&t).exists(), "damaged tree must be quarantined");

@@ -264,7 +264,11 @@ mod tests {
 
     #[test]
     fn sub_digest_of_file_and_folder() {
-        let t = Tree::new(vec![entry("x/a", b"1"), entry("x/b", b"2"), entry("y", b"3")]);
+        let t = Tree::new(vec![
+            entry("x/a", b"1"),
+            entry("x/b", b"2"),
+            entry("y", b"3"),
+        ]);
         assert_eq!(t.sub_digest("y"), Some(hash_bytes(b"3")));
         let inner = Tree::new(vec![entry("a", b"1"), entry("b", b"2")]);
         assert_eq!(t.sub_digest("x"), Some(inner.digest()));

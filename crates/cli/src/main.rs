@@ -121,9 +121,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let pipeline_error = e
-                .chain()
-                .any(|c| c.downcast_ref::<DagError>().is_some_and(DagError::is_pipeline_error));
+            let pipeline_error = e.chain().any(|c| {
+                c.downcast_ref::<DagError>()
+                    .is_some_and(DagError::is_pipeline_error)
+            });
             ExitCode::from(if pipeline_error { 2 } else { 1 })
         }
     }
@@ -221,7 +222,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 print_json(&serde_json::to_value(&report)?)?;
             } else {
                 if !live {
-                    for o in report.stages.iter().filter(|o| o.action != Action::UpToDate) {
+                    for o in report
+                        .stages
+                        .iter()
+                        .filter(|o| o.action != Action::UpToDate)
+                    {
                         println!("{}", report::outcome_line(o));
                     }
                 }
@@ -235,7 +240,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     report.seconds
                 );
             }
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Cmd::Status { stages } => {
             let pipeline = ctx.pipeline(cli)?;
@@ -279,7 +288,10 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             } else {
                 for &i in &g.order {
                     let s = &pipeline.stages[i];
-                    let deps: Vec<&str> = g.deps[i].iter().map(|&d| pipeline.stages[d].name.as_str()).collect();
+                    let deps: Vec<&str> = g.deps[i]
+                        .iter()
+                        .map(|&d| pipeline.stages[d].name.as_str())
+                        .collect();
                     if deps.is_empty() {
                         println!("{} ({})", s.name, s.kind);
                     } else {
@@ -292,7 +304,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         Cmd::Show { stage } => show(cli, &ctx, stage),
         Cmd::Verify { lock_timeout } => {
             ctx.ws.store.ensure()?;
-            let _lock = ventral_cas::WorkspaceLock::acquire(ctx.ws.store.root(), "ventral verify", secs(*lock_timeout))?;
+            let _lock = ventral_cas::WorkspaceLock::acquire(
+                ctx.ws.store.root(),
+                "ventral verify",
+                secs(*lock_timeout),
+            )?;
             let t0 = Instant::now();
             let report = ctx.ws.store.verify()?;
             let seconds = t0.elapsed().as_secs_f64();
@@ -315,11 +331,22 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     report.runs_dropped
                 );
             }
-            Ok(if report.damaged.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.damaged.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        Cmd::Gc { dry_run, lock_timeout } => {
+        Cmd::Gc {
+            dry_run,
+            lock_timeout,
+        } => {
             ctx.ws.store.ensure()?;
-            let _lock = ventral_cas::WorkspaceLock::acquire(ctx.ws.store.root(), "ventral gc", secs(*lock_timeout))?;
+            let _lock = ventral_cas::WorkspaceLock::acquire(
+                ctx.ws.store.root(),
+                "ventral gc",
+                secs(*lock_timeout),
+            )?;
             let keep = ctx.ws.referenced_outputs()?;
             let report = ctx.ws.store.gc(&keep, *dry_run)?;
             if cli.json {
@@ -353,7 +380,11 @@ fn print_status(cli: &Cli, status: &[ventral_dag::StageStatus], dry_run: bool) -
     let count = |st: Status| status.iter().filter(|s| s.status == st).count();
     println!(
         "{}{} stages: {} up to date, {} restorable, {} stale, {} waiting on upstream",
-        if dry_run { "dry run: nothing was run. " } else { "" },
+        if dry_run {
+            "dry run: nothing was run. "
+        } else {
+            ""
+        },
         status.len(),
         count(Status::UpToDate),
         count(Status::Restorable),
@@ -403,7 +434,11 @@ fn show(cli: &Cli, ctx: &Ctx, stage: &str) -> Result<ExitCode> {
         }))?;
     } else {
         println!("stage   {stage}");
-        println!("kind    {} (code {})", entry.kind, &entry.code[..entry.code.len().min(16)]);
+        println!(
+            "kind    {} (code {})",
+            entry.kind,
+            &entry.code[..entry.code.len().min(16)]
+        );
         if let Some(rt) = &entry.runtime {
             println!("runtime {rt}");
         }
@@ -411,7 +446,11 @@ fn show(cli: &Cli, ctx: &Ctx, stage: &str) -> Result<ExitCode> {
         println!("output  {}", entry.output);
         println!("path    {}", out.display());
         if let Some(t) = &tree {
-            println!("files   {} ({:.1} kB)", t.entries.len(), t.total_size() as f64 / 1e3);
+            println!(
+                "files   {} ({:.1} kB)",
+                t.entries.len(),
+                t.total_size() as f64 / 1e3
+            );
             for e in t.entries.iter().take(50) {
                 println!("  {:>12}  {}  {}", e.size, e.digest.short(12), e.path);
             }
@@ -426,18 +465,34 @@ fn show(cli: &Cli, ctx: &Ctx, stage: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn exec_stage(cli: &Cli, ctx: &Ctx, registry: &ventral_dag::Registry, key: &str) -> Result<ExitCode> {
+fn exec_stage(
+    cli: &Cli,
+    ctx: &Ctx,
+    registry: &ventral_dag::Registry,
+    key: &str,
+) -> Result<ExitCode> {
     let key: Digest = key.parse().context("KEY")?;
     ctx.ws.store.ensure()?;
     let path = ctx.ws.store.job_path(&key);
-    let bytes = std::fs::read(&path).with_context(|| format!("reading the job {}", path.display()))?;
-    let job: Job = serde_json::from_slice(&bytes).with_context(|| format!("parsing the job {}", path.display()))?;
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("reading the job {}", path.display()))?;
+    let job: Job = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing the job {}", path.display()))?;
     if job.key != key {
-        bail!("{}: the job is for key {}, not {key}", path.display(), job.key);
+        bail!(
+            "{}: the job is for key {}, not {key}",
+            path.display(),
+            job.key
+        );
     }
-    let output = execute_job(&ctx.ws.store, registry, &job, &|m: &str| tracing::info!("{m}"))?;
+    let output = execute_job(&ctx.ws.store, registry, &job, &|m: &str| {
+        tracing::info!("{m}")
+    })?;
     let result = json!({ "key": key, "stage": job.stage, "output": output });
-    ventral_cas::atomic_write(&path.with_extension("result.json"), result.to_string().as_bytes())?;
+    ventral_cas::atomic_write(
+        &path.with_extension("result.json"),
+        result.to_string().as_bytes(),
+    )?;
     if cli.json {
         print_json(&result)?;
     } else {
@@ -465,7 +520,12 @@ fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
         print_json(&json!(v))?;
     } else {
         for k in registry.iter() {
-            println!("{}  (code {})  {}", k.name(), &k.code_identity()[..16], k.doc());
+            println!(
+                "{}  (code {})  {}",
+                k.name(),
+                &k.code_identity()[..16],
+                k.doc()
+            );
             for p in k.params() {
                 println!(
                     "    {:<10} {:<20} {}{}",

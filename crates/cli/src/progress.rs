@@ -54,19 +54,19 @@ impl Progress for Live {
     }
 
     fn message(&self, stage: &str, msg: &str) {
-        if let Ok(bars) = self.bars.lock() {
-            if let Some(b) = bars.get(stage) {
-                b.set_message(msg.to_string());
-            }
+        if let Ok(bars) = self.bars.lock()
+            && let Some(b) = bars.get(stage)
+        {
+            b.set_message(msg.to_string());
         }
     }
 
     fn finished(&self, outcome: &StageOutcome) {
-        if let Ok(mut bars) = self.bars.lock() {
-            if let Some(b) = bars.remove(&outcome.stage) {
-                b.finish_and_clear();
-                self.multi.remove(&b);
-            }
+        if let Ok(mut bars) = self.bars.lock()
+            && let Some(b) = bars.remove(&outcome.stage)
+        {
+            b.finish_and_clear();
+            self.multi.remove(&b);
         }
         if outcome.action != Action::UpToDate {
             let _ = self.multi.println(crate::report::outcome_line(outcome));

@@ -14,7 +14,9 @@ pub fn code_id(kind: &str) -> Result<&'static str> {
         .iter()
         .find(|(k, _, _)| *k == kind)
         .map(|(_, id, _)| *id)
-        .with_context(|| format!("kind `{kind}` is registered but not listed in crates/cli/kinds.toml"))
+        .with_context(|| {
+            format!("kind `{kind}` is registered but not listed in crates/cli/kinds.toml")
+        })
 }
 
 /// The source files of `kind`.

@@ -15,7 +15,12 @@ fn action_word(a: Action) -> &'static str {
 /// One line for a finished stage.
 pub fn outcome_line(o: &StageOutcome) -> String {
     let why: Vec<String> = o.reasons.iter().map(ToString::to_string).collect();
-    let mut line = format!("{:<10} {:<28} {:>7.2} s", action_word(o.action), o.stage, o.seconds);
+    let mut line = format!(
+        "{:<10} {:<28} {:>7.2} s",
+        action_word(o.action),
+        o.stage,
+        o.seconds
+    );
     if !why.is_empty() {
         line.push_str(&format!("  ({})", why.join("; ")));
     }

@@ -5,7 +5,11 @@ mod common;
 use common::Ws;
 
 fn check(src: &str, expect: &[&str]) {
-    check_with(src, expect, &[&["run"], &["run", "--dry-run"], &["status"], &["dag"]]);
+    check_with(
+        src,
+        expect,
+        &[&["run"], &["run", "--dry-run"], &["status"], &["dag"]],
+    );
 }
 
 fn check_with(src: &str, expect: &[&str], cmds: &[&[&str]]) {
@@ -15,11 +19,19 @@ fn check_with(src: &str, expect: &[&str], cmds: &[&[&str]]) {
         let o = ws.run(cmd);
         let err = String::from_utf8_lossy(&o.stderr);
         let cmd: &[&str] = cmd;
-        assert_eq!(o.status.code(), Some(2), "{cmd:?} on:\n{src}\nstderr: {err}");
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{cmd:?} on:\n{src}\nstderr: {err}"
+        );
         for e in expect {
             assert!(err.contains(e), "{cmd:?}: expected {e:?} in: {err}");
         }
-        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{err}"
+        );
         for written in [".ventral", "lockfiles", "results"] {
             assert!(!ws.path().join(written).exists(), "{cmd:?} wrote {written}");
         }
@@ -53,7 +65,9 @@ fn unknown_kind() {
 #[test]
 fn missing_input() {
     // `dag` shows structure only; every command that hashes inputs refuses.
-    let check = |src: &str, expect: &[&str]| check_with(src, expect, &[&["run"], &["run", "--dry-run"], &["status"]]);
+    let check = |src: &str, expect: &[&str]| {
+        check_with(src, expect, &[&["run"], &["run", "--dry-run"], &["status"]])
+    };
     check(
         "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\ninputs = { raw = \"data/absent.csv\" }\n",
         &["pipelines/p.toml:4: stage `x`: input `raw`: `data/absent.csv` does not exist"],
@@ -68,7 +82,10 @@ fn missing_input() {
 fn two_stages_writing_one_output() {
     check(
         "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\npublish = \"results/out\"\n\n[stages.y]\nkind = \"cmd\"\ncmd = \"true\"\npublish = \"results/out\"\n",
-        &["pipelines/p.toml:", "publishes to `results/out`, which stage `x` also writes"],
+        &[
+            "pipelines/p.toml:",
+            "publishes to `results/out`, which stage `x` also writes",
+        ],
     );
     check(
         "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\nforeach = { k = [1, 2] }\npublish = \"results/same\"\n",
@@ -80,14 +97,19 @@ fn two_stages_writing_one_output() {
 fn param_of_the_wrong_type() {
     check(
         "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\nouts = \"not-a-list\"\n",
-        &["pipelines/p.toml:4: stage `x`: param `outs` must be an array of strings, got \"not-a-list\""],
+        &[
+            "pipelines/p.toml:4: stage `x`: param `outs` must be an array of strings, got \"not-a-list\"",
+        ],
     );
 }
 
 #[test]
 fn unparseable_toml() {
     check("[stages.x]\nkind = \"cmd\n", &["pipelines/p.toml:2:"]);
-    check("[stages.x]\nkind = \"cmd\"\n[stages.x]\nkind = \"cmd\"\n", &["pipelines/p.toml:3:"]);
+    check(
+        "[stages.x]\nkind = \"cmd\"\n[stages.x]\nkind = \"cmd\"\n",
+        &["pipelines/p.toml:3:"],
+    );
 }
 
 #[test]
@@ -97,7 +119,10 @@ fn unknown_variable_and_profile() {
         &["pipelines/p.toml:3: stage `x`: param `cmd`: unknown variable `${vars.missing}`"],
     );
     let ws = Ws::new();
-    ws.write("pipelines/p.toml", "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\n");
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\n",
+    );
     let o = ws.run(&["--profile", "real", "status"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no profile `real`"));
@@ -108,6 +133,8 @@ fn missing_pipeline_file() {
     let ws = Ws::new();
     let o = ws.run(&["status"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("pipelines/p.toml:0: no such pipeline file"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("pipelines/p.toml:0: no such pipeline file")
+    );
     assert!(!ws.path().join(".ventral").exists());
 }

@@ -57,7 +57,13 @@ fn first_run_runs_all_then_nothing() {
     assert!(ws.ran(&r).is_empty(), "{r}");
     assert_eq!(ws.with_action(&r, "up-to-date").len(), 4);
     let st = ws.json(&["status"]);
-    assert!(st.as_array().unwrap().iter().all(|s| s["status"] == "up-to-date"), "{st}");
+    assert!(
+        st.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "up-to-date"),
+        "{st}"
+    );
 }
 
 #[test]
@@ -88,7 +94,10 @@ fn changing_one_param_reruns_that_stage_and_downstream_only() {
 fn changed_output_propagates_downstream() {
     let ws = chain();
     ws.ok(&["run"]);
-    ws.write("pipelines/p.toml", &CHAIN.replace("factor = 2", "factor = 3"));
+    ws.write(
+        "pipelines/p.toml",
+        &CHAIN.replace("factor = 2", "factor = 3"),
+    );
     let r = ws.json(&["run"]);
     assert_eq!(ws.ran(&r), ["b", "c"]);
     assert_eq!(ws.read("results/count/count.txt").trim(), "3");
@@ -106,18 +115,35 @@ fn reordering_params_changes_nothing_but_removing_one_does() {
     ws.ok(&["run"]);
     ws.write(
         "pipelines/p.toml",
-        &CHAIN.replace("params = { note = \"x\", level = 1 }", "params = { level = 1, note = \"x\" }"),
+        &CHAIN.replace(
+            "params = { note = \"x\", level = 1 }",
+            "params = { level = 1, note = \"x\" }",
+        ),
     );
     assert!(ws.ran(&ws.json(&["run"])).is_empty());
     // Moving whole tables around changes nothing either.
-    let moved = CHAIN.replace("[stages.d]\nkind = \"cmd\"\ncmd = \"echo independent > ${out}/d.txt\"\n", "");
-    let moved = moved.replace("[stages.a]", "[stages.d]\nkind = \"cmd\"\ncmd = \"echo independent > ${out}/d.txt\"\n\n[stages.a]");
+    let moved = CHAIN.replace(
+        "[stages.d]\nkind = \"cmd\"\ncmd = \"echo independent > ${out}/d.txt\"\n",
+        "",
+    );
+    let moved = moved.replace(
+        "[stages.a]",
+        "[stages.d]\nkind = \"cmd\"\ncmd = \"echo independent > ${out}/d.txt\"\n\n[stages.a]",
+    );
     ws.write("pipelines/p.toml", &moved);
     assert!(ws.ran(&ws.json(&["run"])).is_empty());
     // Removing the whole `params` param is a change.
-    ws.write("pipelines/p.toml", &CHAIN.replace("params = { note = \"x\", level = 1 }\n", ""));
+    ws.write(
+        "pipelines/p.toml",
+        &CHAIN.replace("params = { note = \"x\", level = 1 }\n", ""),
+    );
     let st = ws.json(&["status", "b"]);
-    let b = st.as_array().unwrap().iter().find(|s| s["stage"] == "b").unwrap();
+    let b = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "b")
+        .unwrap();
     assert_eq!(b["reasons"][0]["reason"], "param-removed", "{b}");
     assert_eq!(ws.ran(&ws.json(&["run"])), ["b"]);
 }
@@ -128,7 +154,10 @@ fn editing_an_input_file_reruns_its_readers_and_status_says_which() {
     ws.ok(&["run"]);
     ws.write("data/in.txt", "z\ny\nx\n");
     let st = ws.ok(&["status"]);
-    assert!(st.contains("input `raw` changed: data/in.txt content changed"), "{st}");
+    assert!(
+        st.contains("input `raw` changed: data/in.txt content changed"),
+        "{st}"
+    );
     let r = ws.json(&["run"]);
     assert_eq!(ws.ran(&r), ["a", "b", "c"]);
 }
@@ -148,7 +177,10 @@ fn glob_inputs_track_added_files() {
     assert_eq!(ws.ran(&ws.json(&["run"])), ["cat"]);
     let show = ws.json(&["show", "cat"]);
     let path = show["path"].as_str().unwrap();
-    assert_eq!(std::fs::read_to_string(format!("{path}/all.txt")).unwrap(), "one\ntwo\n");
+    assert_eq!(
+        std::fs::read_to_string(format!("{path}/all.txt")).unwrap(),
+        "one\ntwo\n"
+    );
 }
 
 #[test]
@@ -162,8 +194,14 @@ fn input_edited_mid_run_is_not_recorded() {
     let o = ws.run(&["run"]);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("input `x` changed while the stage ran"), "{out}");
-    assert!(!ws.path().join("lockfiles/p.lock").exists() || !ws.read("lockfiles/p.lock").contains("[stages.self]"));
+    assert!(
+        out.contains("input `x` changed while the stage ran"),
+        "{out}"
+    );
+    assert!(
+        !ws.path().join("lockfiles/p.lock").exists()
+            || !ws.read("lockfiles/p.lock").contains("[stages.self]")
+    );
 }
 
 #[test]
@@ -175,17 +213,29 @@ fn damaged_output_is_found_and_recomputed() {
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&f, "a\nb\nc\nX\n").unwrap(); // same size, different bytes
     let st = ws.ok(&["status"]);
-    assert!(st.contains("output damaged") && st.contains("sorted.txt"), "{st}");
+    assert!(
+        st.contains("output damaged") && st.contains("sorted.txt"),
+        "{st}"
+    );
     let v = ws.run(&["verify"]);
     assert_eq!(v.status.code(), Some(1), "verify must fail on damage");
     let vout = String::from_utf8_lossy(&v.stdout);
-    assert!(vout.contains("DAMAGED") && vout.contains("sorted.txt"), "{vout}");
+    assert!(
+        vout.contains("DAMAGED") && vout.contains("sorted.txt"),
+        "{vout}"
+    );
     // After verify quarantined it, a run recomputes `a` and the store is clean again.
     let r = ws.json(&["run"]);
     assert!(ws.ran(&r).contains(&"a".to_string()), "{r}");
     let v = ws.json(&["verify"]);
     assert_eq!(v["damaged"].as_array().unwrap().len(), 0, "{v}");
-    assert_eq!(ws.read(&format!("{}/sorted.txt", ws.json(&["show", "a"])["path"].as_str().unwrap())), "a\nb\nc\nd\n");
+    assert_eq!(
+        ws.read(&format!(
+            "{}/sorted.txt",
+            ws.json(&["show", "a"])["path"].as_str().unwrap()
+        )),
+        "a\nb\nc\nd\n"
+    );
 }
 
 #[test]
@@ -194,11 +244,16 @@ fn embedded_code_identities_match_the_sources_listed_in_kinds_toml() {
     // and compare with what the binary embedded: a stale or wrong embedding fails here.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let kinds: BTreeMap<String, toml::Table> =
-        toml::from_str(&std::fs::read_to_string(root.join("crates/cli/kinds.toml")).unwrap()).unwrap();
+        toml::from_str(&std::fs::read_to_string(root.join("crates/cli/kinds.toml")).unwrap())
+            .unwrap();
     let ws = Ws::new();
     let listed = ws.json(&["kinds"]);
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), kinds.len(), "every registered kind is in kinds.toml and back");
+    assert_eq!(
+        listed.len(),
+        kinds.len(),
+        "every registered kind is in kinds.toml and back"
+    );
     for k in listed {
         let name = k["kind"].as_str().unwrap();
         let table = &kinds[name];
@@ -212,9 +267,17 @@ fn embedded_code_identities_match_the_sources_listed_in_kinds_toml() {
             h.update(b"\0");
             h.update(blake3::hash(&std::fs::read(root.join(src)).unwrap()).as_bytes());
         }
-        let crates = table.get("crates").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+        let crates = table
+            .get("crates")
+            .and_then(|c| c.as_array())
+            .cloned()
+            .unwrap_or_default();
         if crates.is_empty() {
-            assert_eq!(k["code"].as_str().unwrap(), h.finalize().to_hex().as_str(), "kind {name}");
+            assert_eq!(
+                k["code"].as_str().unwrap(),
+                h.finalize().to_hex().as_str(),
+                "kind {name}"
+            );
         }
     }
 }
@@ -229,14 +292,26 @@ fn two_concurrent_runs_do_the_work_once() {
         ));
     }
     ws.write("pipelines/p.toml", &p);
-    let mut a = ws.cmd(&["run", "--json", "-j", "2"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut a = ws
+        .cmd(&["run", "--json", "-j", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(30));
-    let mut b = ws.cmd(&["run", "--json", "-j", "2"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut b = ws
+        .cmd(&["run", "--json", "-j", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());
     let mut lines: Vec<String> = ws.read("counter.log").lines().map(str::to_string).collect();
     lines.sort();
-    assert_eq!(lines, ["s0", "s1", "s2", "s3", "s4", "s5"], "each stage ran exactly once");
+    assert_eq!(
+        lines,
+        ["s0", "s1", "s2", "s3", "s4", "s5"],
+        "each stage ran exactly once"
+    );
     let v = ws.json(&["verify"]);
     assert!(v["damaged"].as_array().unwrap().is_empty());
 }
@@ -244,13 +319,23 @@ fn two_concurrent_runs_do_the_work_once() {
 #[test]
 fn lock_timeout_names_the_holder() {
     let ws = Ws::new();
-    ws.write("pipelines/p.toml", "[stages.slow]\nkind = \"cmd\"\ncmd = \"sleep 1.5; echo > ${out}/o\"\n");
-    let mut a = ws.cmd(&["run"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.slow]\nkind = \"cmd\"\ncmd = \"sleep 1.5; echo > ${out}/o\"\n",
+    );
+    let mut a = ws
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(400));
     let o = ws.run(&["run", "--lock-timeout", "0.2"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is locked by `ventral run`") && err.contains(&format!("pid {}", a.id())), "{err}");
+    assert!(
+        err.contains("is locked by `ventral run`") && err.contains(&format!("pid {}", a.id())),
+        "{err}"
+    );
     assert!(a.wait().unwrap().success());
 }
 
@@ -264,17 +349,29 @@ fn failed_stage_skips_dependents_and_exits_1() {
     let o = ws.run(&["run"]);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("FAILED") && out.contains("exit status: 3") && out.contains("boom"), "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains("exit status: 3") && out.contains("boom"),
+        "{out}"
+    );
     assert!(out.contains("skipped    after"), "{out}");
     // Nothing partial: no output tree, nothing left in tmp.
-    assert_eq!(std::fs::read_dir(ws.store().join("out")).unwrap().count(), 0);
-    assert_eq!(std::fs::read_dir(ws.store().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(ws.store().join("out")).unwrap().count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(ws.store().join("tmp")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
 fn declared_outs_are_checked() {
     let ws = Ws::new();
-    ws.write("pipelines/p.toml", "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\nouts = [\"missing.txt\"]\n");
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\nouts = [\"missing.txt\"]\n",
+    );
     let o = ws.run(&["run"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("missing.txt"));
@@ -283,7 +380,10 @@ fn declared_outs_are_checked() {
 #[test]
 fn publish_never_replaces_user_files() {
     let ws = Ws::new();
-    ws.write("pipelines/p.toml", "[stages.x]\nkind = \"cmd\"\ncmd = \"echo > ${out}/o\"\npublish = \"results/x\"\n");
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"echo > ${out}/o\"\npublish = \"results/x\"\n",
+    );
     ws.write("results/x/precious.txt", "mine");
     let o = ws.run(&["run"]);
     assert_eq!(o.status.code(), Some(1));
@@ -313,7 +413,10 @@ publish = "results/sum"
     let r = ws.json(&["run", "gen@n=2", "--force"]);
     assert_eq!(ws.ran(&r), ["gen@n=2"]);
     let dag = ws.ok(&["dag"]);
-    assert!(dag.contains("sum (cmd) <- gen@n=1, gen@n=2, gen@n=3"), "{dag}");
+    assert!(
+        dag.contains("sum (cmd) <- gen@n=1, gen@n=2, gen@n=3"),
+        "{dag}"
+    );
     let dot = ws.ok(&["dag", "--dot"]);
     assert!(dot.contains("\"gen@n=3\" -> \"sum\""), "{dot}");
 }
@@ -331,12 +434,20 @@ fn dry_run_runs_nothing() {
 fn gc_drops_unreferenced_outputs() {
     let ws = chain();
     ws.ok(&["run"]);
-    ws.write("pipelines/p.toml", &CHAIN.replace("factor = 2", "factor = 3"));
+    ws.write(
+        "pipelines/p.toml",
+        &CHAIN.replace("factor = 2", "factor = 3"),
+    );
     ws.ok(&["run"]);
     let g = ws.json(&["gc"]);
     assert_eq!(g["trees_removed"], 2, "old b and c outputs: {g}");
     assert!(ws.ran(&ws.json(&["run"])).is_empty());
-    assert!(ws.json(&["verify"])["damaged"].as_array().unwrap().is_empty());
+    assert!(
+        ws.json(&["verify"])["damaged"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // The old params now need a real run again: their results were collected.
     ws.write("pipelines/p.toml", CHAIN);
     assert_eq!(ws.ran(&ws.json(&["run"])), ["b", "c"]);
@@ -345,7 +456,10 @@ fn gc_drops_unreferenced_outputs() {
 #[test]
 fn exec_stage_runs_a_prepared_job() {
     let ws = Ws::new();
-    ws.write("pipelines/p.toml", "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\n");
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.x]\nkind = \"cmd\"\ncmd = \"true\"\n",
+    );
     let key = "ab".repeat(32);
     let job = serde_json::json!({
         "key": key,
@@ -359,7 +473,10 @@ fn exec_stage_runs_a_prepared_job() {
     ws.write(&format!(".ventral/jobs/{key}.json"), &job.to_string());
     let r = ws.json(&["exec-stage", &key]);
     let out = r["output"].as_str().unwrap();
-    assert_eq!(ws.read(&format!(".ventral/out/{out}/copy.txt")), "payload\n");
+    assert_eq!(
+        ws.read(&format!(".ventral/out/{out}/copy.txt")),
+        "payload\n"
+    );
     let result = ws.read(&format!(".ventral/jobs/{key}.result.json"));
     assert!(result.contains(out));
 }

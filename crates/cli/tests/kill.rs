@@ -54,7 +54,9 @@ fn sigkill_at_fifty_random_points() {
     // A fixed linear congruential sequence: the same kill points on every run of the test.
     let mut state: u64 = 0x5eed_cafe;
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut killed_mid_run = 0;
@@ -74,21 +76,35 @@ fn sigkill_at_fifty_random_points() {
         let _ = child.wait();
         // The store must be intact after every kill, and the lockfile readable.
         let v = ws.json(&["verify"]);
-        assert!(v["damaged"].as_array().unwrap().is_empty(), "kill {k} after {delay:.3} s: {v}");
+        assert!(
+            v["damaged"].as_array().unwrap().is_empty(),
+            "kill {k} after {delay:.3} s: {v}"
+        );
         ws.ok(&["status"]);
     }
-    assert!(killed_mid_run >= 25, "only {killed_mid_run} of 50 kills landed mid-run");
+    assert!(
+        killed_mid_run >= 25,
+        "only {killed_mid_run} of 50 kills landed mid-run"
+    );
 
     // The next run completes the work; the result equals the uninterrupted one.
     ws.ok(&["run"]);
     assert_eq!(outputs(&ws), expected);
     let again = ws.json(&["run"]);
     assert!(ws.ran(&again).is_empty(), "{again}");
-    assert!(ws.json(&["verify"])["damaged"].as_array().unwrap().is_empty());
+    assert!(
+        ws.json(&["verify"])["damaged"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         std::fs::read_dir(ws.store().join("tmp")).unwrap().count(),
         0,
         "a completed run clears what killed runs left in tmp/"
     );
-    assert_eq!(ws.read("results/join/all.txt"), reference.read("results/join/all.txt"));
+    assert_eq!(
+        ws.read("results/join/all.txt"),
+        reference.read("results/join/all.txt")
+    );
 }

@@ -47,7 +47,9 @@ impl Workspace {
     pub fn open(root: &Path, store_root: Option<&Path>) -> Result<Workspace> {
         let root = std::fs::canonicalize(root)
             .map_err(|e| DagError::Other(format!("workspace {}: {e}", root.display())))?;
-        let store_root = store_root.map(Path::to_path_buf).unwrap_or_else(|| root.join(".ventral"));
+        let store_root = store_root
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.join(".ventral"));
         Ok(Workspace {
             store: Store::at(&store_root),
             lockfiles: root.join("lockfiles"),
@@ -191,14 +193,22 @@ impl std::fmt::Display for Reason {
             ),
             Reason::ParamAdded { name, value } => write!(f, "param `{name}` added ({value})"),
             Reason::ParamRemoved { name } => write!(f, "param `{name}` removed"),
-            Reason::ParamChanged { name, from, to } => write!(f, "param `{name}` changed: {from} -> {to}"),
+            Reason::ParamChanged { name, from, to } => {
+                write!(f, "param `{name}` changed: {from} -> {to}")
+            }
             Reason::InputAdded { name } => write!(f, "input `{name}` added"),
             Reason::InputRemoved { name } => write!(f, "input `{name}` removed"),
             Reason::InputChanged { name, what } => write!(f, "input `{name}` changed: {what}"),
             Reason::UpstreamStale { stage } => write!(f, "upstream `{stage}` must run first"),
-            Reason::OutputMissing { output } => write!(f, "output {} is not in the store", output.short(12)),
-            Reason::OutputDamaged { path, problem } => write!(f, "output damaged: {} {problem}", path.display()),
-            Reason::PublishOutdated { path } => write!(f, "publish link `{path}` is missing or stale"),
+            Reason::OutputMissing { output } => {
+                write!(f, "output {} is not in the store", output.short(12))
+            }
+            Reason::OutputDamaged { path, problem } => {
+                write!(f, "output damaged: {} {problem}", path.display())
+            }
+            Reason::PublishOutdated { path } => {
+                write!(f, "publish link `{path}` is missing or stale")
+            }
             Reason::CachedResult { .. } => write!(f, "a result for this exact key is cached"),
         }
     }
@@ -322,7 +332,9 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             targets: Vec::new(),
-            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             force: false,
             lock_timeout: Duration::from_secs(60),
         }
@@ -399,7 +411,8 @@ pub fn execute_job(
         })?;
     let tmp = store.new_tmp_dir(&job.stage)?;
     let out = tmp.path().join("out");
-    std::fs::create_dir_all(&out).map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
     let log = store.log_path(&job.key);
     let ctx = StageContext {
         stage: &job.stage,
@@ -417,8 +430,10 @@ pub fn execute_job(
     let out_tmp = store.new_tmp_dir(&format!("{}-out", job.stage))?;
     // Move the output folder itself into a scratch folder of its own, so that put_dir
     // takes exactly what the kind wrote.
-    std::fs::remove_dir(out_tmp.path()).map_err(|e| DagError::Other(format!("{}: {e}", out_tmp.path().display())))?;
-    std::fs::rename(&out, out_tmp.path()).map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
+    std::fs::remove_dir(out_tmp.path())
+        .map_err(|e| DagError::Other(format!("{}: {e}", out_tmp.path().display())))?;
+    std::fs::rename(&out, out_tmp.path())
+        .map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
     Ok(store.put_dir(out_tmp)?)
 }
 
@@ -485,14 +500,23 @@ impl<'a> Engine<'a> {
                         if has_glob(p) {
                             let pattern = abs.to_string_lossy().to_string();
                             let any = glob::glob(&pattern)
-                                .map_err(|e| self.input_error(s, format!("input `{name}`: bad glob `{p}`: {e}")))?
+                                .map_err(|e| {
+                                    self.input_error(
+                                        s,
+                                        format!("input `{name}`: bad glob `{p}`: {e}"),
+                                    )
+                                })?
                                 .next()
                                 .is_some();
                             if !any {
-                                return Err(self.input_error(s, format!("input `{name}`: `{p}` matches nothing")));
+                                return Err(self.input_error(
+                                    s,
+                                    format!("input `{name}`: `{p}` matches nothing"),
+                                ));
                             }
                         } else if !abs.exists() {
-                            return Err(self.input_error(s, format!("input `{name}`: `{p}` does not exist")));
+                            return Err(self
+                                .input_error(s, format!("input `{name}`: `{p}` does not exist")));
                         }
                     }
                 }
@@ -502,7 +526,8 @@ impl<'a> Engine<'a> {
     }
 
     fn hash_path(&self, abs: &Path) -> Result<Digest> {
-        let meta = std::fs::metadata(abs).map_err(|e| DagError::Other(format!("{}: {e}", abs.display())))?;
+        let meta = std::fs::metadata(abs)
+            .map_err(|e| DagError::Other(format!("{}: {e}", abs.display())))?;
         Ok(if meta.is_dir() {
             hash_dir(abs, &self.cache)?.digest()
         } else {
@@ -527,8 +552,12 @@ impl<'a> Engine<'a> {
             for r in refs {
                 match r {
                     InputRef::Stage { stage, sub } => {
-                        let j = self.graph.index_of(stage).ok_or_else(|| self.input_error(s, format!("unknown stage `{stage}`")))?;
-                        let out = *outputs.get(&j).ok_or_else(|| DagError::Other(format!("internal: output of `{stage}` unknown")))?;
+                        let j = self.graph.index_of(stage).ok_or_else(|| {
+                            self.input_error(s, format!("unknown stage `{stage}`"))
+                        })?;
+                        let out = *outputs.get(&j).ok_or_else(|| {
+                            DagError::Other(format!("internal: output of `{stage}` unknown"))
+                        })?;
                         let (digest, path) = match sub {
                             None => (out, self.ws.store.out_path(&out)),
                             Some(sub) => {
@@ -549,12 +578,15 @@ impl<'a> Engine<'a> {
                     InputRef::Path(p) if has_glob(p) => {
                         let pattern = self.ws.root.join(p).to_string_lossy().to_string();
                         let mut matches: Vec<PathBuf> = glob::glob(&pattern)
-                            .map_err(|e| self.input_error(s, format!("input `{name}`: bad glob `{p}`: {e}")))?
+                            .map_err(|e| {
+                                self.input_error(s, format!("input `{name}`: bad glob `{p}`: {e}"))
+                            })?
                             .filter_map(std::result::Result::ok)
                             .collect();
                         matches.sort();
                         if matches.is_empty() {
-                            return Err(self.input_error(s, format!("input `{name}`: `{p}` matches nothing")));
+                            return Err(self
+                                .input_error(s, format!("input `{name}`: `{p}` matches nothing")));
                         }
                         for m in matches {
                             ds.push(LockInput {
@@ -568,7 +600,8 @@ impl<'a> Engine<'a> {
                     InputRef::Path(p) => {
                         let abs = self.ws.root.join(p);
                         if !abs.exists() {
-                            return Err(self.input_error(s, format!("input `{name}`: `{p}` does not exist")));
+                            return Err(self
+                                .input_error(s, format!("input `{name}`: `{p}` does not exist")));
                         }
                         ds.push(LockInput {
                             source: p.clone(),
@@ -623,7 +656,9 @@ impl<'a> Engine<'a> {
                 to: new.kind.clone(),
             });
         } else if old.code != new.code {
-            v.push(Reason::CodeChanged { kind: new.kind.clone() });
+            v.push(Reason::CodeChanged {
+                kind: new.kind.clone(),
+            });
         }
         if old.runtime != new.runtime {
             v.push(Reason::RuntimeChanged {
@@ -654,7 +689,10 @@ impl<'a> Engine<'a> {
                 None => v.push(Reason::InputAdded { name: k.clone() }),
                 Some(o) if o != list => {
                     let what = describe_input_change(o, list);
-                    v.push(Reason::InputChanged { name: k.clone(), what });
+                    v.push(Reason::InputChanged {
+                        name: k.clone(),
+                        what,
+                    });
                 }
                 _ => {}
             }
@@ -685,7 +723,8 @@ impl<'a> Engine<'a> {
         match std::fs::read_link(&link) {
             Ok(target) => {
                 let resolved = link.parent().map(|d| d.join(&target)).unwrap_or(target);
-                std::fs::canonicalize(resolved).ok() == std::fs::canonicalize(self.ws.store.out_path(output)).ok()
+                std::fs::canonicalize(resolved).ok()
+                    == std::fs::canonicalize(self.ws.store.out_path(output)).ok()
             }
             Err(_) => false,
         }
@@ -696,33 +735,44 @@ impl<'a> Engine<'a> {
     fn publish(&self, s: &StageSpec, output: &Digest) -> Result<()> {
         let Some(p) = &s.publish else { return Ok(()) };
         let link = self.ws.root.join(p);
-        if let Ok(meta) = std::fs::symlink_metadata(&link) {
-            if !meta.file_type().is_symlink() {
-                return Err(DagError::StageFailed {
-                    stage: s.name.clone(),
-                    message: format!("cannot publish to `{p}`: a file or folder that ventral did not make is there; move it away"),
-                });
-            }
+        if let Ok(meta) = std::fs::symlink_metadata(&link)
+            && !meta.file_type().is_symlink()
+        {
+            return Err(DagError::StageFailed {
+                stage: s.name.clone(),
+                message: format!(
+                    "cannot publish to `{p}`: a file or folder that ventral did not make is there; move it away"
+                ),
+            });
         }
         let parent = link.parent().unwrap_or(&self.ws.root);
-        std::fs::create_dir_all(parent).map_err(|e| DagError::Other(format!("{}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DagError::Other(format!("{}: {e}", parent.display())))?;
         let target = self.ws.store.out_path(output);
         let target = relative_to(&target, parent).unwrap_or(target);
         // One name per link: runs hold the workspace lock, and a run killed right here
         // leaves a dangling temp link that the next publish replaces.
         let tmp = parent.join(format!(
             ".{}.ventral-link",
-            link.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+            link.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
         ));
         let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp).map_err(|e| DagError::Other(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &link).map_err(|e| DagError::Other(format!("{}: {e}", link.display())))?;
+        std::os::unix::fs::symlink(&target, &tmp)
+            .map_err(|e| DagError::Other(format!("{}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &link)
+            .map_err(|e| DagError::Other(format!("{}: {e}", link.display())))?;
         Ok(())
     }
 
     /// The status of the stages in `set` (all when `None`), in dependency order.
     pub fn status(&self, set: Option<&BTreeSet<usize>>) -> Result<Vec<StageStatus>> {
-        let lf = Lockfile::load(&self.ws.lockfile_path(self.pipeline), &self.pipeline.name, &self.pipeline.profile)?;
+        let lf = Lockfile::load(
+            &self.ws.lockfile_path(self.pipeline),
+            &self.pipeline.name,
+            &self.pipeline.profile,
+        )?;
         let all: BTreeSet<usize> = (0..self.pipeline.stages.len()).collect();
         let set = set.unwrap_or(&all);
         self.check_path_inputs(set)?;
@@ -730,7 +780,11 @@ impl<'a> Engine<'a> {
         let mut out = Vec::new();
         for &i in self.graph.order.iter().filter(|i| set.contains(i)) {
             let s = &self.pipeline.stages[i];
-            let waiting: Vec<usize> = self.graph.deps[i].iter().copied().filter(|d| !known.contains_key(d)).collect();
+            let waiting: Vec<usize> = self.graph.deps[i]
+                .iter()
+                .copied()
+                .filter(|d| !known.contains_key(d))
+                .collect();
             if !waiting.is_empty() {
                 out.push(StageStatus {
                     stage: s.name.clone(),
@@ -751,10 +805,10 @@ impl<'a> Engine<'a> {
             let (entry, key) = self.entry_for(i, &r, Digest([0; 32]));
             let old = lf.stages.get(&s.name);
             let (status, reasons, output) = self.judge(s, old, &entry, key)?;
-            if let Some(o) = output {
-                if status != Status::Stale {
-                    known.insert(i, o);
-                }
+            if let Some(o) = output
+                && status != Status::Stale
+            {
+                known.insert(i, o);
             }
             out.push(StageStatus {
                 stage: s.name.clone(),
@@ -793,19 +847,23 @@ impl<'a> Engine<'a> {
                         return Ok((Status::UpToDate, vec![], Some(old.output)));
                     }
                     let p = s.publish.clone().unwrap_or_default();
-                    return Ok((Status::Restorable, vec![Reason::PublishOutdated { path: p }], Some(old.output)));
+                    return Ok((
+                        Status::Restorable,
+                        vec![Reason::PublishOutdated { path: p }],
+                        Some(old.output),
+                    ));
                 }
                 Some(problem) => return Ok((Status::Stale, vec![problem], None)),
             }
         }
         let mut reasons = Self::diff(old, new);
-        if let Some(rec) = self.ws.store.get_run(&key).ok().flatten() {
-            if self.output_problem(&rec.output).is_none() {
-                reasons.push(Reason::CachedResult {
-                    finished_unix: rec.finished_unix,
-                });
-                return Ok((Status::Restorable, reasons, Some(rec.output)));
-            }
+        if let Some(rec) = self.ws.store.get_run(&key).ok().flatten()
+            && self.output_problem(&rec.output).is_none()
+        {
+            reasons.push(Reason::CachedResult {
+                finished_unix: rec.finished_unix,
+            });
+            return Ok((Status::Restorable, reasons, Some(rec.output)));
         }
         Ok((Status::Stale, reasons, None))
     }
@@ -844,11 +902,20 @@ impl<'a> Engine<'a> {
     }
 
     /// Bring the selected stages up to date.
-    pub fn run(&self, opts: &RunOptions, executor: &dyn Executor, progress: &dyn Progress) -> Result<RunReport> {
+    pub fn run(
+        &self,
+        opts: &RunOptions,
+        executor: &dyn Executor,
+        progress: &dyn Progress,
+    ) -> Result<RunReport> {
         let started = Instant::now();
         let targets = self.select(&opts.targets)?;
         let set = self.graph.upstream_closure(&targets);
-        let forced: BTreeSet<usize> = if opts.force { targets.iter().copied().collect() } else { BTreeSet::new() };
+        let forced: BTreeSet<usize> = if opts.force {
+            targets.iter().copied().collect()
+        } else {
+            BTreeSet::new()
+        };
         self.check_path_inputs(&set)?;
         self.ws.store.ensure()?;
         let _lock = WorkspaceLock::acquire(self.ws.store.root(), "ventral run", opts.lock_timeout)?;
@@ -860,7 +927,12 @@ impl<'a> Engine<'a> {
         let mut lockfile = Lockfile::load(&lf_path, &self.pipeline.name, &self.pipeline.profile)?;
         lockfile.pipeline = self.pipeline.name.clone();
         lockfile.profile = self.pipeline.profile.clone();
-        let names: BTreeSet<&str> = self.pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+        let names: BTreeSet<&str> = self
+            .pipeline
+            .stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         lockfile.stages.retain(|k, _| names.contains(k.as_str()));
         let old_lock = lockfile.clone();
 
@@ -870,12 +942,19 @@ impl<'a> Engine<'a> {
         let mut running: BTreeSet<usize> = BTreeSet::new();
         let mut failed = false;
         let jobs = opts.jobs.max(1);
-        let position: HashMap<usize, usize> = self.graph.order.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+        let position: HashMap<usize, usize> = self
+            .graph
+            .order
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| (i, p))
+            .collect();
 
         std::thread::scope(|scope| -> Result<()> {
             let (work_tx, work_rx) = mpsc::channel::<(usize, HashMap<usize, Digest>)>();
             let work_rx = Arc::new(Mutex::new(work_rx));
-            let (done_tx, done_rx) = mpsc::channel::<(usize, Result<(StageOutcome, Option<LockEntry>)>)>();
+            let (done_tx, done_rx) =
+                mpsc::channel::<(usize, Result<(StageOutcome, Option<LockEntry>)>)>();
             for _ in 0..jobs {
                 let rx = Arc::clone(&work_rx);
                 let tx = done_tx.clone();
@@ -885,7 +964,14 @@ impl<'a> Engine<'a> {
                     loop {
                         let msg = rx.lock().map(|r| r.recv());
                         let Ok(Ok((i, deps))) = msg else { break };
-                        let result = self.process(i, &deps, old_lock, forced.contains(&i), executor, progress);
+                        let result = self.process(
+                            i,
+                            &deps,
+                            old_lock,
+                            forced.contains(&i),
+                            executor,
+                            progress,
+                        );
                         if tx.send((i, result)).is_err() {
                             break;
                         }
@@ -905,15 +991,19 @@ impl<'a> Engine<'a> {
                     for i in ready {
                         pending.remove(&i);
                         running.insert(i);
-                        let deps: HashMap<usize, Digest> =
-                            self.graph.deps[i].iter().map(|d| (*d, outputs[d])).collect();
+                        let deps: HashMap<usize, Digest> = self.graph.deps[i]
+                            .iter()
+                            .map(|d| (*d, outputs[d]))
+                            .collect();
                         let _ = work_tx.send((i, deps));
                     }
                 }
                 if running.is_empty() {
                     break;
                 }
-                let Ok((i, result)) = done_rx.recv() else { break };
+                let Ok((i, result)) = done_rx.recv() else {
+                    break;
+                };
                 running.remove(&i);
                 let s = &self.pipeline.stages[i];
                 match result {
@@ -967,7 +1057,12 @@ impl<'a> Engine<'a> {
         self.log_cache_stats("run");
         let _ = self.cache.save();
         let mut stages: Vec<StageOutcome> = outcomes.into_values().collect();
-        stages.sort_by_key(|o| self.graph.index_of(&o.stage).map(|i| position[&i]).unwrap_or(usize::MAX));
+        stages.sort_by_key(|o| {
+            self.graph
+                .index_of(&o.stage)
+                .map(|i| position[&i])
+                .unwrap_or(usize::MAX)
+        });
         Ok(RunReport {
             stages,
             seconds: started.elapsed().as_secs_f64(),
@@ -997,7 +1092,11 @@ impl<'a> Engine<'a> {
                 }
                 self.publish(s, &out)?;
                 entry.output = out;
-                let action = if status == Status::UpToDate { Action::UpToDate } else { Action::Restored };
+                let action = if status == Status::UpToDate {
+                    Action::UpToDate
+                } else {
+                    Action::Restored
+                };
                 let changed = old != Some(&entry);
                 return Ok((
                     StageOutcome {
@@ -1017,10 +1116,10 @@ impl<'a> Engine<'a> {
             vec![Reason::Forced]
         } else {
             let mut r = Self::diff(old, &entry);
-            if r.is_empty() {
-                if let Some(o) = old {
-                    r.extend(self.output_problem(&o.output));
-                }
+            if r.is_empty()
+                && let Some(o) = old
+            {
+                r.extend(self.output_problem(&o.output));
             }
             r
         };
@@ -1033,7 +1132,8 @@ impl<'a> Engine<'a> {
             inputs: before.paths.clone(),
             workspace: self.ws.root.clone(),
         };
-        let job_json = serde_json::to_vec_pretty(&job).map_err(|e| DagError::Other(e.to_string()))?;
+        let job_json =
+            serde_json::to_vec_pretty(&job).map_err(|e| DagError::Other(e.to_string()))?;
         ventral_cas::atomic_write(&self.ws.store.job_path(&key), &job_json)?;
         let name = s.name.clone();
         let report = move |m: &str| progress.message(&name, m);
@@ -1055,7 +1155,10 @@ impl<'a> Engine<'a> {
             kind: s.kind.clone(),
             output,
             duration_s: seconds,
-            finished_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            finished_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
             host: ventral_cas_hostname(),
         })?;
         let _ = std::fs::remove_file(self.ws.store.job_path(&key));
@@ -1096,7 +1199,10 @@ fn describe_input_change(old: &[LockInput], new: &[LockInput]) -> String {
         }
     }
     for k in old_map.keys().filter(|k| !new_map.contains_key(*k)) {
-        parts.push(format!("{} removed", k.1.clone().unwrap_or_else(|| k.0.clone())));
+        parts.push(format!(
+            "{} removed",
+            k.1.clone().unwrap_or_else(|| k.0.clone())
+        ));
     }
     if parts.is_empty() {
         "order changed".into()

@@ -160,7 +160,10 @@ kind = "cmd"
         )
         .unwrap();
         let e = Graph::build(&p).unwrap_err().to_string();
-        assert!(e.contains("cycle: x -> y -> x") || e.contains("cycle: y -> x -> y"), "{e}");
+        assert!(
+            e.contains("cycle: x -> y -> x") || e.contains("cycle: y -> x -> y"),
+            "{e}"
+        );
         assert!(e.starts_with("p.toml:"), "{e}");
     }
 }

@@ -22,8 +22,8 @@ pub mod lockfile;
 pub mod pipeline;
 
 pub use engine::{
-    Action, Engine, Executor, Job, LocalExecutor, NoProgress, Progress, Reason, RunOptions, RunReport,
-    StageOutcome, StageStatus, Status, Workspace, execute_job,
+    Action, Engine, Executor, Job, LocalExecutor, NoProgress, Progress, Reason, RunOptions,
+    RunReport, StageOutcome, StageStatus, Status, Workspace, execute_job,
 };
 pub use error::{DagError, Result};
 pub use graph::Graph;

@@ -81,7 +81,9 @@ impl Lockfile {
     pub fn load(path: &Path, pipeline: &str, profile: &str) -> Result<Self> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lockfile::new(pipeline, profile)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Lockfile::new(pipeline, profile));
+            }
             Err(e) => {
                 return Err(DagError::Lockfile {
                     file: path.to_path_buf(),
@@ -101,13 +103,19 @@ impl Lockfile {
                 .unwrap_or(0);
             DagError::Lockfile {
                 file: path.to_path_buf(),
-                message: format!("line {line}: {} (delete the lockfile to start afresh)", e.message()),
+                message: format!(
+                    "line {line}: {} (delete the lockfile to start afresh)",
+                    e.message()
+                ),
             }
         })?;
         if lf.version != 1 {
             return Err(DagError::Lockfile {
                 file: path.to_path_buf(),
-                message: format!("version {} is not supported (this ventral writes version 1)", lf.version),
+                message: format!(
+                    "version {} is not supported (this ventral writes version 1)",
+                    lf.version
+                ),
             });
         }
         Ok(lf)
@@ -188,7 +196,10 @@ fn toml_str(s: &str) -> String {
 }
 
 fn toml_key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_string()
     } else {
         toml_str(k)
@@ -206,14 +217,20 @@ fn toml_value(v: &Value) -> String {
             _ => n.to_string(),
         },
         Value::String(s) => toml_str(s),
-        Value::Array(a) => format!("[{}]", a.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => {
             if m.is_empty() {
                 return "{}".into();
             }
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let parts: Vec<String> = keys.iter().map(|k| format!("{} = {}", toml_key(k), toml_value(&m[*k]))).collect();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{} = {}", toml_key(k), toml_value(&m[*k])))
+                .collect();
             format!("{{ {} }}", parts.join(", "))
         }
     }
@@ -226,7 +243,9 @@ mod tests {
 
     fn sample() -> Lockfile {
         let mut lf = Lockfile::new("demo", "default");
-        let params: Params = serde_json::from_str(r#"{"cmd":"echo 'hi' \"x\"","n":3,"lr":0.1,"t":{"a":[1,2]}}"#).unwrap();
+        let params: Params =
+            serde_json::from_str(r#"{"cmd":"echo 'hi' \"x\"","n":3,"lr":0.1,"t":{"a":[1,2]}}"#)
+                .unwrap();
         lf.stages.insert(
             "score@region=IT".into(),
             LockEntry {
@@ -303,7 +322,9 @@ data = [
 
     #[test]
     fn damaged_lockfile_names_line() {
-        let e = Lockfile::parse(Path::new("l.lock"), "version = 1\npipeline = \n").unwrap_err().to_string();
+        let e = Lockfile::parse(Path::new("l.lock"), "version = 1\npipeline = \n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("l.lock: line 2:"), "{e}");
     }
 }

@@ -39,7 +39,14 @@ use toml::Spanned;
 use crate::error::{DagError, Result};
 use crate::kind::{Params, Registry};
 
-const RESERVED: [&str; 6] = ["kind", "inputs", "foreach", "publish", "profiles", "description"];
+const RESERVED: [&str; 6] = [
+    "kind",
+    "inputs",
+    "foreach",
+    "publish",
+    "profiles",
+    "description",
+];
 
 /// Where an input comes from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,6 +118,9 @@ pub struct Pipeline {
     pub stages: Vec<StageSpec>,
 }
 
+/// A TOML table whose values remember where they were written.
+type RawTable = BTreeMap<String, Spanned<toml::Value>>;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -175,7 +185,11 @@ fn to_json(v: &toml::Value) -> std::result::Result<Value, String> {
             .ok_or_else(|| format!("{f} is not a finite number"))?,
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(a) => Value::Array(a.iter().map(to_json).collect::<std::result::Result<_, _>>()?),
+        toml::Value::Array(a) => Value::Array(
+            a.iter()
+                .map(to_json)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
         toml::Value::Table(t) => Value::Object(
             t.iter()
                 .map(|(k, v)| Ok((k.clone(), to_json(v)?)))
@@ -222,17 +236,21 @@ fn interpolate_str(s: &str, scope: &Scope<'_>) -> std::result::Result<Value, Str
                 .collect();
             format!(
                 "unknown variable `${{{name}}}` (known here: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )
         })
     };
-    if let Some(inner) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-        if !inner.contains(['{', '}', '$']) {
-            if let Some(v) = lookup(inner)? {
-                return Ok(v);
-            }
-            return Ok(Value::String(s.to_string()));
+    if let Some(inner) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+        && !inner.contains(['{', '}', '$'])
+    {
+        if let Some(v) = lookup(inner)? {
+            return Ok(v);
         }
+        return Ok(Value::String(s.to_string()));
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -268,7 +286,11 @@ fn interpolate_str(s: &str, scope: &Scope<'_>) -> std::result::Result<Value, Str
 fn interpolate(v: &Value, scope: &Scope<'_>) -> std::result::Result<Value, String> {
     Ok(match v {
         Value::String(s) => interpolate_str(s, scope)?,
-        Value::Array(a) => Value::Array(a.iter().map(|x| interpolate(x, scope)).collect::<std::result::Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| interpolate(x, scope))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, x)| Ok((k.clone(), interpolate(x, scope)?)))
@@ -319,7 +341,10 @@ fn instance_name(base: &str, matrix: &BTreeMap<String, Value>) -> String {
     if matrix.is_empty() {
         return base.to_string();
     }
-    let parts: Vec<String> = matrix.iter().map(|(k, v)| format!("{k}={}", render(v))).collect();
+    let parts: Vec<String> = matrix
+        .iter()
+        .map(|(k, v)| format!("{k}={}", render(v)))
+        .collect();
     format!("{base}@{}", parts.join(","))
 }
 
@@ -365,16 +390,23 @@ impl Pipeline {
             .unwrap_or_else(|| "pipeline".into());
         if !valid_stage_name(&name) {
             let off = raw.pipeline.as_ref().map(|m| m.span().start).unwrap_or(0);
-            return Err(ctx.err(off, None, format!("pipeline name `{name}` may only use letters, digits, `_`, `-`, `.`")));
+            return Err(ctx.err(
+                off,
+                None,
+                format!("pipeline name `{name}` may only use letters, digits, `_`, `-`, `.`"),
+            ));
         }
         let default_profile = meta
             .and_then(|m| m.profile.clone())
             .unwrap_or_else(|| "default".into());
-        let profile = profile.map(str::to_string).unwrap_or_else(|| default_profile.clone());
+        let profile = profile
+            .map(str::to_string)
+            .unwrap_or_else(|| default_profile.clone());
 
         let mut vars = BTreeMap::new();
         for (k, v) in &raw.vars {
-            let j = to_json(v.get_ref()).map_err(|m| ctx.err(v.span().start, None, format!("var `{k}`: {m}")))?;
+            let j = to_json(v.get_ref())
+                .map_err(|m| ctx.err(v.span().start, None, format!("var `{k}`: {m}")))?;
             vars.insert(k.clone(), j);
         }
         if let Some(over) = raw.profiles.get(&profile) {
@@ -386,7 +418,8 @@ impl Pipeline {
                         format!("profile `{profile}` sets `{k}`, which is not declared in [vars]"),
                     ));
                 }
-                let j = to_json(v.get_ref()).map_err(|m| ctx.err(v.span().start, None, format!("var `{k}`: {m}")))?;
+                let j = to_json(v.get_ref())
+                    .map_err(|m| ctx.err(v.span().start, None, format!("var `{k}`: {m}")))?;
                 vars.insert(k.clone(), j);
             }
         } else if profile != default_profile {
@@ -396,13 +429,16 @@ impl Pipeline {
                 None,
                 format!(
                     "no profile `{profile}` (this file has: {})",
-                    std::iter::once(default_profile.as_str()).chain(known).collect::<Vec<_>>().join(", ")
+                    std::iter::once(default_profile.as_str())
+                        .chain(known)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
 
         // Phase 1: expand every stage table into instances.
-        let mut tables: Vec<(&String, &Spanned<BTreeMap<String, Spanned<toml::Value>>>)> = raw.stages.iter().collect();
+        let mut tables: Vec<(&String, &Spanned<RawTable>)> = raw.stages.iter().collect();
         tables.sort_by_key(|(_, t)| t.span().start);
         let mut raws: Vec<RawStage> = Vec::new();
         let mut bases: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -411,7 +447,11 @@ impl Pipeline {
             let t = table.get_ref();
             let sname = Some(base.as_str());
             if !valid_stage_name(base) {
-                return Err(ctx.err(off, sname, "stage names may only use letters, digits, `_`, `-`, `.`"));
+                return Err(ctx.err(
+                    off,
+                    sname,
+                    "stage names may only use letters, digits, `_`, `-`, `.`",
+                ));
             }
             if let Some(p) = t.get("profiles") {
                 let list = to_json(p.get_ref()).ok();
@@ -425,7 +465,13 @@ impl Pipeline {
                             continue;
                         }
                     }
-                    _ => return Err(ctx.err(p.span().start, sname, "`profiles` must be a non-empty array of profile names")),
+                    _ => {
+                        return Err(ctx.err(
+                            p.span().start,
+                            sname,
+                            "`profiles` must be a non-empty array of profile names",
+                        ));
+                    }
                 }
             }
             let kind = match t.get("kind") {
@@ -445,14 +491,19 @@ impl Pipeline {
                 None => vec![BTreeMap::new()],
                 Some(f) => {
                     let j = to_json(f.get_ref()).map_err(|m| ctx.err(f.span().start, sname, m))?;
-                    let j = interpolate(&j, &vars_scope).map_err(|m| ctx.err(f.span().start, sname, m))?;
+                    let j = interpolate(&j, &vars_scope)
+                        .map_err(|m| ctx.err(f.span().start, sname, m))?;
                     expand_foreach(&j).map_err(|m| ctx.err(f.span().start, sname, m))?
                 }
             };
             for matrix in instances {
                 let iname = instance_name(base, &matrix);
                 if iname.contains('/') || iname.contains(char::is_whitespace) {
-                    return Err(ctx.err(off, sname, format!("matrix instance name `{iname}` may not contain `/` or spaces")));
+                    return Err(ctx.err(
+                        off,
+                        sname,
+                        format!("matrix instance name `{iname}` may not contain `/` or spaces"),
+                    ));
                 }
                 let scope = Scope {
                     vars: &vars,
@@ -465,8 +516,10 @@ impl Pipeline {
                         continue;
                     }
                     let at = v.span().start;
-                    let j = to_json(v.get_ref()).map_err(|m| ctx.err(at, sname, format!("param `{k}`: {m}")))?;
-                    let j = interpolate(&j, &scope).map_err(|m| ctx.err(at, sname, format!("param `{k}`: {m}")))?;
+                    let j = to_json(v.get_ref())
+                        .map_err(|m| ctx.err(at, sname, format!("param `{k}`: {m}")))?;
+                    let j = interpolate(&j, &scope)
+                        .map_err(|m| ctx.err(at, sname, format!("param `{k}`: {m}")))?;
                     params.insert(k.clone(), j);
                     param_lines.insert(k.clone(), ctx.lines.line(at));
                 }
@@ -476,16 +529,25 @@ impl Pipeline {
                     inputs_line = ctx.lines.line(inp.span().start);
                     let table = match inp.get_ref() {
                         toml::Value::Table(tb) => tb,
-                        _ => return Err(ctx.err(inp.span().start, sname, "`inputs` must be a table of name = path or [paths]")),
+                        _ => {
+                            return Err(ctx.err(
+                                inp.span().start,
+                                sname,
+                                "`inputs` must be a table of name = path or [paths]",
+                            ));
+                        }
                     };
                     for (iname_, v) in table {
                         let j = to_json(v).map_err(|m| ctx.err(inp.span().start, sname, m))?;
-                        let j = interpolate(&j, &scope).map_err(|m| ctx.err(inp.span().start, sname, format!("input `{iname_}`: {m}")))?;
+                        let j = interpolate(&j, &scope).map_err(|m| {
+                            ctx.err(inp.span().start, sname, format!("input `{iname_}`: {m}"))
+                        })?;
                         let list: Vec<String> = match j {
                             Value::String(s) => vec![s],
-                            Value::Array(a) if a.iter().all(Value::is_string) && !a.is_empty() => {
-                                a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
-                            }
+                            Value::Array(a) if a.iter().all(Value::is_string) && !a.is_empty() => a
+                                .into_iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect(),
                             _ => {
                                 return Err(ctx.err(
                                     inp.span().start,
@@ -500,9 +562,14 @@ impl Pipeline {
                 let publish = match t.get("publish") {
                     None => None,
                     Some(p) => {
-                        let j = to_json(p.get_ref()).map_err(|m| ctx.err(p.span().start, sname, m))?;
-                        match interpolate(&j, &scope).map_err(|m| ctx.err(p.span().start, sname, m))? {
-                            Value::String(s) if is_workspace_relative(&s) => Some(s.trim_end_matches('/').to_string()),
+                        let j =
+                            to_json(p.get_ref()).map_err(|m| ctx.err(p.span().start, sname, m))?;
+                        match interpolate(&j, &scope)
+                            .map_err(|m| ctx.err(p.span().start, sname, m))?
+                        {
+                            Value::String(s) if is_workspace_relative(&s) => {
+                                Some(s.trim_end_matches('/').to_string())
+                            }
                             _ => {
                                 return Err(ctx.err(
                                     p.span().start,
@@ -513,7 +580,9 @@ impl Pipeline {
                         }
                     }
                 };
-                let description = t.get("description").and_then(|d| d.get_ref().as_str().map(str::to_string));
+                let description = t
+                    .get("description")
+                    .and_then(|d| d.get_ref().as_str().map(str::to_string));
                 bases.entry(base.clone()).or_default().push(iname.clone());
                 raws.push(RawStage {
                     spec: StageSpec {
@@ -553,7 +622,9 @@ impl Pipeline {
                 for s in list {
                     if let Some(rest) = s.strip_prefix("stage:") {
                         let (st, sub) = match rest.split_once('/') {
-                            Some((a, b)) if !b.trim_matches('/').is_empty() => (a, Some(b.trim_matches('/').to_string())),
+                            Some((a, b)) if !b.trim_matches('/').is_empty() => {
+                                (a, Some(b.trim_matches('/').to_string()))
+                            }
                             Some((a, _)) => (a, None),
                             None => (rest, None),
                         };
@@ -573,15 +644,24 @@ impl Pipeline {
                             return Err(ctx.err(
                                 off,
                                 Some(&sname),
-                                format!("input `{input}` refers to unknown stage `{st}` (stages: {})", known.join(", ")),
+                                format!(
+                                    "input `{input}` refers to unknown stage `{st}` (stages: {})",
+                                    known.join(", ")
+                                ),
                             ));
                         }
                     } else if s.trim().is_empty() {
-                        return Err(ctx.err(off, Some(&sname), format!("input `{input}` is an empty path")));
+                        return Err(ctx.err(
+                            off,
+                            Some(&sname),
+                            format!("input `{input}` is an empty path"),
+                        ));
                     } else {
                         // A path under another stage's publish link is that stage's output.
                         let norm = s.trim_start_matches("./").trim_end_matches('/').to_string();
-                        let owner = publishes.iter().find(|(p, _)| norm == *p || norm.starts_with(&format!("{p}/")));
+                        let owner = publishes
+                            .iter()
+                            .find(|(p, _)| norm == *p || norm.starts_with(&format!("{p}/")));
                         match owner {
                             Some((p, st)) => {
                                 let sub = norm[p.len()..].trim_matches('/');
@@ -639,7 +719,11 @@ impl Pipeline {
                 return Err(self.err(
                     s.line,
                     &s.name,
-                    format!("unknown kind `{}` (known kinds: {})", s.kind, registry.names().join(", ")),
+                    format!(
+                        "unknown kind `{}` (known kinds: {})",
+                        s.kind,
+                        registry.names().join(", ")
+                    ),
                 ));
             };
             let specs = kind.params();
@@ -653,7 +737,11 @@ impl Pipeline {
                         format!(
                             "unknown param `{k}` for kind `{}` (it takes: {})",
                             s.kind,
-                            if known.is_empty() { "no params".into() } else { known.join(", ") }
+                            if known.is_empty() {
+                                "no params".into()
+                            } else {
+                                known.join(", ")
+                            }
                         ),
                     ));
                 };
@@ -661,13 +749,21 @@ impl Pipeline {
                     return Err(self.err(
                         line,
                         &s.name,
-                        format!("param `{k}` must be {}, got {}", spec.ty.describe(), crate::canonical::to_string(v)),
+                        format!(
+                            "param `{k}` must be {}, got {}",
+                            spec.ty.describe(),
+                            crate::canonical::to_string(v)
+                        ),
                     ));
                 }
             }
             for spec in specs.iter().filter(|p| p.required) {
                 if !s.params.contains_key(spec.name) {
-                    return Err(self.err(s.line, &s.name, format!("missing required param `{}` ({})", spec.name, spec.doc)));
+                    return Err(self.err(
+                        s.line,
+                        &s.name,
+                        format!("missing required param `{}` ({})", spec.name, spec.doc),
+                    ));
                 }
             }
         }
@@ -684,7 +780,10 @@ impl Pipeline {
                 return Err(self.err(
                     s2.line,
                     &s2.name,
-                    format!("publishes to `{p2}`, which stage `{}` also writes (`{p1}`)", s1.name),
+                    format!(
+                        "publishes to `{p2}`, which stage `{}` also writes (`{p1}`)",
+                        s1.name
+                    ),
                 ));
             }
         }
@@ -730,9 +829,16 @@ inputs = { all = "stage:a", one = "stage:a@x=p,y=1/f.txt" }
         )
         .unwrap();
         let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["a@x=p,y=1", "a@x=p,y=2", "a@x=q,y=1", "a@x=q,y=2", "b"]);
+        assert_eq!(
+            names,
+            ["a@x=p,y=1", "a@x=p,y=2", "a@x=q,y=1", "a@x=q,y=2", "b"]
+        );
         assert_eq!(p.stages[2].params["cmd"], "echo q 3 ${out}");
-        assert_eq!(p.stages[0].params["count"], serde_json::json!(3), "a whole placeholder keeps its type");
+        assert_eq!(
+            p.stages[0].params["count"],
+            serde_json::json!(3),
+            "a whole placeholder keeps its type"
+        );
         let b = p.stage("b").unwrap();
         assert_eq!(b.inputs["all"].len(), 4);
         assert_eq!(
@@ -769,16 +875,26 @@ cmd = "gen ${vars.size}"
         assert_eq!(big.stages.len(), 2);
         assert_eq!(big.stage("s").unwrap().params["cmd"], "gen 100");
         assert_eq!(big.lockfile_name(), "demo@big.lock");
-        let e = Pipeline::parse(Path::new("p.toml"), src, Some("huge")).unwrap_err().to_string();
+        let e = Pipeline::parse(Path::new("p.toml"), src, Some("huge"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no profile `huge`"), "{e}");
     }
 
     #[test]
     fn errors_name_file_line_and_stage() {
         let e = perr("[stages.a]\nkind = \"cmd\"\ncmd = \"${nope}\"\n");
-        assert!(e.starts_with("p.toml:3: stage `a`: param `cmd`: unknown variable `${nope}`"), "{e}");
-        let e = perr("[stages.a]\nkind = \"cmd\"\n\n[stages.b]\nkind = \"cmd\"\ninputs = { x = \"stage:zzz\" }\n");
-        assert!(e.starts_with("p.toml:6: stage `b`: input `x` refers to unknown stage `zzz`"), "{e}");
+        assert!(
+            e.starts_with("p.toml:3: stage `a`: param `cmd`: unknown variable `${nope}`"),
+            "{e}"
+        );
+        let e = perr(
+            "[stages.a]\nkind = \"cmd\"\n\n[stages.b]\nkind = \"cmd\"\ninputs = { x = \"stage:zzz\" }\n",
+        );
+        assert!(
+            e.starts_with("p.toml:6: stage `b`: input `x` refers to unknown stage `zzz`"),
+            "{e}"
+        );
         let e = perr("[stages.a]\nkind = \n");
         assert!(e.starts_with("p.toml:2:"), "{e}");
         let e = perr("[stagez.a]\n");
@@ -815,7 +931,12 @@ inputs = { x = "results/a/sub/f.csv", y = "data/raw.csv" }
 
     #[test]
     fn escapes_and_runtime_placeholders_survive() {
-        let p = parse("[stages.a]\nkind = \"cmd\"\ncmd = \"echo $${HOME} $PATH ${inputs.x} ${out}\"\n").unwrap();
-        assert_eq!(p.stages[0].params["cmd"], "echo ${HOME} $PATH ${inputs.x} ${out}");
+        let p =
+            parse("[stages.a]\nkind = \"cmd\"\ncmd = \"echo $${HOME} $PATH ${inputs.x} ${out}\"\n")
+                .unwrap();
+        assert_eq!(
+            p.stages[0].params["cmd"],
+            "echo ${HOME} $PATH ${inputs.x} ${out}"
+        );
     }
 }

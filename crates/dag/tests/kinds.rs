@@ -109,7 +109,11 @@ impl World {
             .run(&RunOptions::default(), &exec, &NoProgress)
             .unwrap();
         assert!(report.ok());
-        report.stages.iter().map(|s| (s.stage.clone(), s.action)).collect()
+        report
+            .stages
+            .iter()
+            .map(|s| (s.stage.clone(), s.action))
+            .collect()
     }
 
     fn ran(&self, reg: &Registry) -> Vec<String> {
@@ -139,10 +143,16 @@ fn editing_one_kinds_code_reruns_its_stages_and_nothing_upstream() {
 fn a_new_runtime_is_never_taken_for_the_old_one() {
     let w = World::new();
     w.ran(&w.registry("A", "B", Some("libtorch 2.11.0 cpu")));
-    assert_eq!(w.ran(&w.registry("A", "B", Some("libtorch 2.11.0 cuda H100"))), ["b1"]);
+    assert_eq!(
+        w.ran(&w.registry("A", "B", Some("libtorch 2.11.0 cuda H100"))),
+        ["b1"]
+    );
     // Back on the first runtime: its own earlier result is reused, not recomputed.
     let back = w.run(&w.registry("A", "B", Some("libtorch 2.11.0 cpu")));
-    assert!(back.contains(&("b1".to_string(), Action::Restored)), "{back:?}");
+    assert!(
+        back.contains(&("b1".to_string(), Action::Restored)),
+        "{back:?}"
+    );
 }
 
 #[test]
@@ -157,16 +167,32 @@ fn params_are_type_checked_with_line_numbers() {
     )
     .unwrap();
     let e = Engine::new(&ws, &reg, &p).err().unwrap().to_string();
-    assert_eq!(e, "p.toml:4: stage `x`: param `text` must be a string, got 5");
-    let p = Pipeline::parse(Path::new("p.toml"), "[stages.x]\nkind = \"metric_a\"\ntxt = \"a\"\n", None).unwrap();
+    assert_eq!(
+        e,
+        "p.toml:4: stage `x`: param `text` must be a string, got 5"
+    );
+    let p = Pipeline::parse(
+        Path::new("p.toml"),
+        "[stages.x]\nkind = \"metric_a\"\ntxt = \"a\"\n",
+        None,
+    )
+    .unwrap();
     let e = Engine::new(&ws, &reg, &p).err().unwrap().to_string();
     assert!(e.contains("unknown param `txt`"), "{e}");
-    let p = Pipeline::parse(Path::new("p.toml"), "[stages.x]\nkind = \"metric_a\"\n", None).unwrap();
+    let p = Pipeline::parse(
+        Path::new("p.toml"),
+        "[stages.x]\nkind = \"metric_a\"\n",
+        None,
+    )
+    .unwrap();
     let e = Engine::new(&ws, &reg, &p).err().unwrap().to_string();
     assert!(e.contains("missing required param `text`"), "{e}");
     let p = Pipeline::parse(Path::new("p.toml"), "[stages.x]\nkind = \"nope\"\n", None).unwrap();
     let e = Engine::new(&ws, &reg, &p).err().unwrap().to_string();
-    assert!(e.contains("unknown kind `nope` (known kinds: metric_a, metric_b)"), "{e}");
+    assert!(
+        e.contains("unknown kind `nope` (known kinds: metric_a, metric_b)"),
+        "{e}"
+    );
 }
 
 #[test]

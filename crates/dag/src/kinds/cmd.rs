@@ -156,7 +156,11 @@ impl StageKind for CmdKind {
             .stderr(log)
             .env("VENTRAL_OUT", ctx.out_dir)
             .env("VENTRAL_STAGE", ctx.stage);
-        let user_params = ctx.params.get("params").cloned().unwrap_or(Value::Object(Params::new()));
+        let user_params = ctx
+            .params
+            .get("params")
+            .cloned()
+            .unwrap_or(Value::Object(Params::new()));
         command.env("VENTRAL_PARAMS", crate::canonical::to_string(&user_params));
         let inputs_json: serde_json::Map<String, Value> = ctx
             .inputs
@@ -164,7 +168,11 @@ impl StageKind for CmdKind {
             .map(|(k, v)| {
                 (
                     k.clone(),
-                    Value::Array(v.iter().map(|p| Value::String(p.to_string_lossy().into())).collect()),
+                    Value::Array(
+                        v.iter()
+                            .map(|p| Value::String(p.to_string_lossy().into()))
+                            .collect(),
+                    ),
                 )
             })
             .collect();
@@ -233,7 +241,12 @@ mod tests {
             "x".to_string(),
             vec![PathBuf::from("/a b/c"), PathBuf::from("/d")],
         )]);
-        let s = substitute("cat ${inputs.x} > ${out}/f; echo ${HOME} $${", Path::new("/o"), &inputs).unwrap();
+        let s = substitute(
+            "cat ${inputs.x} > ${out}/f; echo ${HOME} $${",
+            Path::new("/o"),
+            &inputs,
+        )
+        .unwrap();
         assert_eq!(s, "cat '/a b/c' /d > /o/f; echo ${HOME} $${");
         assert!(substitute("${inputs.y}", Path::new("/o"), &inputs).is_err());
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
