@@ -62,7 +62,9 @@ build: setup
 	cargo build --workspace --all-targets
 
 test: build
-	cargo test --workspace --no-fail-fast
+	@set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log
+	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^ignored/) s += $$i } } \
+	  END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' $(CARGO_TARGET_DIR)/test.log
 
 lint: setup
 	cargo fmt --all --check
