@@ -24,6 +24,8 @@ export CARGO_TARGET_DIR
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 # tch builds against the venv's torch (libtorch from the PyPI wheel).
 export LIBTORCH_USE_PYTORCH := 1
+# Tests that check interop with zarr-python, xarray, pyarrow and DuckDB use this Python.
+export VENTRAL_PYTHON := $(VENV)/bin/python
 
 VENTRAL := $(CARGO_TARGET_DIR)/debug/ventral
 APT_PACKAGES := libhdf5-dev pkg-config
@@ -72,6 +74,7 @@ lint: setup
 
 bench: build
 	bash bench/engine.sh $(VENTRAL)
+	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 
 reproduce-paper: build
 	$(VENTRAL) run -p pipelines/paper.toml

@@ -4,6 +4,7 @@
 mod progress;
 mod registry;
 mod report;
+mod sql;
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -106,6 +107,22 @@ enum Cmd {
     },
     /// List the built-in stage kinds, their params and code identities.
     Kinds,
+    /// Query the stores with SQL (read-only). With no query, an interactive prompt.
+    ///
+    /// Tables: assemblies, stimuli, neuroids, activations, scores, runs.
+    Sql {
+        /// The query.
+        query: Option<String>,
+        /// Output format: table, csv, json or parquet.
+        #[arg(long, default_value = "table")]
+        format: ventral_sql::OutputFormat,
+        /// Write the result to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Also read the stores under DIR (repeatable), e.g. one written by `ventral ingest`.
+        #[arg(long = "path", value_name = "DIR")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -365,6 +382,21 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::ExecStage { key } => exec_stage(cli, &ctx, &registry, key),
+        Cmd::Sql {
+            query,
+            format,
+            output,
+            paths,
+        } => {
+            let catalog = sql::catalog(&ctx.ws, paths)?;
+            let session = ventral_sql::SqlSession::new(&catalog)?;
+            let format = if cli.json { ventral_sql::OutputFormat::Json } else { *format };
+            match query {
+                Some(q) => sql::run_query(&session, q, format, output.as_deref())?,
+                None => sql::repl(&session, format, &ctx.ws.store.root().join("sql_history"))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Kinds => unreachable!("handled above"),
     }
 }

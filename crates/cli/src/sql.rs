@@ -1,0 +1,108 @@
+//! `ventral sql`: build the catalog from the workspace's lockfiles and hand queries to
+//! `ventral-sql`. With no query, an interactive prompt with history.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ventral_dag::{Lockfile, Workspace};
+use ventral_sql::{Catalog, OutputFormat, RunRow, SqlSession, StoreRoot, write_results};
+
+/// Every stage output named by a lockfile in `lockfiles/`, plus `extra` folders.
+pub fn catalog(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
+    let mut cat = Catalog::default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&ws.lockfiles)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "lock")).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files {
+        let lf = Lockfile::load(&f, "", "").with_context(|| format!("reading {}", f.display()))?;
+        for (stage, e) in &lf.stages {
+            let out = ws.store.out_path(&e.output);
+            let rec = ws.store.get_run(&e.key).ok().flatten();
+            cat.runs.push(RunRow {
+                pipeline: lf.pipeline.clone(),
+                profile: lf.profile.clone(),
+                stage: stage.clone(),
+                kind: e.kind.clone(),
+                key: e.key.to_string(),
+                output: e.output.to_string(),
+                code: e.code.clone(),
+                runtime: e.runtime.clone(),
+                params: serde_json::Value::Object(e.params.clone()).to_string(),
+                seconds: rec.as_ref().map(|r| r.duration_s),
+                finished_unix: rec.as_ref().map(|r| r.finished_unix as i64),
+                host: rec.as_ref().map(|r| r.host.clone()),
+            });
+            if out.is_dir() {
+                cat.roots.push(StoreRoot {
+                    path: out,
+                    pipeline: Some(lf.pipeline.clone()),
+                    stage: Some(stage.clone()),
+                    key: Some(e.key.to_string()),
+                    digest: Some(e.output.to_string()),
+                });
+            }
+        }
+    }
+    for p in extra {
+        let path = std::fs::canonicalize(p).with_context(|| format!("--path {}", p.display()))?;
+        cat.roots.push(StoreRoot {
+            path,
+            pipeline: None,
+            stage: None,
+            key: None,
+            digest: None,
+        });
+    }
+    Ok(cat)
+}
+
+/// Run one query and print or write its result.
+pub fn run_query(session: &SqlSession, query: &str, format: OutputFormat, out: Option<&Path>) -> Result<()> {
+    let batches = session.query(query)?;
+    let mut stdout = std::io::stdout().lock();
+    write_results(&batches, format, out, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// The interactive prompt: statements end with `;`; `.tables` lists tables; `.quit` leaves.
+pub fn repl(session: &SqlSession, format: OutputFormat, history: &Path) -> Result<()> {
+    let mut rl = rustyline::DefaultEditor::new().context("starting the prompt")?;
+    let _ = rl.load_history(history);
+    println!("ventral sql — tables: {}. End statements with `;`, `.quit` to leave.", session.tables().join(", "));
+    let mut buf = String::new();
+    loop {
+        let prompt = if buf.is_empty() { "ventral> " } else { "     ..> " };
+        match rl.readline(prompt) {
+            Ok(line) => {
+                let t = line.trim();
+                if buf.is_empty() && (t == ".quit" || t == ".exit" || t == "\\q") {
+                    break;
+                }
+                if buf.is_empty() && t == ".tables" {
+                    println!("{}", session.tables().join("\n"));
+                    continue;
+                }
+                buf.push_str(&line);
+                buf.push('\n');
+                if t.ends_with(';') {
+                    let q = std::mem::take(&mut buf);
+                    let _ = rl.add_history_entry(q.trim());
+                    if let Err(e) = run_query(session, &q, format, None) {
+                        eprintln!("error: {e:#}");
+                    }
+                }
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => buf.clear(),
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(dir) = history.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = rl.save_history(history);
+    Ok(())
+}

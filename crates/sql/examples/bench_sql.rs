@@ -1,0 +1,219 @@
+//! `make bench` figures for the stores and SQL (issue 3). Writes a 2,560 × 25,088 float32
+//! activation store (IT size) with the streaming writer, times it against a raw write of the
+//! same compressed bytes, runs a full-scan group-by-category mean and a filtered slice
+//! through `ventral-sql`, and writes the same data as long-format Parquet for DuckDB.
+//! Prints figures; `bench/stores.py` adds DuckDB and xarray beside them.
+//!
+//! Usage: bench_sql DIR [ROWS COLS]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Float32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use ventral_sql::{Catalog, SqlSession, StoreRoot};
+use ventral_store::{AssemblySpec, AssemblyWriter, write_parquet};
+
+const CATEGORIES: [&str; 8] = ["Animals", "Boats", "Cars", "Chairs", "Faces", "Fruits", "Planes", "Tables"];
+
+/// ReLU-like activations from a fixed generator: about half zeros.
+fn activation(r: usize, c: usize) -> f32 {
+    let mut x = (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (c as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 32;
+    let u = (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+    (u * 4.0 + (r % 8) as f32 * 0.05).max(0.0)
+}
+
+fn stimulus_id(r: usize) -> String {
+    format!("{:040x}", (r as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834))
+}
+
+fn du(dir: &Path) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut files = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            let (b, f) = du(&e.path());
+            bytes += b;
+            files += f;
+        } else {
+            bytes += e.metadata().unwrap().len();
+            files += 1;
+        }
+    }
+    (bytes, files)
+}
+
+fn copy_raw(src: &Path, dst: &Path, bufs: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_raw(&p, &dst.join(e.file_name()), bufs);
+        } else {
+            bufs.push((dst.join(e.file_name()), std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    (best, out.expect("n > 0"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = Path::new(args.get(1).map(String::as_str).unwrap_or("/tmp/ventral-bench-sql"));
+    let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2560);
+    let cols: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(25088);
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let store = dir.join("acts/IT-t0");
+
+    let stim = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("stimulus_id", DataType::Utf8, false),
+            Field::new("category_name", DataType::Utf8, false),
+            Field::new("object_name", DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from((0..rows).map(stimulus_id).collect::<Vec<_>>())),
+            Arc::new(StringArray::from((0..rows).map(|r| CATEGORIES[r % 8]).collect::<Vec<_>>())),
+            Arc::new(StringArray::from((0..rows).map(|r| format!("obj{}", r % 64)).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    let neu = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("neuroid_id", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from((0..cols).map(|c| format!("IT.output-t0.{c}")).collect::<Vec<_>>()))],
+    )
+    .unwrap();
+
+    // 1. The streaming writer, fed batches of 64 stimuli (as extraction does).
+    let batch = 64;
+    let t = Instant::now();
+    let mut spec = AssemblySpec::new("bench.IT.t0", "activations", &["stimulus", "neuroid"], &[cols as u64]);
+    spec.attrs.insert("model".into(), "bench".into());
+    spec.attrs.insert("layer".into(), "IT".into());
+    spec.attrs.insert("timestep".into(), 0i64.into());
+    let mut w = AssemblyWriter::<f32>::create(&store, spec).unwrap();
+    let mut buf = Vec::with_capacity(batch * cols);
+    for r0 in (0..rows).step_by(batch) {
+        buf.clear();
+        for r in r0..(r0 + batch).min(rows) {
+            buf.extend((0..cols).map(|c| activation(r, c)));
+        }
+        w.append(&buf).unwrap();
+    }
+    w.finish(vec![("stimulus".into(), stim.clone()), ("neuroid".into(), neu)]).unwrap();
+    let write_s = t.elapsed().as_secs_f64();
+    let raw_mb = (rows * cols * 4) as f64 / 1e6;
+    let (bytes, files) = du(&store.join("values"));
+    // The same compressed bytes written raw (already in memory, same files).
+    let mut bufs = Vec::new();
+    copy_raw(&store.join("values"), &dir.join("raw-copy"), &mut bufs);
+    let t = Instant::now();
+    for (p, b) in &bufs {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b).unwrap();
+    }
+    let raw_s = t.elapsed().as_secs_f64();
+    // Generating the values alone, to subtract from the writer's time.
+    let t = Instant::now();
+    let mut acc = 0.0f32;
+    for r in 0..rows {
+        for c in 0..cols {
+            acc += activation(r, c);
+        }
+    }
+    let gen_s = t.elapsed().as_secs_f64();
+    std::hint::black_box(acc);
+    println!(
+        "writer: {rows} x {cols} float32 ({raw_mb:.0} MB) -> {:.0} MB in {files} chunk files (zstd): {:.2} s incl. {:.2} s generating values = {:.0} MB/s",
+        bytes as f64 / 1e6,
+        write_s,
+        gen_s,
+        raw_mb / (write_s - gen_s).max(1e-9)
+    );
+    println!(
+        "writer: raw write of the same compressed bytes: {raw_s:.3} s; writer/raw = {:.1}x (goal <= 2x)",
+        (write_s - gen_s) / raw_s.max(1e-9)
+    );
+
+    // 2. SQL.
+    let session = SqlSession::new(&Catalog {
+        roots: vec![StoreRoot {
+            path: dir.join("acts"),
+            pipeline: None,
+            stage: None,
+            key: None,
+            digest: None,
+        }],
+        runs: vec![],
+    })
+    .unwrap();
+    let q1 = "SELECT s.category_name, avg(a.value) AS mean FROM activations a JOIN stimuli s \
+              ON s.assembly = a.assembly AND s.stimulus_id = a.stimulus_id GROUP BY s.category_name ORDER BY 1";
+    let (t1, r1) = best_of(3, || session.query(q1).unwrap());
+    let ids: Vec<String> = (0..100).map(|i| format!("'{}'", stimulus_id(i * 7 % rows))).collect();
+    let q2 = format!(
+        "SELECT stimulus_id, neuroid, value FROM activations WHERE layer = 'IT' AND timestep = 0 AND stimulus_id IN ({})",
+        ids.join(", ")
+    );
+    session.reset_stats();
+    let (t2, r2) = best_of(3, || session.query(&q2).unwrap());
+    let n2: usize = r2.iter().map(RecordBatch::num_rows).sum();
+    let chunks = session.stats().chunks.load(std::sync::atomic::Ordering::Relaxed) / 3;
+    let first = r1[0].column(1).as_any().downcast_ref::<datafusion::arrow::array::Float64Array>().map(|a| a.value(0));
+    println!("sql: full-scan group-by-category mean over {} values: {:.3} s (Animals mean {:.6})", rows * cols, t1, first.unwrap_or(f64::NAN));
+    println!("sql: filtered slice (1 layer, 1 timestep, 100 stimuli -> {n2} rows, {chunks} chunks decoded): {:.3} s", t2);
+
+    // 3. The same data as long-format Parquet for DuckDB.
+    let long = dir.join("long");
+    std::fs::create_dir_all(&long).unwrap();
+    let path = long.join("activations.parquet");
+    let file = std::fs::File::create(&path).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("layer", DataType::Utf8, false),
+        Field::new("timestep", DataType::Int64, false),
+        Field::new("stimulus_id", DataType::Utf8, false),
+        Field::new("neuroid", DataType::Int64, false),
+        Field::new("value", DataType::Float32, false),
+    ]));
+    let props = datafusion::parquet::file::properties::WriterProperties::builder()
+        .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let mut pw = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
+    for r0 in (0..rows).step_by(64) {
+        let rr: Vec<usize> = (r0..(r0 + 64).min(rows)).collect();
+        let n = rr.len() * cols;
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["IT"; n])),
+                Arc::new(Int64Array::from(vec![0i64; n])),
+                Arc::new(StringArray::from(rr.iter().flat_map(|&r| std::iter::repeat_n(stimulus_id(r), cols)).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(rr.iter().flat_map(|_| 0..cols as i64).collect::<Vec<_>>())),
+                Arc::new(Float32Array::from(rr.iter().flat_map(|&r| (0..cols).map(move |c| activation(r, c))).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        pw.write(&b).unwrap();
+    }
+    pw.close().unwrap();
+    write_parquet(&long.join("stimuli.parquet"), &stim).unwrap();
+    println!(
+        "RESULT {{\"sql_full_s\": {t1}, \"sql_slice_s\": {t2}, \"write_s\": {}, \"raw_s\": {raw_s}, \"ids\": [{}]}}",
+        write_s - gen_s,
+        ids.iter().map(|s| s.replace('\'', "\"")).collect::<Vec<_>>().join(",")
+    );
+}

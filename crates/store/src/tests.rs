@@ -1,0 +1,163 @@
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use super::*;
+
+pub(crate) fn stimulus_coords(n: usize) -> RecordBatch {
+    let ids: Vec<String> = (0..n).map(|i| format!("s{i:05}")).collect();
+    let cats: Vec<&str> = (0..n).map(|i| ["face", "car", "boat"][i % 3]).collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("stimulus_id", DataType::Utf8, false),
+            Field::new("category_name", DataType::Utf8, false),
+            Field::new("repetition", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(StringArray::from(cats)),
+            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i % 2))),
+        ],
+    )
+    .unwrap()
+}
+
+pub(crate) fn neuroid_coords(n: usize) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("neuroid_id", DataType::Utf8, false),
+            Field::new("x", DataType::Float64, true),
+        ])),
+        vec![
+            Arc::new(StringArray::from((0..n).map(|i| format!("n{i}")).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5))),
+        ],
+    )
+    .unwrap()
+}
+
+fn value(r: usize, c: usize) -> f32 {
+    (r * 1000 + c) as f32 * 0.25
+}
+
+fn write(dir: &std::path::Path, rows: usize, cols: usize, chunk_rows: u64, batch: usize) -> AssemblyMeta {
+    let mut spec = AssemblySpec::new("test.assembly", "neural", &["presentation", "neuroid"], &[cols as u64]);
+    spec.chunk_rows = Some(chunk_rows);
+    let mut w = AssemblyWriter::<f32>::create(dir, spec).unwrap();
+    let mut r = 0;
+    while r < rows {
+        let n = batch.min(rows - r);
+        let data: Vec<f32> = (r..r + n).flat_map(|i| (0..cols).map(move |j| value(i, j))).collect();
+        w.append(&data).unwrap();
+        r += n;
+    }
+    w.finish(vec![
+        ("presentation".into(), stimulus_coords(rows)),
+        ("neuroid".into(), neuroid_coords(cols)),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn round_trip_with_odd_batches_and_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = write(dir.path(), 103, 17, 10, 7);
+    assert_eq!(meta.shape, vec![103, 17]);
+    let a = Assembly::open(dir.path()).unwrap();
+    let all = a.read_f32(&a.full()).unwrap();
+    for r in 0..103 {
+        for c in 0..17 {
+            assert_eq!(all[[r, c]], value(r, c));
+        }
+    }
+    let block = a.read_f64(&[95..103, 3..9]).unwrap();
+    assert_eq!(block.shape(), &[8, 6]);
+    assert_eq!(block[[7, 5]], value(102, 8) as f64);
+    assert_eq!(a.coords("presentation").unwrap().num_rows(), 103);
+    assert_eq!(a.nan_count().unwrap(), 0);
+    assert_eq!(find_assemblies(dir.path()), vec![dir.path().to_path_buf()]);
+}
+
+#[test]
+fn identical_bytes_for_identical_input() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write(a.path(), 50, 9, 8, 50);
+    write(b.path(), 50, 9, 8, 3);
+    let list = |d: &std::path::Path| {
+        let mut v = vec![];
+        fn walk(d: &std::path::Path, base: &std::path::Path, v: &mut Vec<(String, Vec<u8>)>) {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                if e.path().is_dir() {
+                    walk(&e.path(), base, v);
+                } else {
+                    v.push((
+                        e.path().strip_prefix(base).unwrap().to_string_lossy().to_string(),
+                        std::fs::read(e.path()).unwrap(),
+                    ));
+                }
+            }
+        }
+        walk(d, d, &mut v);
+        v.sort();
+        v
+    };
+    assert_eq!(list(a.path()), list(b.path()));
+}
+
+#[test]
+fn wide_rows_are_chunked_in_columns_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = AssemblySpec::new("wide", "activations", &["presentation", "neuroid"], &[20_000]);
+    spec.chunk_rows = Some(4);
+    let mut w = AssemblyWriter::<f32>::create(dir.path(), spec).unwrap();
+    w.append(&vec![1.5f32; 9 * 20_000]).unwrap();
+    let meta = w
+        .finish(vec![
+            ("presentation".into(), stimulus_coords(9)),
+            ("neuroid".into(), neuroid_coords(20_000)),
+        ])
+        .unwrap();
+    assert_eq!(meta.chunk_shape, vec![4, 8192]);
+    let a = Assembly::open(dir.path()).unwrap();
+    assert_eq!(a.chunks_in(&[0..1, 0..100]).len(), 1);
+    assert_eq!(a.chunks_in(&a.full()).len(), 3 * 3);
+    assert!(a.read_f32(&[8..9, 19_990..20_000]).unwrap().iter().all(|&v| v == 1.5));
+}
+
+#[test]
+fn bad_coords_and_requests_name_the_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = AssemblySpec::new("x", "neural", &["presentation", "neuroid"], &[3]);
+    let mut w = AssemblyWriter::<f32>::create(dir.path(), spec).unwrap();
+    w.append(&[1.0; 6]).unwrap();
+    let e = w
+        .finish(vec![
+            ("presentation".into(), stimulus_coords(5)),
+            ("neuroid".into(), neuroid_coords(3)),
+        ])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("coords/presentation.parquet") && e.contains("5 rows for dimension `presentation` of length 2"), "{e}");
+    assert!(!dir.path().join("zarr.json").exists(), "no group metadata after a failed finish");
+    assert!(Assembly::open(dir.path()).is_err());
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 10, 4, 5, 10);
+    let a = Assembly::open(dir.path()).unwrap();
+    assert!(a.read_f32(&[0..11, 0..4]).unwrap_err().to_string().contains("do not fit"));
+    // A damaged chunk is named.
+    std::fs::write(dir.path().join("values/c/1/0"), b"garbage").unwrap();
+    let e = a.read_f32(&a.full()).unwrap_err().to_string();
+    assert!(e.contains("values/c/1/0"), "{e}");
+    // A coordinate file with the wrong schema is named with its column.
+    let bad = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(vec!["a"; 10]))],
+    )
+    .unwrap();
+    write_parquet(&dir.path().join("coords/presentation.parquet"), &bad).unwrap();
+    let e = a.coords("presentation").unwrap_err().to_string();
+    assert!(e.contains("coords/presentation.parquet: column `stimulus_id`: is missing"), "{e}");
+}

@@ -1,0 +1,287 @@
+//! The streaming writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use serde_json::Value;
+use zarrs::array::codec::ZstdCodec;
+use zarrs::array::{Array, ArrayBuilder, Element};
+use zarrs::filesystem::FilesystemStore;
+use zarrs::group::GroupBuilder;
+
+use crate::FORMAT;
+use crate::assembly::{AssemblyMeta, DType, required_column};
+use crate::coords::write_parquet;
+use crate::error::{Result, StoreError};
+
+/// Target elements per chunk (4 MiB of float32).
+const CHUNK_ELEMENTS: u64 = 1 << 20;
+/// At most this many elements of one row go in one chunk (wider rows are split in columns).
+const CHUNK_ROW_ELEMENTS: u64 = 8192;
+
+/// What to write.
+#[derive(Clone, Debug)]
+pub struct AssemblySpec {
+    /// The identifier.
+    pub identifier: String,
+    /// The kind (`neural`, `activations`, …).
+    pub kind: String,
+    /// Dimension names; the first is the one rows are appended along.
+    pub dims: Vec<String>,
+    /// The lengths of every dimension after the first.
+    pub inner_shape: Vec<u64>,
+    /// The element type.
+    pub dtype: DType,
+    /// The producing stage's key, if any.
+    pub producer: Option<String>,
+    /// Free attributes.
+    pub attrs: serde_json::Map<String, Value>,
+    /// Rows per chunk (default: about 4 MiB chunks).
+    pub chunk_rows: Option<u64>,
+    /// zstd level (default 1: fast; activations compress well anyway).
+    pub zstd_level: i32,
+}
+
+impl AssemblySpec {
+    /// A float32 spec with defaults.
+    pub fn new(identifier: &str, kind: &str, dims: &[&str], inner_shape: &[u64]) -> Self {
+        AssemblySpec {
+            identifier: identifier.into(),
+            kind: kind.into(),
+            dims: dims.iter().map(|d| d.to_string()).collect(),
+            inner_shape: inner_shape.to_vec(),
+            dtype: DType::Float32,
+            producer: None,
+            attrs: serde_json::Map::new(),
+            chunk_rows: None,
+            zstd_level: 1,
+        }
+    }
+
+    fn chunk_shape(&self) -> Vec<u64> {
+        let rest: u64 = self.inner_shape.iter().skip(1).product::<u64>().max(1);
+        let d1 = self.inner_shape.first().copied().unwrap_or(1).max(1);
+        let cols = (CHUNK_ROW_ELEMENTS / rest).clamp(1, d1);
+        let rows = self
+            .chunk_rows
+            .unwrap_or_else(|| (CHUNK_ELEMENTS / (cols * rest)).clamp(1, 4096));
+        let mut shape = vec![rows.max(1)];
+        if !self.inner_shape.is_empty() {
+            shape.push(cols);
+            shape.extend(self.inner_shape.iter().skip(1).map(|&n| n.max(1)));
+        }
+        shape
+    }
+}
+
+/// Streams rows into a new assembly with bounded memory: rows are buffered until one band of
+/// chunks (`chunk_rows` rows) is full, then that band is compressed (in parallel, by zarrs)
+/// and written. At most one band plus the caller's batch is in memory.
+pub struct AssemblyWriter<T: Element + Copy + Default> {
+    dir: PathBuf,
+    spec: AssemblySpec,
+    array: Array<FilesystemStore>,
+    chunk: Vec<u64>,
+    row_len: usize,
+    band: Vec<T>,
+    rows: u64,
+}
+
+fn zarr_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Zarr {
+        store: dir.to_path_buf(),
+        what: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl<T: Element + Copy + Default> AssemblyWriter<T> {
+    /// Start a new assembly at `dir` (which must not hold one yet).
+    pub fn create(dir: &Path, spec: AssemblySpec) -> Result<Self> {
+        let expected = match spec.dtype {
+            DType::Float32 => std::mem::size_of::<T>() == 4,
+            DType::Float64 => std::mem::size_of::<T>() == 8,
+        };
+        if !expected || spec.dims.len() != spec.inner_shape.len() + 1 {
+            return Err(StoreError::Request {
+                store: dir.to_path_buf(),
+                message: format!(
+                    "spec does not fit: dtype {} for a {}-byte element, {} dims for {} inner lengths",
+                    spec.dtype.name(),
+                    std::mem::size_of::<T>(),
+                    spec.dims.len(),
+                    spec.inner_shape.len()
+                ),
+            });
+        }
+        if dir.join("zarr.json").exists() {
+            return Err(StoreError::Request {
+                store: dir.to_path_buf(),
+                message: "an assembly already exists here".into(),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let store = Arc::new(FilesystemStore::new(dir).map_err(|e| zarr_err(dir, "create the store", e))?);
+        let chunk = spec.chunk_shape();
+        let mut shape = vec![0u64];
+        shape.extend(&spec.inner_shape);
+        let fill = match spec.dtype {
+            DType::Float32 => zarrs::array::FillValue::from(f32::NAN),
+            DType::Float64 => zarrs::array::FillValue::from(f64::NAN),
+        };
+        let array = ArrayBuilder::new(shape, chunk.clone(), spec.dtype.zarr(), fill)
+            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(spec.zstd_level.into(), false))])
+            .dimension_names(Some(spec.dims.clone()))
+            .build(store, "/values")
+            .map_err(|e| zarr_err(dir, "create values", e))?;
+        let row_len = spec.inner_shape.iter().product::<u64>() as usize;
+        Ok(AssemblyWriter {
+            dir: dir.to_path_buf(),
+            band: Vec::with_capacity(chunk[0] as usize * row_len),
+            spec,
+            array,
+            chunk,
+            row_len,
+            rows: 0,
+        })
+    }
+
+    /// Elements per row.
+    pub fn row_len(&self) -> usize {
+        self.row_len
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows + (self.band.len() / self.row_len.max(1)) as u64
+    }
+
+    /// Append whole rows, row-major (`data.len()` a multiple of the row length).
+    pub fn append(&mut self, data: &[T]) -> Result<()> {
+        if self.row_len == 0 || data.len() % self.row_len != 0 {
+            return Err(StoreError::Request {
+                store: self.dir.clone(),
+                message: format!("{} values are not whole rows of {}", data.len(), self.row_len),
+            });
+        }
+        let band_len = self.chunk[0] as usize * self.row_len;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = (band_len - self.band.len()).min(rest.len());
+            self.band.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.band.len() == band_len {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.band.is_empty() {
+            return Ok(());
+        }
+        let n = (self.band.len() / self.row_len) as u64;
+        let mut shape = vec![self.rows + n];
+        shape.extend(&self.spec.inner_shape);
+        self.array
+            .set_shape(shape)
+            .map_err(|e| zarr_err(&self.dir, "grow values", e))?;
+        let mut ranges = vec![self.rows..self.rows + n];
+        ranges.extend(self.spec.inner_shape.iter().map(|&l| 0..l));
+        self.array
+            .store_array_subset(&ranges, self.band.as_slice())
+            .map_err(|e| zarr_err(&self.dir, &format!("write rows {}..{}", self.rows, self.rows + n), e))?;
+        self.rows += n;
+        self.band.clear();
+        Ok(())
+    }
+
+    /// Write the last rows, the coordinate tables (one per dimension, checked against the
+    /// shape) and the metadata; the group's `zarr.json` is written last, so a folder without
+    /// it is never taken for an assembly.
+    pub fn finish(mut self, coords: Vec<(String, RecordBatch)>) -> Result<AssemblyMeta> {
+        self.flush()?;
+        let mut shape = vec![self.rows];
+        shape.extend(&self.spec.inner_shape);
+        self.array
+            .set_shape(shape.clone())
+            .map_err(|e| zarr_err(&self.dir, "set shape", e))?;
+        for (axis, dim) in self.spec.dims.iter().enumerate() {
+            let Some((_, batch)) = coords.iter().find(|(d, _)| d == dim) else {
+                return Err(StoreError::Request {
+                    store: self.dir.clone(),
+                    message: format!("no coordinate table for dimension `{dim}`"),
+                });
+            };
+            let file = format!("coords/{dim}.parquet");
+            if batch.num_rows() as u64 != shape[axis] {
+                return Err(StoreError::Coords {
+                    store: self.dir.clone(),
+                    file,
+                    column: String::new(),
+                    message: format!("{} rows for dimension `{dim}` of length {}", batch.num_rows(), shape[axis]),
+                });
+            }
+            if let Some(col) = required_column(dim)
+                && batch.schema().field_with_name(col).is_err()
+            {
+                return Err(StoreError::Coords {
+                    store: self.dir.clone(),
+                    file,
+                    column: format!("column `{col}`: "),
+                    message: "is missing".into(),
+                });
+            }
+            write_parquet(&self.dir.join(&file), batch)?;
+        }
+        if let Some((extra, _)) = coords.iter().find(|(d, _)| !self.spec.dims.contains(d)) {
+            return Err(StoreError::Request {
+                store: self.dir.clone(),
+                message: format!("coordinate table for unknown dimension `{extra}`"),
+            });
+        }
+        self.array
+            .store_metadata()
+            .map_err(|e| zarr_err(&self.dir, "write values/zarr.json", e))?;
+        let meta = AssemblyMeta {
+            format: FORMAT.into(),
+            identifier: self.spec.identifier.clone(),
+            kind: self.spec.kind.clone(),
+            dims: self.spec.dims.clone(),
+            shape,
+            chunk_shape: self.chunk.clone(),
+            dtype: self.spec.dtype,
+            producer: self.spec.producer.clone(),
+            attrs: self.spec.attrs.clone(),
+        };
+        let mut attrs = serde_json::Map::new();
+        attrs.insert(
+            "ventral".into(),
+            serde_json::to_value(&meta).map_err(|e| zarr_err(&self.dir, "encode metadata", e))?,
+        );
+        let store = self.array.storage();
+        // `coords/` is a Zarr group too (its attributes list the Parquet tables), so that
+        // zarr-python sees a clean hierarchy.
+        let mut cattrs = serde_json::Map::new();
+        let tables: Vec<String> = self.spec.dims.iter().map(|d| format!("{d}.parquet")).collect();
+        cattrs.insert("parquet_tables".into(), tables.into());
+        GroupBuilder::new()
+            .attributes(cattrs)
+            .build(store.clone(), "/coords")
+            .map_err(|e| zarr_err(&self.dir, "create the coords group", e))?
+            .store_metadata()
+            .map_err(|e| zarr_err(&self.dir, "write coords/zarr.json", e))?;
+        GroupBuilder::new()
+            .attributes(attrs)
+            .build(store, "/")
+            .map_err(|e| zarr_err(&self.dir, "create the group", e))?
+            .store_metadata()
+            .map_err(|e| zarr_err(&self.dir, "write zarr.json", e))?;
+        Ok(meta)
+    }
+}
