@@ -15,9 +15,11 @@ SHELL := /bin/bash
 ifdef CI
 CACHE_DIR ?= $(HOME)/.cache/ventral
 VENV ?= $(CACHE_DIR)/venv
+XVENV ?= $(CACHE_DIR)/venv-crosscheck
 CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 else
 VENV ?= $(CURDIR)/.venv
+XVENV ?= $(CURDIR)/.venv-crosscheck
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 endif
 export CARGO_TARGET_DIR
@@ -26,20 +28,25 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 # Tests that check interop with zarr-python, xarray, pyarrow and DuckDB use this Python.
 export VENTRAL_PYTHON := $(VENV)/bin/python
+# Brain-Score's own metrics (brainscore-vision 2.4.2, numpy<2, sklearn 1.5) live in a venv of
+# their own; the cross-check tests call crosscheck/reference.py with it.
+export VENTRAL_CROSSCHECK_PYTHON := $(XVENV)/bin/python
 
 VENTRAL := $(CARGO_TARGET_DIR)/debug/ventral
 APT_PACKAGES := libhdf5-dev pkg-config
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 REQ := lockfiles/requirements.txt
 VENV_STAMP := $(VENV)/.ventral-$(shell sha256sum $(REQ) | cut -c1-16)
+XREQ := lockfiles/requirements-crosscheck.txt lockfiles/requirements-brainscore.txt
+XVENV_STAMP := $(XVENV)/.ventral-$(shell cat $(XREQ) | sha256sum | cut -c1-16)
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv build test lint bench reproduce-paper clean
+.PHONY: help setup apt venv xvenv build test lint bench crosscheck reproduce-paper clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
-setup: apt venv
+setup: apt venv xvenv
 
 # Debian packages, installed only when missing.
 apt: $(APT_STAMP)
@@ -60,6 +67,15 @@ $(VENV_STAMP): $(REQ)
 	$(VENV)/bin/pip install --quiet --require-hashes -r $(REQ)
 	@rm -f $(VENV)/.ventral-* && touch $@
 
+# The reference venv for the cross-checks: Brain-Score's metrics without torch.
+xvenv: $(XVENV_STAMP)
+$(XVENV_STAMP): $(XREQ)
+	@echo "setup: Brain-Score reference venv at $(XVENV)"
+	@test -x $(XVENV)/bin/python || python3 -m venv $(XVENV)
+	$(XVENV)/bin/pip install --quiet --require-hashes -r lockfiles/requirements-crosscheck.txt
+	$(XVENV)/bin/pip install --quiet --no-deps --require-hashes -r lockfiles/requirements-brainscore.txt
+	@rm -f $(XVENV)/.ventral-* && touch $@
+
 build: setup
 	cargo build --workspace --all-targets
 
@@ -71,6 +87,10 @@ test: build
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Our metrics against Brain-Score's own code on generated problems (also part of `make test`).
+crosscheck: build
+	cargo test -p ventral-metrics --test 'crosscheck*' -- --nocapture
 
 bench: build
 	bash bench/engine.sh $(VENTRAL)

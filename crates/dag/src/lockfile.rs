@@ -140,8 +140,12 @@ impl Lockfile {
             let _ = writeln!(s, "output = \"{}\"", e.output);
             if !e.params.is_empty() {
                 let _ = writeln!(s, "\n[stages.{}.params]", toml_key(name));
-                for (k, v) in &e.params {
-                    let _ = writeln!(s, "{} = {}", toml_key(k), toml_value(v));
+                // Sorted here: serde_json's map keeps insertion order when any crate in the
+                // build enables its `preserve_order` feature (DataFusion's dependencies do).
+                let mut keys: Vec<&String> = e.params.keys().collect();
+                keys.sort();
+                for k in keys {
+                    let _ = writeln!(s, "{} = {}", toml_key(k), toml_value(&e.params[k]));
                 }
             }
             if !e.inputs.is_empty() {

@@ -13,5 +13,9 @@ pub mod error;
 pub mod rng;
 pub mod pls;
 pub mod splits;
+pub mod stats;
+pub mod neural;
+pub mod norm;
+pub mod i2n;
 
 pub use error::{MetricError, Result};

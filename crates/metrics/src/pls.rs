@@ -64,8 +64,23 @@ pub fn gram(x: &[f64], n: usize, p: usize) -> Vec<f64> {
     g
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// A dot product with eight fixed accumulators: vectorisable, and the same bytes on every
+/// run (the order of additions does not depend on threads).
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let mut acc = [0.0f64; 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        let (x, y) = (&a[c * 8..c * 8 + 8], &b[c * 8..c * 8 + 8]);
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * 8..n {
+        tail += a[i] * b[i];
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
 
 /// `y = K x` for a row-major square `K`.
@@ -186,7 +201,7 @@ impl KernelPls {
                 break; // "Y residual is constant": sklearn stops adding components.
             };
             let mut u: Vec<f64> = (0..n).map(|i| yk[i * q + first]).collect();
-            let mut a_old: Option<Vec<f64>> = None;
+            let mut a_old: Option<(Vec<f64>, Vec<f64>)> = None;
             let mut a = vec![0.0; n];
             let mut t = vec![0.0; n];
             let mut iters = 0;
@@ -215,18 +230,21 @@ impl KernelPls {
                 for i in 0..n {
                     u[i] = dot(&yk[i * q..(i + 1) * q], &yw) / ywn;
                 }
+                // ‖Δw‖² = Δaᵀ K Δa = Δaᵀ Δt, since t = K a.
                 let converged = match &a_old {
                     None => false,
-                    Some(old) => {
-                        let d: Vec<f64> = a.iter().zip(old).map(|(x, y)| x - y).collect();
-                        symv(&kk, n, &d, &mut v);
-                        dot(&d, &v) < TOL
+                    Some((ao, to)) => {
+                        let mut d2 = 0.0;
+                        for i in 0..n {
+                            d2 += (a[i] - ao[i]) * (t[i] - to[i]);
+                        }
+                        d2 < TOL
                     }
                 };
                 if converged || q == 1 {
                     break;
                 }
-                a_old = Some(a.clone());
+                a_old = Some((a.clone(), t.clone()));
             }
             n_iter.push(iters);
             // Scores and loadings of this component.

@@ -1,0 +1,112 @@
+//! Calling Brain-Score's reference (crosscheck/reference.py) from tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The crosscheck venv's Python: `$VENTRAL_CROSSCHECK_PYTHON` (the Makefile sets it), else
+/// the CI cache location. In CI its absence is a failure.
+pub fn python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("VENTRAL_CROSSCHECK_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let p = PathBuf::from(home).join(".cache/ventral/venv-crosscheck/bin/python");
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(std::env::var("CI").is_err(), "CI must run the cross-checks: no crosscheck venv");
+    eprintln!("SKIPPED: no crosscheck venv (run `make crosscheck`)");
+    None
+}
+
+/// Run one reference request.
+pub fn reference(py: &Path, req: &serde_json::Value) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crosscheck/reference.py");
+    let mut child = Command::new(py)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the reference");
+    child.stdin.take().unwrap().write_all(req.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "reference failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A minimal `.npz` writer (uncompressed zip of `.npy` files).
+pub struct Npz {
+    entries: Vec<(String, Vec<u8>)>,
+}
+
+fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let shape_s = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+impl Npz {
+    pub fn new() -> Self {
+        Npz { entries: vec![] }
+    }
+    pub fn f32(mut self, name: &str, v: &[f32], shape: &[usize]) -> Self {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.entries.push((name.into(), npy("<f4", shape, &bytes)));
+        self
+    }
+    pub fn f64(mut self, name: &str, v: &[f64], shape: &[usize]) -> Self {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.entries.push((name.into(), npy("<f8", shape, &bytes)));
+        self
+    }
+    pub fn i64(mut self, name: &str, v: &[i64]) -> Self {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.entries.push((name.into(), npy("<i8", &[v.len()], &bytes)));
+        self
+    }
+    pub fn str(mut self, name: &str, v: &[String]) -> Self {
+        let width = v.iter().map(|s| s.chars().count()).max().unwrap_or(1).max(1);
+        let mut bytes = Vec::new();
+        for s in v {
+            let mut k = 0;
+            for c in s.chars() {
+                bytes.extend_from_slice(&(c as u32).to_le_bytes());
+                k += 1;
+            }
+            for _ in k..width {
+                bytes.extend_from_slice(&0u32.to_le_bytes());
+            }
+        }
+        self.entries.push((name.into(), npy(&format!("<U{width}"), &[v.len()], &bytes)));
+        self
+    }
+    pub fn write(self, path: &Path) {
+        let f = std::fs::File::create(path).unwrap();
+        let mut z = zip::ZipWriter::new(f);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, data) in self.entries {
+            z.start_file(format!("{name}.npy"), opts).unwrap();
+            z.write_all(&data).unwrap();
+        }
+        z.finish().unwrap();
+    }
+}
