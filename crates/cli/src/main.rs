@@ -390,7 +390,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         } => {
             let catalog = sql::catalog(&ctx.ws, paths)?;
             let session = ventral_sql::SqlSession::new(&catalog)?;
-            let format = if cli.json { ventral_sql::OutputFormat::Json } else { *format };
+            let format = if cli.json {
+                ventral_sql::OutputFormat::Json
+            } else {
+                *format
+            };
             match query {
                 Some(q) => sql::run_query(&session, q, format, output.as_deref())?,
                 None => sql::repl(&session, format, &ctx.ws.store.root().join("sql_history"))?,

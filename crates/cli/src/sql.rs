@@ -12,7 +12,12 @@ use ventral_sql::{Catalog, OutputFormat, RunRow, SqlSession, StoreRoot, write_re
 pub fn catalog(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
     let mut cat = Catalog::default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&ws.lockfiles)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "lock")).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     for f in files {
@@ -59,7 +64,12 @@ pub fn catalog(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
 }
 
 /// Run one query and print or write its result.
-pub fn run_query(session: &SqlSession, query: &str, format: OutputFormat, out: Option<&Path>) -> Result<()> {
+pub fn run_query(
+    session: &SqlSession,
+    query: &str,
+    format: OutputFormat,
+    out: Option<&Path>,
+) -> Result<()> {
     let batches = session.query(query)?;
     let mut stdout = std::io::stdout().lock();
     write_results(&batches, format, out, &mut stdout)?;
@@ -71,10 +81,17 @@ pub fn run_query(session: &SqlSession, query: &str, format: OutputFormat, out: O
 pub fn repl(session: &SqlSession, format: OutputFormat, history: &Path) -> Result<()> {
     let mut rl = rustyline::DefaultEditor::new().context("starting the prompt")?;
     let _ = rl.load_history(history);
-    println!("ventral sql — tables: {}. End statements with `;`, `.quit` to leave.", session.tables().join(", "));
+    println!(
+        "ventral sql — tables: {}. End statements with `;`, `.quit` to leave.",
+        session.tables().join(", ")
+    );
     let mut buf = String::new();
     loop {
-        let prompt = if buf.is_empty() { "ventral> " } else { "     ..> " };
+        let prompt = if buf.is_empty() {
+            "ventral> "
+        } else {
+            "     ..> "
+        };
         match rl.readline(prompt) {
             Ok(line) => {
                 let t = line.trim();

@@ -22,15 +22,23 @@ fn write_store(ws: &Ws) {
             Field::new("stimulus_id", DataType::Utf8, false),
             Field::new("category_name", DataType::Utf8, false),
         ])),
-        vec![Arc::new(StringArray::from(vec!["a", "b"])), Arc::new(StringArray::from(vec!["cars", "faces"]))],
+        vec![
+            Arc::new(StringArray::from(vec!["a", "b"])),
+            Arc::new(StringArray::from(vec!["cars", "faces"])),
+        ],
     )
     .unwrap();
     let neu = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("neuroid_id", DataType::Utf8, false)])),
+        Arc::new(Schema::new(vec![Field::new(
+            "neuroid_id",
+            DataType::Utf8,
+            false,
+        )])),
         vec![Arc::new(StringArray::from(vec!["n0", "n1", "n2"]))],
     )
     .unwrap();
-    w.finish(vec![("stimulus".into(), stim), ("neuroid".into(), neu)]).unwrap();
+    w.finish(vec![("stimulus".into(), stim), ("neuroid".into(), neu)])
+        .unwrap();
 }
 
 #[test]
@@ -44,10 +52,28 @@ fn query_formats_and_refusals() {
     assert_eq!(csv, "category_name,timestep,m\ncars,0,2.0\nfaces,0,20.0\n");
     let json = ws.json(&["sql", "--path", "stores", q]);
     assert_eq!(json[1]["m"], 20.0);
-    let table = ws.ok(&["sql", "--path", "stores", "SELECT count(*) AS n FROM activations"]);
+    let table = ws.ok(&[
+        "sql",
+        "--path",
+        "stores",
+        "SELECT count(*) AS n FROM activations",
+    ]);
     assert!(table.contains("| 6 |"), "{table}");
-    ws.ok(&["sql", "--path", "stores", "--format", "parquet", "-o", "out.parquet", q]);
-    assert!(std::fs::read(ws.path().join("out.parquet")).unwrap().starts_with(b"PAR1"));
+    ws.ok(&[
+        "sql",
+        "--path",
+        "stores",
+        "--format",
+        "parquet",
+        "-o",
+        "out.parquet",
+        q,
+    ]);
+    assert!(
+        std::fs::read(ws.path().join("out.parquet"))
+            .unwrap()
+            .starts_with(b"PAR1")
+    );
     let o = ws.run(&["sql", "--path", "stores", "CREATE TABLE x AS SELECT 1"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("read-only"));
@@ -58,8 +84,16 @@ fn query_formats_and_refusals() {
 #[test]
 fn runs_table_lists_lockfile_stages() {
     let ws = Ws::new();
-    ws.write("pipelines/p.toml", "[stages.hello]\nkind = \"cmd\"\ncmd = \"echo hi > ${out}/h.txt\"\n");
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.hello]\nkind = \"cmd\"\ncmd = \"echo hi > ${out}/h.txt\"\n",
+    );
     ws.ok(&["run"]);
-    let csv = ws.ok(&["sql", "--format", "csv", "SELECT pipeline, stage, kind FROM runs"]);
+    let csv = ws.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT pipeline, stage, kind FROM runs",
+    ]);
     assert_eq!(csv, "pipeline,stage,kind\np,hello,cmd\n");
 }

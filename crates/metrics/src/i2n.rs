@@ -72,7 +72,9 @@ impl Matrix {
             for (c, cname) in self.choices.iter().enumerate() {
                 let fa = self.values[i * k + c];
                 let Some(others) = by_truth.get(cname.as_str()) else {
-                    return invalid(format!("I2n: no image has object `{cname}` as its truth, so its false-alarm rate is undefined"));
+                    return invalid(format!(
+                        "I2n: no image has object `{cname}` as its truth, so its false-alarm rate is undefined"
+                    ));
                 };
                 let Some(tc) = self.col(t) else {
                     return invalid(format!("I2n: object `{t}` is never a choice"));
@@ -98,11 +100,18 @@ impl Matrix {
 fn model_matrix(p: &Probabilities<'_>, truth_of: &BTreeMap<&str, &str>) -> Result<Matrix> {
     let k = p.choice.len();
     if k == 0 || p.values.len() != p.stimulus_id.len() * k {
-        return invalid(format!("probabilities: {} values for {} images × {k} choices", p.values.len(), p.stimulus_id.len()));
+        return invalid(format!(
+            "probabilities: {} values for {} images × {k} choices",
+            p.values.len(),
+            p.stimulus_id.len()
+        ));
     }
     let mut order: Vec<usize> = (0..p.stimulus_id.len()).collect();
     order.sort_by(|a, b| p.stimulus_id[*a].cmp(&p.stimulus_id[*b]));
-    if order.windows(2).any(|w| p.stimulus_id[w[0]] == p.stimulus_id[w[1]]) {
+    if order
+        .windows(2)
+        .any(|w| p.stimulus_id[w[0]] == p.stimulus_id[w[1]])
+    {
         return invalid("probabilities: an image appears twice");
     }
     let mut corder: Vec<usize> = (0..k).collect();
@@ -113,10 +122,14 @@ fn model_matrix(p: &Probabilities<'_>, truth_of: &BTreeMap<&str, &str>) -> Resul
     for &r in &order {
         let id = &p.stimulus_id[r];
         let Some(t) = truth_of.get(id.as_str()) else {
-            return invalid(format!("probabilities: image `{id}` has no trials, so its true object is unknown"));
+            return invalid(format!(
+                "probabilities: image `{id}` has no trials, so its true object is unknown"
+            ));
         };
         let Some(tc) = p.choice.iter().position(|c| c == t) else {
-            return invalid(format!("probabilities: the true object `{t}` of image `{id}` is not a choice"));
+            return invalid(format!(
+                "probabilities: the true object `{t}` of image `{id}` is not a choice"
+            ));
         };
         let pt = p.values[r * k + tc];
         for &c in &corder {
@@ -158,7 +171,9 @@ fn human_matrix(t: &Trials, rows: &[usize]) -> Matrix {
                 f64::NAN
             } else {
                 match shown.get(&(*id, c.as_str())) {
-                    Some(&n) if n > 0 => *chosen.get(&(*id, c.as_str())).unwrap_or(&0) as f64 / n as f64,
+                    Some(&n) if n > 0 => {
+                        *chosen.get(&(*id, c.as_str())).unwrap_or(&0) as f64 / n as f64
+                    }
                     _ => f64::NAN,
                 }
             });
@@ -194,7 +209,9 @@ fn correlate(source: &Matrix, s: &[f64], target: &Matrix, t: &[f64], skipna: boo
             continue;
         }
         if x.is_nan() {
-            return invalid("I2n: a cell has a human value but no model value (an image–object pair missing from one side)");
+            return invalid(
+                "I2n: a cell has a human value but no model value (an image–object pair missing from one side)",
+            );
         }
         a.push(*x);
         b.push(*y);
@@ -221,10 +238,25 @@ pub struct I2nScore {
 
 /// I2n of a model's probabilities against trials, with Brain-Score's halves
 /// (`repetitions` = 2, `seed` = 0).
-pub fn i2n(model: &Probabilities<'_>, trials: &Trials, repetitions: usize, seed: u32) -> Result<I2nScore> {
+pub fn i2n(
+    model: &Probabilities<'_>,
+    trials: &Trials,
+    repetitions: usize,
+    seed: u32,
+) -> Result<I2nScore> {
     let n = trials.stimulus_id.len();
-    if [trials.sample_obj.len(), trials.dist_obj.len(), trials.choice.len(), trials.truth.len()].iter().any(|&l| l != n) {
-        return invalid("trials: stimulus_id, sample_obj, dist_obj, choice and truth must have one entry per trial");
+    if [
+        trials.sample_obj.len(),
+        trials.dist_obj.len(),
+        trials.choice.len(),
+        trials.truth.len(),
+    ]
+    .iter()
+    .any(|&l| l != n)
+    {
+        return invalid(
+            "trials: stimulus_id, sample_obj, dist_obj, choice and truth must have one entry per trial",
+        );
     }
     if n < 4 {
         return invalid(format!("trials: {n} trials are too few to split in halves"));
@@ -262,9 +294,14 @@ pub fn i2n(model: &Probabilities<'_>, trials: &Trials, repetitions: usize, seed:
         }
     }
     let ceiling = ceiling_raw.as_ref().map(|c| nanmean(c));
-    let ceiled = ceiling_raw
-        .as_ref()
-        .map(|c| nanmean(&raw.iter().zip(c).map(|(r, c)| r / c.sqrt()).collect::<Vec<_>>()));
+    let ceiled = ceiling_raw.as_ref().map(|c| {
+        nanmean(
+            &raw.iter()
+                .zip(c)
+                .map(|(r, c)| r / c.sqrt())
+                .collect::<Vec<_>>(),
+        )
+    });
     Ok(I2nScore {
         score: nanmean(&raw),
         score_error: nanstd(&raw),

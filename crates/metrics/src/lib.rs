@@ -10,12 +10,12 @@
 //! do not depend on the thread count.
 
 pub mod error;
-pub mod rng;
-pub mod pls;
-pub mod splits;
-pub mod stats;
+pub mod i2n;
 pub mod neural;
 pub mod norm;
-pub mod i2n;
+pub mod pls;
+pub mod rng;
+pub mod splits;
+pub mod stats;
 
 pub use error::{MetricError, Result};

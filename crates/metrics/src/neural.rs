@@ -156,7 +156,9 @@ impl Recordings {
             ));
         }
         if self.object_name.len() != n || self.repetition.len() != n {
-            return invalid("recordings: stimulus_id, object_name and repetition must have one entry per presentation");
+            return invalid(
+                "recordings: stimulus_id, object_name and repetition must have one entry per presentation",
+            );
         }
         Ok(n)
     }
@@ -191,9 +193,18 @@ impl Recordings {
     pub fn internal_consistency(&self, n_splits: usize, seed: u32) -> Result<Score> {
         let n = self.check()?;
         let q = self.n_neuroids;
-        let reps: Vec<i64> = self.repetition.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        let reps: Vec<i64> = self
+            .repetition
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if reps.len() < 2 {
-            return invalid(format!("the ceiling needs at least 2 repetitions; got {}", reps.len()));
+            return invalid(format!(
+                "the ceiling needs at least 2 repetitions; got {}",
+                reps.len()
+            ));
         }
         let splits = shuffle_split(reps.len(), n_splits, None, Some(Size::Fraction(0.5)), seed)?;
         let keys: Vec<&str> = self.stimulus_id.iter().map(String::as_str).collect();
@@ -202,7 +213,9 @@ impl Recordings {
             .map(|sp| {
                 let half = |idx: &[usize]| {
                     let want: BTreeSet<i64> = idx.iter().map(|&i| reps[i]).collect();
-                    let rows: Vec<usize> = (0..n).filter(|&r| want.contains(&self.repetition[r])).collect();
+                    let rows: Vec<usize> = (0..n)
+                        .filter(|&r| want.contains(&self.repetition[r]))
+                        .collect();
                     group_mean(&self.values, q, &keys, &rows)
                 };
                 let (ids1, a) = half(&sp.train);
@@ -220,9 +233,15 @@ impl Recordings {
                             .collect()
                     };
                     let (a, b) = (pick(&ids1, &a), pick(&ids2, &b));
-                    return columns_r(&a, &b, q).into_iter().map(spearman_brown).collect();
+                    return columns_r(&a, &b, q)
+                        .into_iter()
+                        .map(spearman_brown)
+                        .collect();
                 }
-                columns_r(&a, &b, q).into_iter().map(spearman_brown).collect()
+                columns_r(&a, &b, q)
+                    .into_iter()
+                    .map(spearman_brown)
+                    .collect()
             })
             .collect();
         Ok(Score::from_splits(per))
@@ -297,7 +316,11 @@ fn align(source: &Features<'_>, target: &Averaged) -> Result<Vec<usize>> {
 }
 
 /// PLS neural predictivity of `source` features for the averaged `target`.
-pub fn neural_predictivity(source: &Features<'_>, target: &Averaged, opts: &NeuralOptions) -> Result<Score> {
+pub fn neural_predictivity(
+    source: &Features<'_>,
+    target: &Averaged,
+    opts: &NeuralOptions,
+) -> Result<Score> {
     let p = source.n_features;
     if p == 0 || source.values.len() != source.stimulus_id.len() * p {
         return invalid(format!(
@@ -321,7 +344,13 @@ pub fn neural_predictivity(source: &Features<'_>, target: &Averaged, opts: &Neur
     for &r in &rows {
         x.extend(source.values[r * p..(r + 1) * p].iter().map(|&v| v as f64));
     }
-    let splits = stratified_shuffle_split(&target.object_name, opts.n_splits, None, Some(Size::Fraction(opts.train_size)), opts.seed)?;
+    let splits = stratified_shuffle_split(
+        &target.object_name,
+        opts.n_splits,
+        None,
+        Some(Size::Fraction(opts.train_size)),
+        opts.seed,
+    )?;
     let g = gram(&x, n, p);
     drop(x);
     let per: Vec<Vec<f64>> = splits

@@ -93,7 +93,9 @@ fn symv(k: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
 /// scipy's `pinv` (SVD, cut-off `max(m, n) · eps · σ_max`) of a small square matrix.
 fn pinv(a: &Mat<f64>) -> Result<Mat<f64>> {
     let n = a.nrows();
-    let svd = a.svd().map_err(|e| crate::error::MetricError::Invalid(format!("PLS: SVD failed: {e:?}")))?;
+    let svd = a
+        .svd()
+        .map_err(|e| crate::error::MetricError::Invalid(format!("PLS: SVD failed: {e:?}")))?;
     let s = svd.S().column_vector();
     let smax = (0..n).map(|i| s[i]).fold(0.0, f64::max);
     let cut = n as f64 * f64::EPSILON * smax;
@@ -167,7 +169,11 @@ impl KernelPls {
             ));
         }
         if y.len() != n * q || k.len() != n * n {
-            return invalid(format!("PLS: shapes do not fit (K {} values for n = {n}; Y {} for {n} x {q})", k.len(), y.len()));
+            return invalid(format!(
+                "PLS: shapes do not fit (K {} values for n = {n}; Y {} for {n} x {q})",
+                k.len(),
+                y.len()
+            ));
         }
         let eps = f64::EPSILON;
         let mut y_mean = vec![0.0; q];
@@ -315,7 +321,13 @@ impl KernelPls {
                 }
             }
         }
-        Ok(KernelPls { coef, y_mean, n, q, n_iter })
+        Ok(KernelPls {
+            coef,
+            y_mean,
+            n,
+            q,
+            n_iter,
+        })
     }
 
     /// Predict from `k_test` (`m × n`: test rows against centred training rows).
@@ -377,7 +389,9 @@ mod tests {
         // With as many components as features, PLS is least squares: an exact linear map is
         // recovered.
         let (n, p, q) = (40, 3, 2);
-        let x: Vec<f64> = (0..n * p).map(|i| ((i * 7919) % 97) as f64 / 10.0).collect();
+        let x: Vec<f64> = (0..n * p)
+            .map(|i| ((i * 7919) % 97) as f64 / 10.0)
+            .collect();
         let y: Vec<f64> = (0..n)
             .flat_map(|i| {
                 let r = &x[i * p..(i + 1) * p];
@@ -398,6 +412,9 @@ mod tests {
     fn too_few_stimuli_is_an_error() {
         let g = vec![1.0; 9];
         let e = fit_predict(&g, 3, &[0, 1], &[2], &[1.0, 2.0], 1, 25).unwrap_err();
-        assert!(e.to_string().contains("needs more than 25 training stimuli"));
+        assert!(
+            e.to_string()
+                .contains("needs more than 25 training stimuli")
+        );
     }
 }

@@ -124,7 +124,10 @@ impl RandomState {
     /// `choice(a, size, replace=False)` without weights: the first `size` of a permutation.
     pub fn choice_without_replacement<T: Clone>(&mut self, a: &[T], size: usize) -> Vec<T> {
         let idx = self.permutation(a.len());
-        idx[..size.min(a.len())].iter().map(|&i| a[i].clone()).collect()
+        idx[..size.min(a.len())]
+            .iter()
+            .map(|&i| a[i].clone())
+            .collect()
     }
 }
 
@@ -146,6 +149,9 @@ mod tests {
         // numpy.random.RandomState(0).random_sample() == 0.5488135039273248
         assert_eq!(RandomState::new(0).random_sample(), 0.548_813_503_927_324_8);
         // numpy.random.RandomState(1).permutation(10) == [2 9 6 4 0 3 1 7 8 5]
-        assert_eq!(RandomState::new(1).permutation(10), vec![2, 9, 6, 4, 0, 3, 1, 7, 8, 5]);
+        assert_eq!(
+            RandomState::new(1).permutation(10),
+            vec![2, 9, 6, 4, 0, 3, 1, 7, 8, 5]
+        );
     }
 }

@@ -28,11 +28,19 @@ pub fn validate_shuffle_split(
     train: Option<Size>,
     default_test: f64,
 ) -> Result<(usize, usize)> {
-    let test = if test.is_none() && train.is_none() { Some(Size::Fraction(default_test)) } else { test };
+    let test = if test.is_none() && train.is_none() {
+        Some(Size::Fraction(default_test))
+    } else {
+        test
+    };
     let check = |s: Option<Size>, what: &str| -> Result<()> {
         match s {
-            Some(Size::Fraction(f)) if !(f > 0.0 && f < 1.0) => invalid(format!("{what}_size={f} should be in (0, 1)")),
-            Some(Size::Count(c)) if c == 0 || c >= n => invalid(format!("{what}_size={c} should be in 1..{n}")),
+            Some(Size::Fraction(f)) if !(f > 0.0 && f < 1.0) => {
+                invalid(format!("{what}_size={f} should be in (0, 1)"))
+            }
+            Some(Size::Count(c)) if c == 0 || c >= n => {
+                invalid(format!("{what}_size={c} should be in 1..{n}"))
+            }
             _ => Ok(()),
         }
     };
@@ -55,17 +63,27 @@ pub fn validate_shuffle_split(
         (None, None) => unreachable!("a default test size is set above"),
     };
     if n_train + n_test > n as f64 {
-        return invalid(format!("train ({n_train}) + test ({n_test}) exceeds the {n} samples"));
+        return invalid(format!(
+            "train ({n_train}) + test ({n_test}) exceeds the {n} samples"
+        ));
     }
     let (n_train, n_test) = (n_train as usize, n_test as usize);
     if n_train == 0 {
-        return invalid(format!("with {n} samples and these sizes the train set would be empty"));
+        return invalid(format!(
+            "with {n} samples and these sizes the train set would be empty"
+        ));
     }
     Ok((n_train, n_test))
 }
 
 /// `ShuffleSplit(n_splits, test_size, train_size, random_state=seed).split(range(n))`.
-pub fn shuffle_split(n: usize, n_splits: usize, test: Option<Size>, train: Option<Size>, seed: u32) -> Result<Vec<Split>> {
+pub fn shuffle_split(
+    n: usize,
+    n_splits: usize,
+    test: Option<Size>,
+    train: Option<Size>,
+    seed: u32,
+) -> Result<Vec<Split>> {
     let (n_train, n_test) = validate_shuffle_split(n, test, train, 0.1)?;
     let mut rng = RandomState::new(seed);
     Ok((0..n_splits)
@@ -83,16 +101,28 @@ pub fn shuffle_split(n: usize, n_splits: usize, test: Option<Size>, train: Optio
 /// class proportions as possible, breaking ties at random with `rng`.
 pub fn approximate_mode(counts: &[usize], n_draws: usize, rng: &mut RandomState) -> Vec<usize> {
     let total: usize = counts.iter().sum();
-    let continuous: Vec<f64> = counts.iter().map(|&c| c as f64 / total as f64 * n_draws as f64).collect();
+    let continuous: Vec<f64> = counts
+        .iter()
+        .map(|&c| c as f64 / total as f64 * n_draws as f64)
+        .collect();
     let mut floored: Vec<f64> = continuous.iter().map(|c| c.floor()).collect();
     let mut need = (n_draws as f64 - floored.iter().sum::<f64>()) as i64;
     if need > 0 {
-        let remainder: Vec<f64> = continuous.iter().zip(&floored).map(|(c, f)| c - f).collect();
+        let remainder: Vec<f64> = continuous
+            .iter()
+            .zip(&floored)
+            .map(|(c, f)| c - f)
+            .collect();
         let mut values = remainder.clone();
         values.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
         values.dedup();
         for v in values {
-            let inds: Vec<usize> = remainder.iter().enumerate().filter(|(_, r)| **r == v).map(|(i, _)| i).collect();
+            let inds: Vec<usize> = remainder
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| **r == v)
+                .map(|(i, _)| i)
+                .collect();
             let add_now = (inds.len() as i64).min(need) as usize;
             for i in rng.choice_without_replacement(&inds, add_now) {
                 floored[i] += 1.0;
@@ -121,7 +151,10 @@ pub fn stratified_shuffle_split<L: Ord + Clone>(
     let mut classes: Vec<L> = y.to_vec();
     classes.sort();
     classes.dedup();
-    let inverse: Vec<usize> = y.iter().map(|l| classes.binary_search(l).unwrap_or(0)).collect();
+    let inverse: Vec<usize> = y
+        .iter()
+        .map(|l| classes.binary_search(l).unwrap_or(0))
+        .collect();
     let n_classes = classes.len();
     let mut counts = vec![0usize; n_classes];
     for &c in &inverse {
@@ -133,10 +166,14 @@ pub fn stratified_shuffle_split<L: Ord + Clone>(
         ));
     }
     if n_train < n_classes {
-        return invalid(format!("the train size {n_train} is smaller than the number of classes {n_classes}"));
+        return invalid(format!(
+            "the train size {n_train} is smaller than the number of classes {n_classes}"
+        ));
     }
     if n_test < n_classes {
-        return invalid(format!("the test size {n_test} is smaller than the number of classes {n_classes}"));
+        return invalid(format!(
+            "the test size {n_test} is smaller than the number of classes {n_classes}"
+        ));
     }
     // np.split(np.argsort(inverse, kind="mergesort"), cumsum(counts)[:-1]): stable.
     let mut class_indices: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
@@ -170,15 +207,25 @@ mod tests {
 
     #[test]
     fn sizes_like_sklearn() {
-        assert_eq!(validate_shuffle_split(2560, None, Some(Size::Fraction(0.9)), 0.1).unwrap(), (2304, 256));
-        assert_eq!(validate_shuffle_split(10, Some(Size::Fraction(0.25)), None, 0.1).unwrap(), (7, 3));
-        assert_eq!(validate_shuffle_split(50, None, Some(Size::Fraction(0.5)), 0.1).unwrap(), (25, 25));
+        assert_eq!(
+            validate_shuffle_split(2560, None, Some(Size::Fraction(0.9)), 0.1).unwrap(),
+            (2304, 256)
+        );
+        assert_eq!(
+            validate_shuffle_split(10, Some(Size::Fraction(0.25)), None, 0.1).unwrap(),
+            (7, 3)
+        );
+        assert_eq!(
+            validate_shuffle_split(50, None, Some(Size::Fraction(0.5)), 0.1).unwrap(),
+            (25, 25)
+        );
         assert!(validate_shuffle_split(10, Some(Size::Count(10)), None, 0.1).is_err());
     }
 
     #[test]
     fn stratified_refuses_singleton_class() {
-        let e = stratified_shuffle_split(&["a", "a", "b"], 2, None, Some(Size::Fraction(0.5)), 1).unwrap_err();
+        let e = stratified_shuffle_split(&["a", "a", "b"], 2, None, Some(Size::Fraction(0.5)), 1)
+            .unwrap_err();
         assert!(e.to_string().contains("only 1 member"));
     }
 }

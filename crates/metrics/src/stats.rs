@@ -30,13 +30,21 @@ pub fn nanmedian(v: &[f64]) -> f64 {
     }
     x.sort_by(|a, b| a.total_cmp(b));
     let k = x.len();
-    if k % 2 == 1 { x[k / 2] } else { (x[k / 2 - 1] + x[k / 2]) / 2.0 }
+    if k % 2 == 1 {
+        x[k / 2]
+    } else {
+        (x[k / 2 - 1] + x[k / 2]) / 2.0
+    }
 }
 
 /// numpy's `nanmean`.
 pub fn nanmean(v: &[f64]) -> f64 {
     let x: Vec<f64> = v.iter().copied().filter(|a| !a.is_nan()).collect();
-    if x.is_empty() { f64::NAN } else { x.iter().sum::<f64>() / x.len() as f64 }
+    if x.is_empty() {
+        f64::NAN
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
 }
 
 /// numpy's `nanstd` with ddof 0.
@@ -60,7 +68,9 @@ mod tests {
 
     #[test]
     fn pearson_rules() {
-        assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]) - 0.997_948_715_788_673_3).abs() < 1e-12);
+        assert!(
+            (pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.5]) - 0.997_948_715_788_673_3).abs() < 1e-12
+        );
         assert!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_nan());
         assert!(pearson(&[1.0, f64::NAN, 1.0], &[1.0, 2.0, 3.0]).is_nan());
     }

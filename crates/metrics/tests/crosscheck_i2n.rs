@@ -8,7 +8,10 @@ use ventral_metrics::i2n::{Probabilities, Trials, i2n};
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
     fn below(&mut self, n: usize) -> usize {
@@ -20,7 +23,9 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, trials_per_image: usize) {
     let Some(py) = common::python() else { return };
     let mut r = Lcg(seed);
     let objects: Vec<String> = (0..n_obj).map(|o| format!("object{o:02}")).collect();
-    let images: Vec<String> = (0..n_obj * per_obj).map(|i| format!("{:06x}", (i as u64 * 7919 + seed * 31) % 0xffffff)).collect();
+    let images: Vec<String> = (0..n_obj * per_obj)
+        .map(|i| format!("{:06x}", (i as u64 * 7919 + seed * 31) % 0xffffff))
+        .collect();
     let truth_idx: Vec<usize> = (0..images.len()).map(|i| i % n_obj).collect();
     let difficulty: Vec<f64> = (0..images.len()).map(|_| r.next()).collect();
     // Model probabilities: a softmax favouring the truth, less so for hard images.
@@ -44,7 +49,11 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, trials_per_image: usize) {
             t.sample_obj.push(objects[truth_idx[i]].clone());
             t.dist_obj.push(objects[d].clone());
             t.truth.push(objects[truth_idx[i]].clone());
-            t.choice.push(if correct { objects[truth_idx[i]].clone() } else { objects[d].clone() });
+            t.choice.push(if correct {
+                objects[truth_idx[i]].clone()
+            } else {
+                objects[d].clone()
+            });
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +72,10 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, trials_per_image: usize) {
         .str("choice", &t.choice)
         .str("truth", &t.truth)
         .write(&tp);
-    let want = reference(&py, &serde_json::json!({"op": "i2n", "probabilities_npz": pp, "trials_npz": tp}));
+    let want = reference(
+        &py,
+        &serde_json::json!({"op": "i2n", "probabilities_npz": pp, "trials_npz": tp}),
+    );
     let got = i2n(
         &Probabilities {
             values: &probs,
@@ -77,7 +89,10 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, trials_per_image: usize) {
     .unwrap();
     let close = |a: f64, b: &serde_json::Value, what: &str| {
         let b = b.as_f64().unwrap_or(f64::NAN);
-        assert!((a - b).abs() < 1e-6, "seed {seed}: {what}: ours {a} vs Brain-Score {b}");
+        assert!(
+            (a - b).abs() < 1e-6,
+            "seed {seed}: {what}: ours {a} vs Brain-Score {b}"
+        );
     };
     for k in 0..2 {
         close(got.raw[k], &want["raw"][k], &format!("raw split {k}"));
@@ -91,7 +106,10 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, trials_per_image: usize) {
             close(got.ceiled.unwrap_or(f64::NAN), &want["ceiled"], "ceiled");
         }
         (None, true) => {}
-        (ours, _) => panic!("seed {seed}: ceiling ours {ours:?} vs Brain-Score {}", want["ceiling"]),
+        (ours, _) => panic!(
+            "seed {seed}: ceiling ours {ours:?} vs Brain-Score {}",
+            want["ceiling"]
+        ),
     }
     eprintln!(
         "crosscheck i2n seed {seed}: score {:.9} (Brain-Score {}), ceiling {:?} (Brain-Score {})",

@@ -10,7 +10,10 @@ use ventral_metrics::neural::{Features, NeuralOptions, Recordings, neural_predic
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
     fn normal(&mut self) -> f64 {
@@ -27,10 +30,20 @@ struct Problem {
     rec: Recordings,
 }
 
-fn problem(seed: u64, n_obj: usize, per_obj: usize, p: usize, q: usize, reps: usize, nan_frac: f64) -> Problem {
+fn problem(
+    seed: u64,
+    n_obj: usize,
+    per_obj: usize,
+    p: usize,
+    q: usize,
+    reps: usize,
+    nan_frac: f64,
+) -> Problem {
     let mut r = Lcg(seed);
     let n = n_obj * per_obj;
-    let stim: Vec<String> = (0..n).map(|i| format!("{:08x}", (i as u64 * 2654435761 + seed) % 0xffff_ffff)).collect();
+    let stim: Vec<String> = (0..n)
+        .map(|i| format!("{:08x}", (i as u64 * 2654435761 + seed) % 0xffff_ffff))
+        .collect();
     let objects: Vec<String> = (0..n).map(|i| format!("obj{:02}", i % n_obj)).collect();
     let features: Vec<f32> = (0..n * p).map(|_| (r.normal() + 0.3) as f32).collect();
     let w: Vec<f64> = (0..p * q).map(|_| r.normal() / (p as f64).sqrt()).collect();
@@ -39,8 +52,14 @@ fn problem(seed: u64, n_obj: usize, per_obj: usize, p: usize, q: usize, reps: us
     for rep in 0..reps {
         for i in 0..n {
             for j in 0..q {
-                let signal: f64 = (0..p).map(|k| features[i * p + k] as f64 * w[k * q + j]).sum();
-                let mut v = if j == q - 1 { 1.5 } else { signal + 0.8 * r.normal() };
+                let signal: f64 = (0..p)
+                    .map(|k| features[i * p + k] as f64 * w[k * q + j])
+                    .sum();
+                let mut v = if j == q - 1 {
+                    1.5
+                } else {
+                    signal + 0.8 * r.normal()
+                };
                 if r.next() < nan_frac {
                     v = f64::NAN;
                 }
@@ -85,13 +104,24 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, p: usize, q: usize, reps: usiz
         .str("stimulus_id", &pr.rec.stimulus_id)
         .str("object_name", &pr.rec.object_name)
         .i64("repetition", &pr.rec.repetition)
-        .str("neuroid_id", &(0..q).map(|j| format!("n{j:03}")).collect::<Vec<_>>())
+        .str(
+            "neuroid_id",
+            &(0..q).map(|j| format!("n{j:03}")).collect::<Vec<_>>(),
+        )
         .write(&tgt);
-    let want = reference(&py, &serde_json::json!({"op": "neural", "source_npz": src, "target_npz": tgt}));
+    let want = reference(
+        &py,
+        &serde_json::json!({"op": "neural", "source_npz": src, "target_npz": tgt}),
+    );
 
     let averaged = pr.rec.average().unwrap();
     let got_ids: Vec<&str> = averaged.stimulus_id.iter().map(String::as_str).collect();
-    let want_ids: Vec<&str> = want["averaged_stimulus_id"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let want_ids: Vec<&str> = want["averaged_stimulus_id"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(got_ids, want_ids, "row order after averaging");
     let src_f = Features {
         values: &pr.features,
@@ -108,12 +138,20 @@ fn check(seed: u64, n_obj: usize, per_obj: usize, p: usize, q: usize, reps: usiz
         );
     };
     for (k, v) in score.per_split.iter().enumerate() {
-        close(*v, &want["score"]["per_split"][k], &format!("score split {k}"));
+        close(
+            *v,
+            &want["score"]["per_split"][k],
+            &format!("score split {k}"),
+        );
     }
     close(score.center, &want["score"]["center"], "score");
     close(score.error, &want["score"]["error"], "score error");
     for (k, v) in ceiling.per_split.iter().enumerate() {
-        close(*v, &want["ceiling"]["per_split"][k], &format!("ceiling split {k}"));
+        close(
+            *v,
+            &want["ceiling"]["per_split"][k],
+            &format!("ceiling split {k}"),
+        );
     }
     close(ceiling.center, &want["ceiling"]["center"], "ceiling");
     eprintln!(

@@ -15,11 +15,14 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use ventral_sql::{Catalog, SqlSession, StoreRoot};
 use ventral_store::{AssemblySpec, AssemblyWriter, write_parquet};
 
-const CATEGORIES: [&str; 8] = ["Animals", "Boats", "Cars", "Chairs", "Faces", "Fruits", "Planes", "Tables"];
+const CATEGORIES: [&str; 8] = [
+    "Animals", "Boats", "Cars", "Chairs", "Faces", "Fruits", "Planes", "Tables",
+];
 
 /// ReLU-like activations from a fixed generator: about half zeros.
 fn activation(r: usize, c: usize) -> f32 {
-    let mut x = (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (c as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut x = (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (c as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     x ^= x >> 29;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x ^= x >> 32;
@@ -28,7 +31,10 @@ fn activation(r: usize, c: usize) -> f32 {
 }
 
 fn stimulus_id(r: usize) -> String {
-    format!("{:040x}", (r as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834))
+    format!(
+        "{:040x}",
+        (r as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)
+    )
 }
 
 fn du(dir: &Path) -> (u64, u64) {
@@ -72,7 +78,11 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let dir = Path::new(args.get(1).map(String::as_str).unwrap_or("/tmp/ventral-bench-sql"));
+    let dir = Path::new(
+        args.get(1)
+            .map(String::as_str)
+            .unwrap_or("/tmp/ventral-bench-sql"),
+    );
     let rows: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2560);
     let cols: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(25088);
     let _ = std::fs::remove_dir_all(dir);
@@ -86,22 +96,43 @@ fn main() {
             Field::new("object_name", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(StringArray::from((0..rows).map(stimulus_id).collect::<Vec<_>>())),
-            Arc::new(StringArray::from((0..rows).map(|r| CATEGORIES[r % 8]).collect::<Vec<_>>())),
-            Arc::new(StringArray::from((0..rows).map(|r| format!("obj{}", r % 64)).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                (0..rows).map(stimulus_id).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..rows).map(|r| CATEGORIES[r % 8]).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..rows)
+                    .map(|r| format!("obj{}", r % 64))
+                    .collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap();
     let neu = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("neuroid_id", DataType::Utf8, false)])),
-        vec![Arc::new(StringArray::from((0..cols).map(|c| format!("IT.output-t0.{c}")).collect::<Vec<_>>()))],
+        Arc::new(Schema::new(vec![Field::new(
+            "neuroid_id",
+            DataType::Utf8,
+            false,
+        )])),
+        vec![Arc::new(StringArray::from(
+            (0..cols)
+                .map(|c| format!("IT.output-t0.{c}"))
+                .collect::<Vec<_>>(),
+        ))],
     )
     .unwrap();
 
     // 1. The streaming writer, fed batches of 64 stimuli (as extraction does).
     let batch = 64;
     let t = Instant::now();
-    let mut spec = AssemblySpec::new("bench.IT.t0", "activations", &["stimulus", "neuroid"], &[cols as u64]);
+    let mut spec = AssemblySpec::new(
+        "bench.IT.t0",
+        "activations",
+        &["stimulus", "neuroid"],
+        &[cols as u64],
+    );
     spec.attrs.insert("model".into(), "bench".into());
     spec.attrs.insert("layer".into(), "IT".into());
     spec.attrs.insert("timestep".into(), 0i64.into());
@@ -114,7 +145,11 @@ fn main() {
         }
         w.append(&buf).unwrap();
     }
-    w.finish(vec![("stimulus".into(), stim.clone()), ("neuroid".into(), neu)]).unwrap();
+    w.finish(vec![
+        ("stimulus".into(), stim.clone()),
+        ("neuroid".into(), neu),
+    ])
+    .unwrap();
     let write_s = t.elapsed().as_secs_f64();
     let raw_mb = (rows * cols * 4) as f64 / 1e6;
     let (bytes, files) = du(&store.join("values"));
@@ -164,7 +199,9 @@ fn main() {
     let q1 = "SELECT s.category_name, avg(a.value) AS mean FROM activations a JOIN stimuli s \
               ON s.assembly = a.assembly AND s.stimulus_id = a.stimulus_id GROUP BY s.category_name ORDER BY 1";
     let (t1, r1) = best_of(3, || session.query(q1).unwrap());
-    let ids: Vec<String> = (0..100).map(|i| format!("'{}'", stimulus_id(i * 7 % rows))).collect();
+    let ids: Vec<String> = (0..100)
+        .map(|i| format!("'{}'", stimulus_id(i * 7 % rows)))
+        .collect();
     let q2 = format!(
         "SELECT stimulus_id, neuroid, value FROM activations WHERE layer = 'IT' AND timestep = 0 AND stimulus_id IN ({})",
         ids.join(", ")
@@ -172,10 +209,26 @@ fn main() {
     session.reset_stats();
     let (t2, r2) = best_of(3, || session.query(&q2).unwrap());
     let n2: usize = r2.iter().map(RecordBatch::num_rows).sum();
-    let chunks = session.stats().chunks.load(std::sync::atomic::Ordering::Relaxed) / 3;
-    let first = r1[0].column(1).as_any().downcast_ref::<datafusion::arrow::array::Float64Array>().map(|a| a.value(0));
-    println!("sql: full-scan group-by-category mean over {} values: {:.3} s (Animals mean {:.6})", rows * cols, t1, first.unwrap_or(f64::NAN));
-    println!("sql: filtered slice (1 layer, 1 timestep, 100 stimuli -> {n2} rows, {chunks} chunks decoded): {:.3} s", t2);
+    let chunks = session
+        .stats()
+        .chunks
+        .load(std::sync::atomic::Ordering::Relaxed)
+        / 3;
+    let first = r1[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Float64Array>()
+        .map(|a| a.value(0));
+    println!(
+        "sql: full-scan group-by-category mean over {} values: {:.3} s (Animals mean {:.6})",
+        rows * cols,
+        t1,
+        first.unwrap_or(f64::NAN)
+    );
+    println!(
+        "sql: filtered slice (1 layer, 1 timestep, 100 stimuli -> {n2} rows, {chunks} chunks decoded): {:.3} s",
+        t2
+    );
 
     // 3. The same data as long-format Parquet for DuckDB.
     let long = dir.join("long");
@@ -190,9 +243,13 @@ fn main() {
         Field::new("value", DataType::Float32, false),
     ]));
     let props = datafusion::parquet::file::properties::WriterProperties::builder()
-        .set_compression(datafusion::parquet::basic::Compression::ZSTD(Default::default()))
+        .set_compression(datafusion::parquet::basic::Compression::ZSTD(
+            Default::default(),
+        ))
         .build();
-    let mut pw = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
+    let mut pw =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .unwrap();
     for r0 in (0..rows).step_by(64) {
         let rr: Vec<usize> = (r0..(r0 + 64).min(rows)).collect();
         let n = rr.len() * cols;
@@ -201,9 +258,19 @@ fn main() {
             vec![
                 Arc::new(StringArray::from(vec!["IT"; n])),
                 Arc::new(Int64Array::from(vec![0i64; n])),
-                Arc::new(StringArray::from(rr.iter().flat_map(|&r| std::iter::repeat_n(stimulus_id(r), cols)).collect::<Vec<_>>())),
-                Arc::new(Int64Array::from(rr.iter().flat_map(|_| 0..cols as i64).collect::<Vec<_>>())),
-                Arc::new(Float32Array::from(rr.iter().flat_map(|&r| (0..cols).map(move |c| activation(r, c))).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    rr.iter()
+                        .flat_map(|&r| std::iter::repeat_n(stimulus_id(r), cols))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    rr.iter().flat_map(|_| 0..cols as i64).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float32Array::from(
+                    rr.iter()
+                        .flat_map(|&r| (0..cols).map(move |c| activation(r, c)))
+                        .collect::<Vec<_>>(),
+                )),
             ],
         )
         .unwrap();
@@ -214,6 +281,9 @@ fn main() {
     println!(
         "RESULT {{\"sql_full_s\": {t1}, \"sql_slice_s\": {t2}, \"write_s\": {}, \"raw_s\": {raw_s}, \"ids\": [{}]}}",
         write_s - gen_s,
-        ids.iter().map(|s| s.replace('\'', "\"")).collect::<Vec<_>>().join(",")
+        ids.iter()
+            .map(|s| s.replace('\'', "\""))
+            .collect::<Vec<_>>()
+            .join(",")
     );
 }

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, Float32Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray, StringViewArray,
+    ArrayRef, Float32Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    StringViewArray,
 };
 use datafusion::arrow::buffer::{Buffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -87,7 +88,11 @@ fn make_views(strings: &[&str]) -> (Buffer, Vec<u128>) {
     for s in strings {
         let offset = bytes.len() as u32;
         bytes.extend_from_slice(s.as_bytes());
-        views.push(datafusion::arrow::array::builder::make_view(s.as_bytes(), 0, offset));
+        views.push(datafusion::arrow::array::builder::make_view(
+            s.as_bytes(),
+            0,
+            offset,
+        ));
     }
     (Buffer::from_vec(bytes), views)
 }
@@ -119,7 +124,12 @@ impl EntryShared {
 impl ActivationsTable {
     pub(crate) fn new(entries: Vec<Entry>, stats: Arc<ScanStats>) -> Self {
         ActivationsTable {
-            entries: Arc::new(entries.into_iter().map(|e| Arc::new(EntryShared::new(e))).collect()),
+            entries: Arc::new(
+                entries
+                    .into_iter()
+                    .map(|e| Arc::new(EntryShared::new(e)))
+                    .collect(),
+            ),
             stats,
         }
     }
@@ -139,7 +149,12 @@ struct Pruning {
 
 fn literal_str(e: &Expr) -> Option<String> {
     match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => Some(s.clone()),
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s.clone()),
         Expr::Cast(c) => literal_str(&c.expr),
         _ => None,
     }
@@ -209,10 +224,13 @@ impl Pruning {
                 self.add_cmp(col, op, lit)
             }
             Expr::InList(il) if !il.negated => {
-                let Some(col) = column_name(&il.expr) else { return false };
+                let Some(col) = column_name(&il.expr) else {
+                    return false;
+                };
                 match col {
                     "assembly" | "model" | "layer" | "stimulus_id" => {
-                        let vals: Option<BTreeSet<String>> = il.list.iter().map(literal_str).collect();
+                        let vals: Option<BTreeSet<String>> =
+                            il.list.iter().map(literal_str).collect();
                         let Some(vals) = vals else { return false };
                         let slot = match col {
                             "assembly" => &mut self.assembly,
@@ -233,12 +251,23 @@ impl Pruning {
                 }
             }
             Expr::Between(b) if !b.negated => {
-                let (Some("neuroid" | "timestep"), Some(lo), Some(hi)) = (column_name(&b.expr), literal_int(&b.low), literal_int(&b.high)) else {
+                let (Some("neuroid" | "timestep"), Some(lo), Some(hi)) = (
+                    column_name(&b.expr),
+                    literal_int(&b.low),
+                    literal_int(&b.high),
+                ) else {
                     return false;
                 };
                 let col = column_name(&b.expr).unwrap_or_default();
-                self.add_cmp(col, Operator::GtEq, &Expr::Literal(ScalarValue::Int64(Some(lo)), None))
-                    && self.add_cmp(col, Operator::LtEq, &Expr::Literal(ScalarValue::Int64(Some(hi)), None))
+                self.add_cmp(
+                    col,
+                    Operator::GtEq,
+                    &Expr::Literal(ScalarValue::Int64(Some(lo)), None),
+                ) && self.add_cmp(
+                    col,
+                    Operator::LtEq,
+                    &Expr::Literal(ScalarValue::Int64(Some(hi)), None),
+                )
             }
             _ => false,
         }
@@ -277,7 +306,13 @@ impl Pruning {
             return false;
         }
         let i = lset[0];
-        let union: BTreeSet<String> = ls[i].1.iter().chain(rs[i].1.iter()).flatten().cloned().collect();
+        let union: BTreeSet<String> = ls[i]
+            .1
+            .iter()
+            .chain(rs[i].1.iter())
+            .flatten()
+            .cloned()
+            .collect();
         let slot = match ls[i].0 {
             "assembly" => &mut self.assembly,
             "model" => &mut self.model,
@@ -291,7 +326,9 @@ impl Pruning {
     fn add_cmp(&mut self, col: &str, op: Operator, lit: &Expr) -> bool {
         match (col, op) {
             ("assembly" | "model" | "layer" | "stimulus_id", Operator::Eq) => {
-                let Some(v) = literal_str(lit) else { return false };
+                let Some(v) = literal_str(lit) else {
+                    return false;
+                };
                 let slot = match col {
                     "assembly" => &mut self.assembly,
                     "model" => &mut self.model,
@@ -302,12 +339,16 @@ impl Pruning {
                 true
             }
             ("timestep", Operator::Eq) => {
-                let Some(v) = literal_int(lit) else { return false };
+                let Some(v) = literal_int(lit) else {
+                    return false;
+                };
                 intersect(&mut self.timestep, BTreeSet::from([v]));
                 true
             }
             ("neuroid", _) => {
-                let Some(v) = literal_int(lit) else { return false };
+                let Some(v) = literal_int(lit) else {
+                    return false;
+                };
                 let (lo, hi) = match op {
                     Operator::Eq => (Some(v), Some(v)),
                     Operator::Gt => (Some(v + 1), None),
@@ -329,11 +370,15 @@ impl Pruning {
     }
 
     fn keeps(&self, e: &Entry) -> bool {
-        let has = |s: &Option<BTreeSet<String>>, v: &str| s.as_ref().is_none_or(|set| set.contains(v));
+        let has =
+            |s: &Option<BTreeSet<String>>, v: &str| s.as_ref().is_none_or(|set| set.contains(v));
         has(&self.assembly, &e.assembly)
             && has(&self.model, &e.model)
             && has(&self.layer, &e.layer)
-            && self.timestep.as_ref().is_none_or(|s| s.contains(&e.timestep))
+            && self
+                .timestep
+                .as_ref()
+                .is_none_or(|s| s.contains(&e.timestep))
     }
 }
 
@@ -358,7 +403,10 @@ impl TableProvider for ActivationsTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         // We prune chunks with what we understand; DataFusion re-applies every filter.
         Ok(filters
             .iter()
@@ -402,13 +450,20 @@ impl TableProvider for ActivationsTable {
                 )
             });
             let lo = pruning.neuroid_lo.unwrap_or(0).max(0) as u64;
-            let hi = pruning.neuroid_hi.map_or(ncols, |h| ((h + 1).max(0) as u64).min(ncols));
+            let hi = pruning
+                .neuroid_hi
+                .map_or(ncols, |h| ((h + 1).max(0) as u64).min(ncols));
             if lo >= hi {
                 continue;
             }
             let (cr, cc) = (meta.chunk_shape[0], meta.chunk_shape[1]);
             let row_chunks: Vec<u64> = match &rows_wanted {
-                Some(rows) => rows.iter().map(|r| r / cr).collect::<BTreeSet<_>>().into_iter().collect(),
+                Some(rows) => rows
+                    .iter()
+                    .map(|r| r / cr)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 None => (0..nrows.div_ceil(cr)).collect(),
             };
             for rc in row_chunks {
@@ -426,9 +481,15 @@ impl TableProvider for ActivationsTable {
             }
         }
         let full = schema();
-        let proj: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
+        let proj: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..full.fields().len()).collect());
         let projected = Arc::new(full.project(&proj)?);
-        let n_parts = state.config().target_partitions().max(1).min(work.len().max(1));
+        let n_parts = state
+            .config()
+            .target_partitions()
+            .max(1)
+            .min(work.len().max(1));
         let mut parts: Vec<Vec<Work>> = vec![Vec::new(); n_parts];
         for (k, w) in work.into_iter().enumerate() {
             parts[k % n_parts].push(w);
@@ -446,7 +507,14 @@ impl TableProvider for ActivationsTable {
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        Ok(Arc::new(StreamingTableExec::try_new(projected, partitions, None, [], false, limit)?))
+        Ok(Arc::new(StreamingTableExec::try_new(
+            projected,
+            partitions,
+            None,
+            [],
+            false,
+            limit,
+        )?))
     }
 }
 
@@ -483,7 +551,10 @@ impl PartitionStream for Part {
             }
             Some(batch)
         });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::iter(iter)))
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(iter),
+        ))
     }
 }
 
@@ -503,9 +574,16 @@ fn chunk_batch(
         .map_err(|err| DataFusionError::External(Box::new(err)))?;
     stats.chunks.fetch_add(1, Ordering::Relaxed);
     let meta = e.asm.meta();
-    let (c0r, c0c) = (w.chunk[0] * meta.chunk_shape[0], w.chunk[1] * meta.chunk_shape[1]);
+    let (c0r, c0c) = (
+        w.chunk[0] * meta.chunk_shape[0],
+        w.chunk[1] * meta.chunk_shape[1],
+    );
     let rows: Vec<u64> = match &w.row_filter {
-        Some(keep) => keep.iter().copied().filter(|r| w.rows.contains(r)).collect(),
+        Some(keep) => keep
+            .iter()
+            .copied()
+            .filter(|r| w.rows.contains(r))
+            .collect(),
         None => w.rows.clone().collect(),
     };
     let ncols = (w.cols.end - w.cols.start) as usize;
@@ -524,7 +602,11 @@ fn chunk_batch(
                     views.extend(std::iter::repeat_n(v, ncols));
                 }
                 views.truncate(n);
-                Arc::new(StringViewArray::new(ScalarBuffer::from(views), vec![shared.buffer.clone()], None))
+                Arc::new(StringViewArray::new(
+                    ScalarBuffer::from(views),
+                    vec![shared.buffer.clone()],
+                    None,
+                ))
             }
             NEUROID => {
                 let mut v = Vec::with_capacity(n);

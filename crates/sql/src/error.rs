@@ -24,7 +24,9 @@ impl From<datafusion::error::DataFusionError> for SqlError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         // A store error raised inside a scan comes back wrapped: surface it as is.
         match e.find_root() {
-            datafusion::error::DataFusionError::External(inner) => SqlError::Query(inner.to_string()),
+            datafusion::error::DataFusionError::External(inner) => {
+                SqlError::Query(inner.to_string())
+            }
             root => SqlError::Query(root.to_string()),
         }
     }

@@ -28,7 +28,9 @@ impl std::str::FromStr for OutputFormat {
             "csv" => Ok(OutputFormat::Csv),
             "json" => Ok(OutputFormat::Json),
             "parquet" => Ok(OutputFormat::Parquet),
-            other => Err(format!("unknown format `{other}` (table, csv, json, parquet)")),
+            other => Err(format!(
+                "unknown format `{other}` (table, csv, json, parquet)"
+            )),
         }
     }
 }
@@ -43,16 +45,26 @@ fn out_err(path: &str, e: impl std::fmt::Display) -> SqlError {
 /// Write `batches` in `format` to `path`, or to `stdout` when `path` is `None`. Parquet needs
 /// a path. A file is written beside its destination and renamed in, so a failed query leaves
 /// nothing behind.
-pub fn write_results(batches: &[RecordBatch], format: OutputFormat, path: Option<&Path>, stdout: &mut dyn Write) -> Result<()> {
-    let name = path.map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
+pub fn write_results(
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    path: Option<&Path>,
+    stdout: &mut dyn Write,
+) -> Result<()> {
+    let name = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "stdout".into());
     let mut buf: Vec<u8> = Vec::new();
     match format {
         OutputFormat::Table => {
-            let s = datafusion::arrow::util::pretty::pretty_format_batches(batches).map_err(|e| out_err(&name, e))?;
+            let s = datafusion::arrow::util::pretty::pretty_format_batches(batches)
+                .map_err(|e| out_err(&name, e))?;
             writeln!(buf, "{s}").map_err(|e| out_err(&name, e))?;
         }
         OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut buf);
             for b in batches {
                 w.write(b).map_err(|e| out_err(&name, e))?;
             }
@@ -76,7 +88,8 @@ pub fn write_results(batches: &[RecordBatch], format: OutputFormat, path: Option
                 .first()
                 .map(|b| b.schema())
                 .ok_or_else(|| out_err(&name, "the query returned no batches"))?;
-            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).map_err(|e| out_err(&name, e))?;
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None)
+                .map_err(|e| out_err(&name, e))?;
             for b in batches {
                 w.write(b).map_err(|e| out_err(&name, e))?;
             }

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, new_null_array,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
@@ -58,7 +60,10 @@ fn union(parts: Vec<(Vec<(String, String)>, RecordBatch)>, prefix: &[&str]) -> R
         }
     }
     cols.retain(|(n, _)| !prefix.contains(&n.as_str()));
-    let mut fields: Vec<Field> = prefix.iter().map(|p| Field::new(*p, DataType::Utf8, true)).collect();
+    let mut fields: Vec<Field> = prefix
+        .iter()
+        .map(|p| Field::new(*p, DataType::Utf8, true))
+        .collect();
     fields.extend(cols.iter().map(|(n, t)| Field::new(n, t.clone(), true)));
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let mut batches = Vec::new();
@@ -81,7 +86,9 @@ fn union(parts: Vec<(Vec<(String, String)>, RecordBatch)>, prefix: &[&str]) -> R
         }
         batches.push(RecordBatch::try_new(schema.clone(), arrays)?);
     }
-    Ok(datafusion::arrow::compute::concat_batches(&schema, &batches)?)
+    Ok(datafusion::arrow::compute::concat_batches(
+        &schema, &batches,
+    )?)
 }
 
 fn opt_str(v: Vec<Option<String>>) -> ArrayRef {
@@ -96,7 +103,11 @@ impl SqlSession {
     /// Open every store the catalog names and register the tables.
     pub fn new(catalog: &Catalog) -> Result<SqlSession> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+            .worker_threads(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )
             .enable_all()
             .build()
             .map_err(|e| SqlError::Query(format!("cannot start the query runtime: {e}")))?;
@@ -130,7 +141,13 @@ impl SqlSession {
         }
 
         // assemblies
-        let attr = |f: &Found, k: &str| f.asm.meta().attrs.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        let attr = |f: &Found, k: &str| {
+            f.asm.meta().attrs.get(k).map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+        };
         let asm_batch = RecordBatch::try_new(
             Arc::new(Schema::new(vec![
                 Field::new("assembly", DataType::Utf8, false),
@@ -152,21 +169,64 @@ impl SqlSession {
             ])),
             vec![
                 strs(found.iter().map(|f| f.name.clone()).collect()),
-                strs(found.iter().map(|f| f.asm.meta().identifier.clone()).collect()),
+                strs(
+                    found
+                        .iter()
+                        .map(|f| f.asm.meta().identifier.clone())
+                        .collect(),
+                ),
                 strs(found.iter().map(|f| f.asm.meta().kind.clone()).collect()),
                 strs(found.iter().map(|f| f.asm.meta().dims.join(",")).collect()),
-                strs(found.iter().map(|f| f.asm.meta().shape.iter().map(u64::to_string).collect::<Vec<_>>().join("x")).collect()),
-                Arc::new(Int64Array::from(found.iter().map(|f| f.asm.meta().shape.iter().product::<u64>() as i64).collect::<Vec<_>>())),
-                strs(found.iter().map(|f| f.asm.meta().dtype.name().to_string()).collect()),
+                strs(
+                    found
+                        .iter()
+                        .map(|f| {
+                            f.asm
+                                .meta()
+                                .shape
+                                .iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join("x")
+                        })
+                        .collect(),
+                ),
+                Arc::new(Int64Array::from(
+                    found
+                        .iter()
+                        .map(|f| f.asm.meta().shape.iter().product::<u64>() as i64)
+                        .collect::<Vec<_>>(),
+                )),
+                strs(
+                    found
+                        .iter()
+                        .map(|f| f.asm.meta().dtype.name().to_string())
+                        .collect(),
+                ),
                 opt_str(found.iter().map(|f| attr(f, "model")).collect()),
                 opt_str(found.iter().map(|f| attr(f, "layer")).collect()),
-                Arc::new(Int64Array::from(found.iter().map(|f| f.asm.meta().attrs.get("timestep").and_then(|v| v.as_i64())).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(
+                    found
+                        .iter()
+                        .map(|f| f.asm.meta().attrs.get("timestep").and_then(|v| v.as_i64()))
+                        .collect::<Vec<_>>(),
+                )),
                 opt_str(found.iter().map(|f| f.root.pipeline.clone()).collect()),
                 opt_str(found.iter().map(|f| f.root.stage.clone()).collect()),
-                opt_str(found.iter().map(|f| f.asm.meta().producer.clone().or_else(|| f.root.key.clone())).collect()),
+                opt_str(
+                    found
+                        .iter()
+                        .map(|f| f.asm.meta().producer.clone().or_else(|| f.root.key.clone()))
+                        .collect(),
+                ),
                 opt_str(found.iter().map(|f| f.root.digest.clone()).collect()),
                 strs(found.iter().map(|f| f.subpath.clone()).collect()),
-                strs(found.iter().map(|f| f.asm.dir().to_string_lossy().to_string()).collect()),
+                strs(
+                    found
+                        .iter()
+                        .map(|f| f.asm.dir().to_string_lossy().to_string())
+                        .collect(),
+                ),
             ],
         )?;
         ctx.register_table("assemblies", mem_table(asm_batch)?)?;
@@ -177,7 +237,10 @@ impl SqlSession {
         for f in &found {
             let dims = &f.asm.meta().dims;
             let tags = vec![("assembly".to_string(), f.name.clone())];
-            if let Some(d) = dims.iter().find(|d| *d == "presentation" || *d == "stimulus") {
+            if let Some(d) = dims
+                .iter()
+                .find(|d| *d == "presentation" || *d == "stimulus")
+            {
                 stim_parts.push((tags.clone(), f.asm.coords(d)?));
             }
             if dims.iter().any(|d| d == "neuroid") {
@@ -211,7 +274,9 @@ impl SqlSession {
                 .column_by_name("stimulus_id")
                 .map(|c| cast(c, &DataType::Utf8))
                 .transpose()?
-                .ok_or_else(|| SqlError::Query(format!("{}: no stimulus_id", f.asm.dir().display())))?;
+                .ok_or_else(|| {
+                    SqlError::Query(format!("{}: no stimulus_id", f.asm.dir().display()))
+                })?;
             let ids = ids
                 .as_any()
                 .downcast_ref::<StringArray>()
@@ -220,13 +285,20 @@ impl SqlSession {
             entries.push(Entry {
                 model: m.attr_str("model").unwrap_or_default().to_string(),
                 layer: m.attr_str("layer").unwrap_or_default().to_string(),
-                timestep: m.attrs.get("timestep").and_then(|v| v.as_i64()).unwrap_or(0),
+                timestep: m
+                    .attrs
+                    .get("timestep")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0),
                 assembly: f.name.clone(),
                 stimulus_ids: ids,
                 asm: Assembly::open(f.asm.dir())?,
             });
         }
-        ctx.register_table("activations", Arc::new(ActivationsTable::new(entries, stats.clone())))?;
+        ctx.register_table(
+            "activations",
+            Arc::new(ActivationsTable::new(entries, stats.clone())),
+        )?;
 
         // scores: every scores.parquet at the top of a store root.
         let mut score_parts = Vec::new();
@@ -234,9 +306,15 @@ impl SqlSession {
             let p = root.path.join("scores.parquet");
             if p.exists() {
                 let tags = vec![
-                    ("pipeline".to_string(), root.pipeline.clone().unwrap_or_default()),
+                    (
+                        "pipeline".to_string(),
+                        root.pipeline.clone().unwrap_or_default(),
+                    ),
                     ("stage".to_string(), root.stage.clone().unwrap_or_default()),
-                    ("stage_key".to_string(), root.key.clone().unwrap_or_default()),
+                    (
+                        "stage_key".to_string(),
+                        root.key.clone().unwrap_or_default(),
+                    ),
                 ];
                 score_parts.push((tags, read_parquet(&p)?));
             }
@@ -244,7 +322,10 @@ impl SqlSession {
         if score_parts.is_empty() {
             score_parts.push((vec![], empty_scores()?));
         }
-        ctx.register_table("scores", mem_table(union(score_parts, &["pipeline", "stage", "stage_key"])?)?)?;
+        ctx.register_table(
+            "scores",
+            mem_table(union(score_parts, &["pipeline", "stage", "stage_key"])?)?,
+        )?;
 
         // runs
         let r = &catalog.runs;
@@ -273,8 +354,12 @@ impl SqlSession {
                 strs(r.iter().map(|x| x.code.clone()).collect()),
                 opt_str(r.iter().map(|x| x.runtime.clone()).collect()),
                 strs(r.iter().map(|x| x.params.clone()).collect()),
-                Arc::new(Float64Array::from(r.iter().map(|x| x.seconds).collect::<Vec<_>>())),
-                Arc::new(Int64Array::from(r.iter().map(|x| x.finished_unix).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(
+                    r.iter().map(|x| x.seconds).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    r.iter().map(|x| x.finished_unix).collect::<Vec<_>>(),
+                )),
                 opt_str(r.iter().map(|x| x.host.clone()).collect()),
             ],
         )?;
@@ -284,9 +369,16 @@ impl SqlSession {
             ctx,
             runtime,
             stats,
-            tables: ["assemblies", "stimuli", "neuroids", "activations", "scores", "runs"]
-                .map(String::from)
-                .to_vec(),
+            tables: [
+                "assemblies",
+                "stimuli",
+                "neuroids",
+                "activations",
+                "scores",
+                "runs",
+            ]
+            .map(String::from)
+            .to_vec(),
         })
     }
 
@@ -345,5 +437,8 @@ fn empty_scores() -> Result<RecordBatch> {
 
 /// Whether `p` is inside `root` (for callers that check user paths).
 pub fn within(p: &Path, root: &Path) -> bool {
-    p.canonicalize().ok().zip(root.canonicalize().ok()).is_some_and(|(p, r)| p.starts_with(r))
+    p.canonicalize()
+        .ok()
+        .zip(root.canonicalize().ok())
+        .is_some_and(|(p, r)| p.starts_with(r))
 }

@@ -24,8 +24,14 @@ fn stim_coords() -> RecordBatch {
             Field::new("category_name", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(StringArray::from((0..N_STIM).map(|i| format!("img{i:03}")).collect::<Vec<_>>())),
-            Arc::new(StringArray::from((0..N_STIM).map(|i| CATS[i % 3]).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                (0..N_STIM)
+                    .map(|i| format!("img{i:03}"))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..N_STIM).map(|i| CATS[i % 3]).collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap()
@@ -38,7 +44,9 @@ fn neuroid_coords(n: usize, layer: &str) -> RecordBatch {
             Field::new("layer", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(StringArray::from((0..n).map(|i| format!("{layer}.{i}")).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                (0..n).map(|i| format!("{layer}.{i}")).collect::<Vec<_>>(),
+            )),
             Arc::new(StringArray::from(vec![layer; n])),
         ],
     )
@@ -50,15 +58,26 @@ fn write_world(root: &Path) {
     for (li, (layer, width)) in [("V4", 40usize), ("IT", 24)].into_iter().enumerate() {
         for t in 0..2 {
             let dir = root.join(format!("{layer}-t{t}"));
-            let mut spec = AssemblySpec::new(&format!("toy.{layer}.t{t}"), "activations", &["stimulus", "neuroid"], &[width as u64]);
+            let mut spec = AssemblySpec::new(
+                &format!("toy.{layer}.t{t}"),
+                "activations",
+                &["stimulus", "neuroid"],
+                &[width as u64],
+            );
             spec.chunk_rows = Some(8);
             spec.attrs.insert("model".into(), "toy".into());
             spec.attrs.insert("layer".into(), layer.into());
             spec.attrs.insert("timestep".into(), (t as i64).into());
             let mut w = AssemblyWriter::<f32>::create(&dir, spec).unwrap();
-            let data: Vec<f32> = (0..N_STIM).flat_map(|s| (0..width).map(move |n| value(li, t, s, n))).collect();
+            let data: Vec<f32> = (0..N_STIM)
+                .flat_map(|s| (0..width).map(move |n| value(li, t, s, n)))
+                .collect();
             w.append(&data).unwrap();
-            w.finish(vec![("stimulus".into(), stim_coords()), ("neuroid".into(), neuroid_coords(width, layer))]).unwrap();
+            w.finish(vec![
+                ("stimulus".into(), stim_coords()),
+                ("neuroid".into(), neuroid_coords(width, layer)),
+            ])
+            .unwrap();
         }
     }
 }
@@ -77,7 +96,11 @@ fn session(root: &Path) -> Result<SqlSession, SqlError> {
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
-    b.column_by_name(name).unwrap().as_any().downcast_ref::<T>().unwrap()
+    b.column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap()
 }
 
 fn one(s: &SqlSession, q: &str) -> RecordBatch {
@@ -125,7 +148,10 @@ fn filters_select_chunks_and_nothing_else_is_read() {
     let s = session(dir.path()).unwrap();
     // Everything: 4 assemblies x ceil(30/8)=4 row chunks.
     let b = one(&s, "SELECT count(*) AS n FROM activations");
-    assert_eq!(col::<Int64Array>(&b, "n").value(0), (N_STIM * (40 + 40 + 24 + 24)) as i64);
+    assert_eq!(
+        col::<Int64Array>(&b, "n").value(0),
+        (N_STIM * (40 + 40 + 24 + 24)) as i64
+    );
     assert_eq!(s.stats().chunks.load(Ordering::Relaxed), 16);
     s.reset_stats();
     // One layer, one timestep, two stimuli in the same row chunk: one chunk.
@@ -148,7 +174,10 @@ fn filters_select_chunks_and_nothing_else_is_read() {
     assert_eq!(s.stats().chunks.load(Ordering::Relaxed), 1);
     s.reset_stats();
     // A layer that does not exist reads nothing.
-    let b = one(&s, "SELECT count(*) AS n FROM activations WHERE layer = 'V1'");
+    let b = one(
+        &s,
+        "SELECT count(*) AS n FROM activations WHERE layer = 'V1'",
+    );
     assert_eq!(col::<Int64Array>(&b, "n").value(0), 0);
     assert_eq!(s.stats().chunks.load(Ordering::Relaxed), 0);
 }
@@ -160,7 +189,11 @@ fn limit_stops_early() {
     let s = session(dir.path()).unwrap();
     let b = one(&s, "SELECT * FROM activations LIMIT 7");
     assert_eq!(b.num_rows(), 7);
-    assert!(s.stats().chunks.load(Ordering::Relaxed) <= 2, "{}", s.stats().chunks.load(Ordering::Relaxed));
+    assert!(
+        s.stats().chunks.load(Ordering::Relaxed) <= 2,
+        "{}",
+        s.stats().chunks.load(Ordering::Relaxed)
+    );
 }
 
 #[test]
@@ -168,7 +201,10 @@ fn catalog_tables() {
     let dir = tempfile::tempdir().unwrap();
     write_world(dir.path());
     let s = session(dir.path()).unwrap();
-    let b = one(&s, "SELECT assembly, kind, shape, layer, timestep, stage FROM assemblies ORDER BY assembly");
+    let b = one(
+        &s,
+        "SELECT assembly, kind, shape, layer, timestep, stage FROM assemblies ORDER BY assembly",
+    );
     assert_eq!(b.num_rows(), 4);
     assert_eq!(col::<StringArray>(&b, "shape").value(0), "30x24");
     assert_eq!(col::<StringArray>(&b, "stage").value(0), "extract");
@@ -178,9 +214,24 @@ fn catalog_tables() {
     assert_eq!(col::<Int64Array>(&b, "n").value(0), 4 * N_STIM as i64);
     let b = one(&s, "SELECT count(*) AS n FROM scores");
     assert_eq!(col::<Int64Array>(&b, "n").value(0), 0);
-    let b = one(&s, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
-    let names: Vec<String> = (0..b.num_rows()).map(|i| col::<StringArray>(&b, "table_name").value(i).to_string()).collect();
-    assert_eq!(names, ["activations", "assemblies", "neuroids", "runs", "scores", "stimuli"]);
+    let b = one(
+        &s,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    );
+    let names: Vec<String> = (0..b.num_rows())
+        .map(|i| col::<StringArray>(&b, "table_name").value(i).to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "activations",
+            "assemblies",
+            "neuroids",
+            "runs",
+            "scores",
+            "stimuli"
+        ]
+    );
 }
 
 #[test]
@@ -212,7 +263,10 @@ fn damaged_chunk_and_bad_coords_are_named() {
     write_world(dir.path());
     std::fs::write(dir.path().join("IT-t1/values/c/2/0"), b"not zstd").unwrap();
     let s = session(dir.path()).unwrap();
-    let e = s.query("SELECT sum(value) FROM activations WHERE layer = 'IT'").unwrap_err().to_string();
+    let e = s
+        .query("SELECT sum(value) FROM activations WHERE layer = 'IT'")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("IT-t1") && e.contains("values/c/2/0"), "{e}");
     // A coordinate table without its id column: the session refuses, naming file and column.
     let bad = RecordBatch::try_new(
@@ -222,7 +276,10 @@ fn damaged_chunk_and_bad_coords_are_named() {
     .unwrap();
     write_parquet(&dir.path().join("V4-t0/coords/stimulus.parquet"), &bad).unwrap();
     let e = session(dir.path()).err().unwrap().to_string();
-    assert!(e.contains("V4-t0") && e.contains("coords/stimulus.parquet") && e.contains("stimulus_id"), "{e}");
+    assert!(
+        e.contains("V4-t0") && e.contains("coords/stimulus.parquet") && e.contains("stimulus_id"),
+        "{e}"
+    );
     // A missing store.
     std::fs::remove_file(dir.path().join("V4-t1/values/zarr.json")).unwrap();
     std::fs::remove_dir_all(dir.path().join("V4-t0")).unwrap();

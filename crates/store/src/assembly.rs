@@ -135,7 +135,10 @@ pub(crate) fn read_meta(dir: &Path) -> Result<AssemblyMeta> {
             message: format!("format `{}` (this ventral reads `{FORMAT}`)", meta.format),
         });
     }
-    if meta.dims.len() != meta.shape.len() || meta.dims.len() != meta.chunk_shape.len() || meta.dims.is_empty() {
+    if meta.dims.len() != meta.shape.len()
+        || meta.dims.len() != meta.chunk_shape.len()
+        || meta.dims.is_empty()
+    {
         return Err(StoreError::NotAnAssembly {
             path: dir.to_path_buf(),
             message: "dims, shape and chunk_shape disagree".into(),
@@ -171,7 +174,11 @@ impl Assembly {
             return Err(StoreError::Zarr {
                 store: dir.to_path_buf(),
                 what: "values/zarr.json".into(),
-                message: format!("shape {:?} where the assembly says {:?}", array.shape(), meta.shape),
+                message: format!(
+                    "shape {:?} where the assembly says {:?}",
+                    array.shape(),
+                    meta.shape
+                ),
             });
         }
         Ok(Assembly {
@@ -205,20 +212,40 @@ impl Assembly {
         let coords_err = |column: &str, message: String| StoreError::Coords {
             store: self.dir.clone(),
             file: file.clone(),
-            column: if column.is_empty() { String::new() } else { format!("column `{column}`: ") },
+            column: if column.is_empty() {
+                String::new()
+            } else {
+                format!("column `{column}`: ")
+            },
             message,
         };
-        let batch = read_parquet(&self.dir.join(&file)).map_err(|e| coords_err("", e.to_string()))?;
+        let batch =
+            read_parquet(&self.dir.join(&file)).map_err(|e| coords_err("", e.to_string()))?;
         if batch.num_rows() as u64 != self.meta.shape[axis] {
             return Err(coords_err(
                 "",
-                format!("{} rows for dimension `{dim}` of length {}", batch.num_rows(), self.meta.shape[axis]),
+                format!(
+                    "{} rows for dimension `{dim}` of length {}",
+                    batch.num_rows(),
+                    self.meta.shape[axis]
+                ),
             ));
         }
         if let Some(col) = required_column(dim) {
             match batch.schema().field_with_name(col) {
-                Ok(f) if matches!(f.data_type(), arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::LargeUtf8 | arrow::datatypes::DataType::Utf8View) => {}
-                Ok(f) => return Err(coords_err(col, format!("has type {} where strings are required", f.data_type()))),
+                Ok(f)
+                    if matches!(
+                        f.data_type(),
+                        arrow::datatypes::DataType::Utf8
+                            | arrow::datatypes::DataType::LargeUtf8
+                            | arrow::datatypes::DataType::Utf8View
+                    ) => {}
+                Ok(f) => {
+                    return Err(coords_err(
+                        col,
+                        format!("has type {} where strings are required", f.data_type()),
+                    ));
+                }
                 Err(_) => return Err(coords_err(col, "is missing".into())),
             }
         }
@@ -227,7 +254,11 @@ impl Assembly {
 
     /// Every coordinate table, by dimension.
     pub fn all_coords(&self) -> Result<BTreeMap<String, RecordBatch>> {
-        self.meta.dims.iter().map(|d| Ok((d.clone(), self.coords(d)?))).collect()
+        self.meta
+            .dims
+            .iter()
+            .map(|d| Ok((d.clone(), self.coords(d)?)))
+            .collect()
     }
 
     /// Grid indices of the chunks that intersect `ranges` (one range per dimension).
@@ -272,7 +303,10 @@ impl Assembly {
 
     fn check_ranges(&self, ranges: &[Range<u64>]) -> Result<()> {
         if ranges.len() != self.meta.dims.len()
-            || ranges.iter().zip(&self.meta.shape).any(|(r, &n)| r.start > r.end || r.end > n)
+            || ranges
+                .iter()
+                .zip(&self.meta.shape)
+                .any(|(r, &n)| r.start > r.end || r.end > n)
         {
             return Err(StoreError::Request {
                 store: self.dir.clone(),
@@ -284,7 +318,10 @@ impl Assembly {
 
     /// Read the block `ranges` (one range per dimension) in the stored element type `T`,
     /// decoding the chunks it touches in parallel. Errors name the chunk that failed.
-    pub fn read<T: ElementOwned + Copy + Default + Send + Sync>(&self, ranges: &[Range<u64>]) -> Result<ArrayD<T>> {
+    pub fn read<T: ElementOwned + Copy + Default + Send + Sync>(
+        &self,
+        ranges: &[Range<u64>],
+    ) -> Result<ArrayD<T>> {
         self.check_ranges(ranges)?;
         let out_shape: Vec<usize> = ranges.iter().map(|r| (r.end - r.start) as usize).collect();
         let mut out = ArrayD::<T>::default(IxDyn(&out_shape));
@@ -311,7 +348,8 @@ impl Assembly {
                     step: 1,
                 });
             }
-            out.slice_mut(dst.as_slice()).assign(&chunk.slice(src.as_slice()));
+            out.slice_mut(dst.as_slice())
+                .assign(&chunk.slice(src.as_slice()));
         }
         Ok(out)
     }
@@ -370,7 +408,9 @@ pub fn find_assemblies(root: &Path) -> Vec<PathBuf> {
         if depth == 0 {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         let mut subs: Vec<PathBuf> = entries
             .flatten()
             .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))

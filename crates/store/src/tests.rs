@@ -30,8 +30,12 @@ pub(crate) fn neuroid_coords(n: usize) -> RecordBatch {
             Field::new("x", DataType::Float64, true),
         ])),
         vec![
-            Arc::new(StringArray::from((0..n).map(|i| format!("n{i}")).collect::<Vec<_>>())),
-            Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.5))),
+            Arc::new(StringArray::from(
+                (0..n).map(|i| format!("n{i}")).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 * 0.5),
+            )),
         ],
     )
     .unwrap()
@@ -41,14 +45,27 @@ fn value(r: usize, c: usize) -> f32 {
     (r * 1000 + c) as f32 * 0.25
 }
 
-fn write(dir: &std::path::Path, rows: usize, cols: usize, chunk_rows: u64, batch: usize) -> AssemblyMeta {
-    let mut spec = AssemblySpec::new("test.assembly", "neural", &["presentation", "neuroid"], &[cols as u64]);
+fn write(
+    dir: &std::path::Path,
+    rows: usize,
+    cols: usize,
+    chunk_rows: u64,
+    batch: usize,
+) -> AssemblyMeta {
+    let mut spec = AssemblySpec::new(
+        "test.assembly",
+        "neural",
+        &["presentation", "neuroid"],
+        &[cols as u64],
+    );
     spec.chunk_rows = Some(chunk_rows);
     let mut w = AssemblyWriter::<f32>::create(dir, spec).unwrap();
     let mut r = 0;
     while r < rows {
         let n = batch.min(rows - r);
-        let data: Vec<f32> = (r..r + n).flat_map(|i| (0..cols).map(move |j| value(i, j))).collect();
+        let data: Vec<f32> = (r..r + n)
+            .flat_map(|i| (0..cols).map(move |j| value(i, j)))
+            .collect();
         w.append(&data).unwrap();
         r += n;
     }
@@ -93,7 +110,11 @@ fn identical_bytes_for_identical_input() {
                     walk(&e.path(), base, v);
                 } else {
                     v.push((
-                        e.path().strip_prefix(base).unwrap().to_string_lossy().to_string(),
+                        e.path()
+                            .strip_prefix(base)
+                            .unwrap()
+                            .to_string_lossy()
+                            .to_string(),
                         std::fs::read(e.path()).unwrap(),
                     ));
                 }
@@ -109,7 +130,12 @@ fn identical_bytes_for_identical_input() {
 #[test]
 fn wide_rows_are_chunked_in_columns_too() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spec = AssemblySpec::new("wide", "activations", &["presentation", "neuroid"], &[20_000]);
+    let mut spec = AssemblySpec::new(
+        "wide",
+        "activations",
+        &["presentation", "neuroid"],
+        &[20_000],
+    );
     spec.chunk_rows = Some(4);
     let mut w = AssemblyWriter::<f32>::create(dir.path(), spec).unwrap();
     w.append(&vec![1.5f32; 9 * 20_000]).unwrap();
@@ -123,7 +149,12 @@ fn wide_rows_are_chunked_in_columns_too() {
     let a = Assembly::open(dir.path()).unwrap();
     assert_eq!(a.chunks_in(&[0..1, 0..100]).len(), 1);
     assert_eq!(a.chunks_in(&a.full()).len(), 3 * 3);
-    assert!(a.read_f32(&[8..9, 19_990..20_000]).unwrap().iter().all(|&v| v == 1.5));
+    assert!(
+        a.read_f32(&[8..9, 19_990..20_000])
+            .unwrap()
+            .iter()
+            .all(|&v| v == 1.5)
+    );
 }
 
 #[test]
@@ -139,14 +170,26 @@ fn bad_coords_and_requests_name_the_culprit() {
         ])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("coords/presentation.parquet") && e.contains("5 rows for dimension `presentation` of length 2"), "{e}");
-    assert!(!dir.path().join("zarr.json").exists(), "no group metadata after a failed finish");
+    assert!(
+        e.contains("coords/presentation.parquet")
+            && e.contains("5 rows for dimension `presentation` of length 2"),
+        "{e}"
+    );
+    assert!(
+        !dir.path().join("zarr.json").exists(),
+        "no group metadata after a failed finish"
+    );
     assert!(Assembly::open(dir.path()).is_err());
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), 10, 4, 5, 10);
     let a = Assembly::open(dir.path()).unwrap();
-    assert!(a.read_f32(&[0..11, 0..4]).unwrap_err().to_string().contains("do not fit"));
+    assert!(
+        a.read_f32(&[0..11, 0..4])
+            .unwrap_err()
+            .to_string()
+            .contains("do not fit")
+    );
     // A damaged chunk is named.
     std::fs::write(dir.path().join("values/c/1/0"), b"garbage").unwrap();
     let e = a.read_f32(&a.full()).unwrap_err().to_string();
@@ -159,5 +202,8 @@ fn bad_coords_and_requests_name_the_culprit() {
     .unwrap();
     write_parquet(&dir.path().join("coords/presentation.parquet"), &bad).unwrap();
     let e = a.coords("presentation").unwrap_err().to_string();
-    assert!(e.contains("coords/presentation.parquet: column `stimulus_id`: is missing"), "{e}");
+    assert!(
+        e.contains("coords/presentation.parquet: column `stimulus_id`: is missing"),
+        "{e}"
+    );
 }

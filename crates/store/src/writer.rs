@@ -125,7 +125,8 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
             path: dir.to_path_buf(),
             message: e.to_string(),
         })?;
-        let store = Arc::new(FilesystemStore::new(dir).map_err(|e| zarr_err(dir, "create the store", e))?);
+        let store =
+            Arc::new(FilesystemStore::new(dir).map_err(|e| zarr_err(dir, "create the store", e))?);
         let chunk = spec.chunk_shape();
         let mut shape = vec![0u64];
         shape.extend(&spec.inner_shape);
@@ -134,7 +135,7 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
             DType::Float64 => zarrs::array::FillValue::from(f64::NAN),
         };
         let array = ArrayBuilder::new(shape, chunk.clone(), spec.dtype.zarr(), fill)
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(spec.zstd_level.into(), false))])
+            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(spec.zstd_level, false))])
             .dimension_names(Some(spec.dims.clone()))
             .build(store, "/values")
             .map_err(|e| zarr_err(dir, "create values", e))?;
@@ -162,10 +163,14 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
 
     /// Append whole rows, row-major (`data.len()` a multiple of the row length).
     pub fn append(&mut self, data: &[T]) -> Result<()> {
-        if self.row_len == 0 || data.len() % self.row_len != 0 {
+        if self.row_len == 0 || !data.len().is_multiple_of(self.row_len) {
             return Err(StoreError::Request {
                 store: self.dir.clone(),
-                message: format!("{} values are not whole rows of {}", data.len(), self.row_len),
+                message: format!(
+                    "{} values are not whole rows of {}",
+                    data.len(),
+                    self.row_len
+                ),
             });
         }
         let band_len = self.chunk[0] as usize * self.row_len;
@@ -191,11 +196,19 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
         self.array
             .set_shape(shape)
             .map_err(|e| zarr_err(&self.dir, "grow values", e))?;
-        let mut ranges = vec![self.rows..self.rows + n];
+        let mut ranges: Vec<std::ops::Range<u64>> =
+            Vec::with_capacity(1 + self.spec.inner_shape.len());
+        ranges.push(self.rows..self.rows + n);
         ranges.extend(self.spec.inner_shape.iter().map(|&l| 0..l));
         self.array
             .store_array_subset(&ranges, self.band.as_slice())
-            .map_err(|e| zarr_err(&self.dir, &format!("write rows {}..{}", self.rows, self.rows + n), e))?;
+            .map_err(|e| {
+                zarr_err(
+                    &self.dir,
+                    &format!("write rows {}..{}", self.rows, self.rows + n),
+                    e,
+                )
+            })?;
         self.rows += n;
         self.band.clear();
         Ok(())
@@ -224,7 +237,11 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
                     store: self.dir.clone(),
                     file,
                     column: String::new(),
-                    message: format!("{} rows for dimension `{dim}` of length {}", batch.num_rows(), shape[axis]),
+                    message: format!(
+                        "{} rows for dimension `{dim}` of length {}",
+                        batch.num_rows(),
+                        shape[axis]
+                    ),
                 });
             }
             if let Some(col) = required_column(dim)
@@ -268,7 +285,12 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
         // `coords/` is a Zarr group too (its attributes list the Parquet tables), so that
         // zarr-python sees a clean hierarchy.
         let mut cattrs = serde_json::Map::new();
-        let tables: Vec<String> = self.spec.dims.iter().map(|d| format!("{d}.parquet")).collect();
+        let tables: Vec<String> = self
+            .spec
+            .dims
+            .iter()
+            .map(|d| format!("{d}.parquet"))
+            .collect();
         cattrs.insert("parquet_tables".into(), tables.into());
         GroupBuilder::new()
             .attributes(cattrs)

@@ -15,9 +15,12 @@ fn python() -> Option<PathBuf> {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let home = std::env::var("HOME").unwrap_or_default();
-    [root.join(".venv/bin/python"), PathBuf::from(home).join(".cache/ventral/venv/bin/python")]
-        .into_iter()
-        .find(|p| p.exists())
+    [
+        root.join(".venv/bin/python"),
+        PathBuf::from(home).join(".cache/ventral/venv/bin/python"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
 }
 
 fn value(r: usize, c: usize) -> f32 {
@@ -27,17 +30,27 @@ fn value(r: usize, c: usize) -> f32 {
 #[test]
 fn python_tools_open_our_assemblies() {
     let Some(py) = python() else {
-        assert!(std::env::var("CI").is_err(), "CI must run this test: no venv python found");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run this test: no venv python found"
+        );
         eprintln!("SKIPPED: no project venv (run `make test`)");
         return;
     };
     let (rows, cols) = (37usize, 13usize);
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("asm");
-    let mut spec = AssemblySpec::new("interop", "neural", &["presentation", "neuroid"], &[cols as u64]);
+    let mut spec = AssemblySpec::new(
+        "interop",
+        "neural",
+        &["presentation", "neuroid"],
+        &[cols as u64],
+    );
     spec.chunk_rows = Some(8);
     let mut w = AssemblyWriter::<f32>::create(&store, spec).unwrap();
-    let mut data: Vec<f32> = (0..rows).flat_map(|r| (0..cols).map(move |c| value(r, c))).collect();
+    let mut data: Vec<f32> = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| value(r, c)))
+        .collect();
     data[cols + 2] = f32::NAN;
     w.append(&data).unwrap();
     let pres = RecordBatch::try_new(
@@ -46,8 +59,14 @@ fn python_tools_open_our_assemblies() {
             Field::new("object_name", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(StringArray::from((0..rows).map(|r| format!("s{r}")).collect::<Vec<_>>())),
-            Arc::new(StringArray::from((0..rows).map(|r| ["a", "b", "c", "d"][r % 4]).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                (0..rows).map(|r| format!("s{r}")).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..rows)
+                    .map(|r| ["a", "b", "c", "d"][r % 4])
+                    .collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap();
@@ -57,12 +76,15 @@ fn python_tools_open_our_assemblies() {
             Field::new("region", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(StringArray::from((0..cols).map(|c| format!("n{c}")).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                (0..cols).map(|c| format!("n{c}")).collect::<Vec<_>>(),
+            )),
             Arc::new(StringArray::from(vec!["IT"; cols])),
         ],
     )
     .unwrap();
-    w.finish(vec![("presentation".into(), pres), ("neuroid".into(), neu)]).unwrap();
+    w.finish(vec![("presentation".into(), pres), ("neuroid".into(), neu)])
+        .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop.py");
     let out = Command::new(&py)
         .arg(&script)

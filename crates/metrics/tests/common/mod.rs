@@ -16,7 +16,10 @@ pub fn python() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    assert!(std::env::var("CI").is_err(), "CI must run the cross-checks: no crosscheck venv");
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must run the cross-checks: no crosscheck venv"
+    );
     eprintln!("SKIPPED: no crosscheck venv (run `make crosscheck`)");
     None
 }
@@ -31,7 +34,12 @@ pub fn reference(py: &Path, req: &serde_json::Value) -> serde_json::Value {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the reference");
-    child.stdin.take().unwrap().write_all(req.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -50,9 +58,17 @@ pub struct Npz {
 fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let shape_s = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -80,11 +96,17 @@ impl Npz {
     }
     pub fn i64(mut self, name: &str, v: &[i64]) -> Self {
         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        self.entries.push((name.into(), npy("<i8", &[v.len()], &bytes)));
+        self.entries
+            .push((name.into(), npy("<i8", &[v.len()], &bytes)));
         self
     }
     pub fn str(mut self, name: &str, v: &[String]) -> Self {
-        let width = v.iter().map(|s| s.chars().count()).max().unwrap_or(1).max(1);
+        let width = v
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let mut bytes = Vec::new();
         for s in v {
             let mut k = 0;
@@ -96,13 +118,15 @@ impl Npz {
                 bytes.extend_from_slice(&0u32.to_le_bytes());
             }
         }
-        self.entries.push((name.into(), npy(&format!("<U{width}"), &[v.len()], &bytes)));
+        self.entries
+            .push((name.into(), npy(&format!("<U{width}"), &[v.len()], &bytes)));
         self
     }
     pub fn write(self, path: &Path) {
         let f = std::fs::File::create(path).unwrap();
         let mut z = zip::ZipWriter::new(f);
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
         for (name, data) in self.entries {
             z.start_file(format!("{name}.npy"), opts).unwrap();
             z.write_all(&data).unwrap();
