@@ -2,22 +2,8 @@
 
 mod common;
 
-use common::{Npz, reference};
+use common::{Lcg, Npz, reference};
 use ventral_metrics::i2n::{Probabilities, Trials, i2n};
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() * n as f64) as usize).min(n - 1)
-    }
-}
 
 fn check(seed: u64, n_obj: usize, per_obj: usize, trials_per_image: usize) {
     let Some(py) = common::python() else { return };

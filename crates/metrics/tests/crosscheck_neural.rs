@@ -4,23 +4,8 @@
 
 mod common;
 
-use common::{Npz, reference};
+use common::{Lcg, Npz, reference};
 use ventral_metrics::neural::{Features, NeuralOptions, Recordings, neural_predictivity};
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.next().max(1e-300), self.next());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 struct Problem {
     features: Vec<f32>,
