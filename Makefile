@@ -95,6 +95,7 @@ crosscheck: build
 bench: build
 	bash bench/engine.sh $(VENTRAL)
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
+	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 
 reproduce-paper: build
 	$(VENTRAL) run -p pipelines/paper.toml

@@ -114,6 +114,145 @@ fn pinv(a: &Mat<f64>) -> Result<Mat<f64>> {
     Ok(out)
 }
 
+/// sklearn's `_get_first_singular_vectors_power_method` (mode A) on the Gram matrix: returns
+/// `a` (x_weights = Xᵀa), the x_scores `t = K a`, and the iteration count.
+fn power_in_sample_space(
+    kk: &[f64],
+    n: usize,
+    yk: &[f64],
+    q: usize,
+    first: usize,
+    v: &mut [f64],
+) -> (Vec<f64>, Vec<f64>, usize) {
+    let eps = f64::EPSILON;
+    let mut u: Vec<f64> = (0..n).map(|i| yk[i * q + first]).collect();
+    let mut a_old: Option<(Vec<f64>, Vec<f64>)> = None;
+    let mut a = vec![0.0; n];
+    let mut t = vec![0.0; n];
+    let mut iters = 0;
+    for it in 0..MAX_ITER {
+        iters = it + 1;
+        symv(kk, n, &u, v);
+        let uu = dot(&u, &u);
+        let wnorm = (dot(&u, v).max(0.0)).sqrt() / uu;
+        let c = 1.0 / (uu * (wnorm + eps));
+        for i in 0..n {
+            a[i] = u[i] * c;
+            t[i] = v[i] * c;
+        }
+        let tt = dot(&t, &t);
+        let mut yw = vec![0.0; q];
+        for i in 0..n {
+            let ti = t[i];
+            for j in 0..q {
+                yw[j] += yk[i * q + j] * ti;
+            }
+        }
+        for w in &mut yw {
+            *w /= tt;
+        }
+        let ywn = dot(&yw, &yw) + eps;
+        for i in 0..n {
+            u[i] = dot(&yk[i * q..(i + 1) * q], &yw) / ywn;
+        }
+        // ‖Δw‖² = Δaᵀ K Δa = Δaᵀ Δt, since t = K a.
+        let converged = match &a_old {
+            None => false,
+            Some((ao, to)) => {
+                let mut d2 = 0.0;
+                for i in 0..n {
+                    d2 += (a[i] - ao[i]) * (t[i] - to[i]);
+                }
+                d2 < TOL
+            }
+        };
+        if converged || q == 1 {
+            break;
+        }
+        a_old = Some((a.clone(), t.clone()));
+    }
+    (a, t, iters)
+}
+
+/// `a · b` for row-major `a` (`r × k`) and `b` (`k × c`), sequential (deterministic).
+fn gemm(a: &[f64], r: usize, k: usize, b: &[f64], c: usize, transpose_a: bool) -> Vec<f64> {
+    let am = if transpose_a {
+        MatRef::from_row_major_slice(a, k, r).transpose()
+    } else {
+        MatRef::from_row_major_slice(a, r, k)
+    };
+    let bm = MatRef::from_row_major_slice(b, k, c);
+    let mut out = Mat::<f64>::zeros(r, c);
+    matmul(out.as_mut(), Accum::Replace, am, bm, 1.0, Par::Seq);
+    let mut v = vec![0.0; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            v[i * c + j] = out[(i, j)];
+        }
+    }
+    v
+}
+
+fn quad(m: &[f64], q: usize, x: &[f64], y: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..q {
+        s += x[i] * dot(&m[i * q..(i + 1) * q], y);
+    }
+    s
+}
+
+/// The same iteration with the y-scores kept in the span of Y: `u = Y z`. With
+/// `M = K Y`, `B = Yᵀ K Y`, `G = Yᵀ Y` and `H = Mᵀ M` (q × q), every step is a q × q
+/// product instead of an n × n one: uᵀu = zᵀGz, uᵀKu = zᵀBz, tᵀt = c²·zᵀHz, Yᵀt = c·Bz,
+/// and ‖Δw‖² = δᵀBδ for δ = Δ(c z). Same iterates as sklearn up to rounding.
+fn power_in_target_space(
+    kk: &[f64],
+    n: usize,
+    yk: &[f64],
+    q: usize,
+    first: usize,
+) -> (Vec<f64>, Vec<f64>, usize) {
+    let eps = f64::EPSILON;
+    let m = gemm(kk, n, n, yk, q, false);
+    let b = gemm(yk, q, n, &m, q, true);
+    let g = gemm(yk, q, n, yk, q, true);
+    let h = gemm(&m, q, n, &m, q, true);
+    let mut z = vec![0.0; q];
+    z[first] = 1.0;
+    let mut zc_old: Option<Vec<f64>> = None;
+    let mut zc = vec![0.0; q];
+    let mut iters = 0;
+    for it in 0..MAX_ITER {
+        iters = it + 1;
+        let uu = quad(&g, q, &z, &z);
+        let uv = quad(&b, q, &z, &z);
+        let c = 1.0 / (uu * (uv.max(0.0).sqrt() / uu + eps));
+        for j in 0..q {
+            zc[j] = z[j] * c;
+        }
+        let tt = quad(&h, q, &zc, &zc);
+        let yw: Vec<f64> = (0..q)
+            .map(|i| dot(&b[i * q..(i + 1) * q], &zc) / tt)
+            .collect();
+        let ywn = dot(&yw, &yw) + eps;
+        let converged = match &zc_old {
+            None => false,
+            Some(old) => {
+                let d: Vec<f64> = zc.iter().zip(old).map(|(x, y)| x - y).collect();
+                quad(&b, q, &d, &d) < TOL
+            }
+        };
+        if converged || q == 1 {
+            break;
+        }
+        zc_old = Some(zc.clone());
+        z = yw.iter().map(|w| w / ywn).collect();
+    }
+    let a: Vec<f64> = (0..n).map(|i| dot(&yk[i * q..(i + 1) * q], &zc)).collect();
+    let t: Vec<f64> = (0..n).map(|i| dot(&m[i * q..(i + 1) * q], &zc)).collect();
+    (a, t, iters)
+}
+
 /// A fitted PLS model in sample space.
 #[derive(Clone, Debug)]
 pub struct KernelPls {
@@ -206,52 +345,11 @@ impl KernelPls {
             let Some(first) = (0..q).find(|&j| (0..n).any(|i| yk[i * q + j].abs() > eps)) else {
                 break; // "Y residual is constant": sklearn stops adding components.
             };
-            let mut u: Vec<f64> = (0..n).map(|i| yk[i * q + first]).collect();
-            let mut a_old: Option<(Vec<f64>, Vec<f64>)> = None;
-            let mut a = vec![0.0; n];
-            let mut t = vec![0.0; n];
-            let mut iters = 0;
-            for it in 0..MAX_ITER {
-                iters = it + 1;
-                symv(&kk, n, &u, &mut v);
-                let uu = dot(&u, &u);
-                let wnorm = (dot(&u, &v).max(0.0)).sqrt() / uu;
-                let c = 1.0 / (uu * (wnorm + eps));
-                for i in 0..n {
-                    a[i] = u[i] * c;
-                    t[i] = v[i] * c;
-                }
-                let tt = dot(&t, &t);
-                let mut yw = vec![0.0; q];
-                for i in 0..n {
-                    let ti = t[i];
-                    for j in 0..q {
-                        yw[j] += yk[i * q + j] * ti;
-                    }
-                }
-                for w in &mut yw {
-                    *w /= tt;
-                }
-                let ywn = dot(&yw, &yw) + eps;
-                for i in 0..n {
-                    u[i] = dot(&yk[i * q..(i + 1) * q], &yw) / ywn;
-                }
-                // ‖Δw‖² = Δaᵀ K Δa = Δaᵀ Δt, since t = K a.
-                let converged = match &a_old {
-                    None => false,
-                    Some((ao, to)) => {
-                        let mut d2 = 0.0;
-                        for i in 0..n {
-                            d2 += (a[i] - ao[i]) * (t[i] - to[i]);
-                        }
-                        d2 < TOL
-                    }
-                };
-                if converged || q == 1 {
-                    break;
-                }
-                a_old = Some((a.clone(), t.clone()));
-            }
+            let (a, t, iters) = if 4 * q <= n {
+                power_in_target_space(&kk, n, &yk, q, first)
+            } else {
+                power_in_sample_space(&kk, n, &yk, q, first, &mut v)
+            };
             n_iter.push(iters);
             // Scores and loadings of this component.
             let s = dot(&t, &t);
