@@ -4,6 +4,7 @@
 mod progress;
 mod registry;
 mod report;
+mod score;
 mod sql;
 
 use std::collections::BTreeSet;
@@ -107,6 +108,11 @@ enum Cmd {
     },
     /// List the built-in stage kinds, their params and code identities.
     Kinds,
+    /// Score activations against recordings directly, outside any pipeline.
+    Score {
+        #[command(subcommand)]
+        benchmark: ScoreCmd,
+    },
     /// Query the stores with SQL (read-only). With no query, an interactive prompt.
     ///
     /// Tables: assemblies, stimuli, neuroids, activations, scores, runs.
@@ -122,6 +128,23 @@ enum Cmd {
         /// Also read the stores under DIR (repeatable), e.g. one written by `ventral ingest`.
         #[arg(long = "path", value_name = "DIR")]
         paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScoreCmd {
+    /// PLS neural predictivity (MajajHong2015 recipe) and the internal-consistency ceiling.
+    Neural {
+        /// An activations store: dims (stimulus, neuroid), coordinate `stimulus_id`.
+        #[arg(long)]
+        source: PathBuf,
+        /// A recordings store: dims (presentation, neuroid[, time_bin of length 1]),
+        /// presentation coordinates `stimulus_id`, `object_name`, `repetition`.
+        #[arg(long)]
+        target: PathBuf,
+        /// How the ceiling normalises: r/c (the 2019 paper), (r/c)^2, r^2/c.
+        #[arg(long, default_value = "r/c")]
+        normalisation: ventral_metrics::neural::Normalisation,
     },
 }
 
@@ -195,6 +218,31 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
     let registry = registry::registry()?;
     if let Cmd::Kinds = cli.command {
         return kinds(cli, &registry);
+    }
+    if let Cmd::Score {
+        benchmark:
+            ScoreCmd::Neural {
+                source,
+                target,
+                normalisation,
+            },
+    } = &cli.command
+    {
+        let v = score::neural(source, target, *normalisation)?;
+        if cli.json {
+            print_json(&v)?;
+        } else {
+            println!(
+                "neural: score {:.6} ± {:.6}, ceiling {:.6}, ceiled ({}) {:.6}",
+                v["score"].as_f64().unwrap_or(f64::NAN),
+                v["score_error"].as_f64().unwrap_or(f64::NAN),
+                v["ceiling"].as_f64().unwrap_or(f64::NAN),
+                v["normalisation"].as_str().unwrap_or_default(),
+                v["ceiled"].as_f64().unwrap_or(f64::NAN)
+            );
+            println!("per split: {}", v["per_split"]);
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let ctx = Ctx::open(cli)?;
     match &cli.command {
@@ -401,7 +449,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Kinds => unreachable!("handled above"),
+        Cmd::Kinds | Cmd::Score { .. } => unreachable!("handled above"),
     }
 }
 
