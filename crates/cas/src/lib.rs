@@ -25,7 +25,7 @@ pub use atomic::{atomic_write, fsync_dir};
 pub use digest::{Digest, hash_bytes, hash_file};
 pub use error::{CasError, Result};
 pub use hashcache::HashCache;
-pub use lock::{LockHolder, WorkspaceLock};
+pub use lock::{LockHolder, WorkspaceLock, hostname};
 pub use store::{Damage, GcReport, RunRecord, Store, TmpDir, VerifyReport};
 pub use tree::{Tree, TreeEntry, hash_dir};
 

@@ -1159,7 +1159,7 @@ impl<'a> Engine<'a> {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
-            host: ventral_cas_hostname(),
+            host: ventral_cas::hostname(),
         })?;
         let _ = std::fs::remove_file(self.ws.store.job_path(&key));
         self.publish(s, &output)?;
@@ -1177,12 +1177,6 @@ impl<'a> Engine<'a> {
             Some(entry),
         ))
     }
-}
-
-fn ventral_cas_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn describe_input_change(old: &[LockInput], new: &[LockInput]) -> String {
