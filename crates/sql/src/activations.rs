@@ -11,7 +11,9 @@ use datafusion::arrow::array::{
     ArrayRef, Float32Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
     StringViewArray,
 };
+use datafusion::arrow::array::{DictionaryArray, Int32Array};
 use datafusion::arrow::buffer::{Buffer, ScalarBuffer};
+use datafusion::arrow::datatypes::Int32Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
@@ -52,7 +54,11 @@ pub(crate) fn schema() -> SchemaRef {
         Field::new("model", DataType::Utf8View, false),
         Field::new("layer", DataType::Utf8View, false),
         Field::new("timestep", DataType::Int64, false),
-        Field::new("stimulus_id", DataType::Utf8View, false),
+        Field::new(
+            "stimulus_id",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
         Field::new("neuroid", DataType::Int64, false),
         Field::new("value", DataType::Float32, true),
     ]))
@@ -73,7 +79,8 @@ pub(crate) struct EntryShared {
     assembly_view: u128,
     model_view: u128,
     layer_view: u128,
-    stimulus_views: Vec<u128>,
+    /// The stimulus ids as the values of a dictionary whose keys are row indices.
+    stimulus_values: ArrayRef,
 }
 
 impl std::fmt::Debug for EntryShared {
@@ -106,7 +113,7 @@ impl EntryShared {
             assembly_view: views[0],
             model_view: views[1],
             layer_view: views[2],
-            stimulus_views: views[3..].to_vec(),
+            stimulus_values: Arc::new(StringArray::from(entry.stimulus_ids.clone())),
             buffer,
             entry,
         }
@@ -155,6 +162,9 @@ fn literal_str(e: &Expr) -> Option<String> {
             | ScalarValue::LargeUtf8(Some(s)),
             _,
         ) => Some(s.clone()),
+        Expr::Literal(ScalarValue::Dictionary(_, inner), m) => {
+            literal_str(&Expr::Literal(inner.as_ref().clone(), m.clone()))
+        }
         Expr::Cast(c) => literal_str(&c.expr),
         _ => None,
     }
@@ -596,17 +606,15 @@ fn chunk_batch(
             LAYER => shared.const_view(shared.layer_view, n),
             TIMESTEP => Arc::new(Int64Array::from(vec![e.timestep; n])),
             STIMULUS => {
-                let mut views = Vec::with_capacity(n);
+                let mut keys = Vec::with_capacity(n);
                 for &r in &rows {
-                    let v = shared.stimulus_views[r as usize];
-                    views.extend(std::iter::repeat_n(v, ncols));
+                    keys.extend(std::iter::repeat_n(r as i32, ncols));
                 }
-                views.truncate(n);
-                Arc::new(StringViewArray::new(
-                    ScalarBuffer::from(views),
-                    vec![shared.buffer.clone()],
-                    None,
-                ))
+                keys.truncate(n);
+                Arc::new(DictionaryArray::<Int32Type>::try_new(
+                    Int32Array::from(keys),
+                    shared.stimulus_values.clone(),
+                )?)
             }
             NEUROID => {
                 let mut v = Vec::with_capacity(n);

@@ -91,6 +91,24 @@ fn union(parts: Vec<(Vec<(String, String)>, RecordBatch)>, prefix: &[&str]) -> R
     )?)
 }
 
+/// `batch` with column `name` cast to `Dictionary(Int32, Utf8)`.
+fn dictionary_column(batch: RecordBatch, name: &str) -> Result<RecordBatch> {
+    let Some(idx) = batch.schema().index_of(name).ok() else {
+        return Ok(batch);
+    };
+    let ty = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[idx] = Field::new(name, ty.clone(), fields[idx].is_nullable());
+    let mut cols = batch.columns().to_vec();
+    cols[idx] = cast(&cols[idx], &ty)?;
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
 fn opt_str(v: Vec<Option<String>>) -> ArrayRef {
     Arc::new(StringArray::from(v))
 }
@@ -259,7 +277,11 @@ impl SqlSession {
         if neur_parts.is_empty() {
             neur_parts.push((vec![], empty_ids("neuroid_id")?));
         }
-        ctx.register_table("stimuli", mem_table(union(stim_parts, &["assembly"])?)?)?;
+        // `stimulus_id` as a dictionary, like the activations table's: joins on it then hash
+        // each distinct id once instead of once per activation.
+        let stimuli = union(stim_parts, &["assembly"])?;
+        let stimuli = dictionary_column(stimuli, "stimulus_id")?;
+        ctx.register_table("stimuli", mem_table(stimuli)?)?;
         ctx.register_table("neuroids", mem_table(union(neur_parts, &["assembly"])?)?)?;
 
         // activations
