@@ -101,7 +101,7 @@ reproduce-paper: build
 	$(VENTRAL) run -p pipelines/paper.toml
 	@echo
 	@echo "Not built yet (see the open issues): the synthetic world, ingest of the BrainIO and"
-	@echo "ImageNet formats, CORnet-S in tch, the benchmarks and the report. Today"
+	@echo "ImageNet formats, CORnet-S in tch, the benchmark stage kinds and the report. Today"
 	@echo "pipelines/paper.toml holds only the stages whose kinds exist."
 
 clean:
