@@ -31,28 +31,12 @@ fn main() {
     );
     out.push_str("pub const CODE_IDS: &[(&str, &str, &[&str])] = &[\n");
     for (kind, table) in &kinds {
-        let sources: Vec<String> = table
-            .get("sources")
-            .and_then(|s| s.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let sources = str_list(table, "sources");
         assert!(
             !sources.is_empty(),
             "kinds.toml: kind `{kind}` lists no sources"
         );
-        let crates: Vec<String> = table
-            .get("crates")
-            .and_then(|s| s.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let crates = str_list(table, "crates");
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"ventral-code-identity v1\0");
         hasher.update(kind.as_bytes());
@@ -89,4 +73,17 @@ fn main() {
     let dest =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("code_ids.rs");
     std::fs::write(dest, out).expect("write code_ids.rs");
+}
+
+/// The strings of array `key` in `table` (empty when absent).
+fn str_list(table: &toml::Table, key: &str) -> Vec<String> {
+    table
+        .get(key)
+        .and_then(|s| s.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }

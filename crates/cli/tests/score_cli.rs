@@ -19,6 +19,15 @@ fn feature(i: usize, k: usize) -> f32 {
     (((i * 37 + k * 11) % 23) as f32 - 11.0) / 7.0
 }
 
+/// A coordinate table with one string column.
+fn one_column(name: &str, values: Vec<String>) -> RecordBatch {
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(values))],
+    )
+    .unwrap()
+}
+
 fn ids() -> Vec<String> {
     (0..N).map(|i| format!("stim{:03}", (i * 29) % N)).collect()
 }
@@ -38,31 +47,10 @@ fn write(ws: &Ws, with_objects: bool) -> (Vec<f32>, Recordings) {
     let mut w = AssemblyWriter::<f32>::create(&ws.path().join("source"), spec).unwrap();
     w.append(&features).unwrap();
     w.finish(vec![
-        (
-            "stimulus".into(),
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new(
-                    "stimulus_id",
-                    DataType::Utf8,
-                    false,
-                )])),
-                vec![Arc::new(StringArray::from(stim.clone()))],
-            )
-            .unwrap(),
-        ),
+        ("stimulus".into(), one_column("stimulus_id", stim.clone())),
         (
             "neuroid".into(),
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new(
-                    "neuroid_id",
-                    DataType::Utf8,
-                    false,
-                )])),
-                vec![Arc::new(StringArray::from(
-                    (0..P).map(|k| format!("f{k}")).collect::<Vec<_>>(),
-                ))],
-            )
-            .unwrap(),
+            one_column("neuroid_id", (0..P).map(|k| format!("f{k}")).collect()),
         ),
     ])
     .unwrap();
@@ -110,17 +98,7 @@ fn write(ws: &Ws, with_objects: bool) -> (Vec<f32>, Recordings) {
         ),
         (
             "neuroid".into(),
-            RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new(
-                    "neuroid_id",
-                    DataType::Utf8,
-                    false,
-                )])),
-                vec![Arc::new(StringArray::from(
-                    (0..Q).map(|j| format!("n{j}")).collect::<Vec<_>>(),
-                ))],
-            )
-            .unwrap(),
+            one_column("neuroid_id", (0..Q).map(|j| format!("n{j}")).collect()),
         ),
     ])
     .unwrap();

@@ -286,7 +286,7 @@ impl SqlSession {
 
         // activations
         let mut entries = Vec::new();
-        for f in &found {
+        for f in found {
             let m = f.asm.meta();
             if m.kind != "activations" || m.dims.len() != 2 {
                 continue;
@@ -314,7 +314,7 @@ impl SqlSession {
                     .unwrap_or(0),
                 assembly: f.name.clone(),
                 stimulus_ids: ids,
-                asm: Assembly::open(f.asm.dir())?,
+                asm: f.asm,
             });
         }
         ctx.register_table(
