@@ -1,6 +1,7 @@
 //! `ventral`: the command-line interface. Thin: it parses arguments, wires the stage kinds
 //! of the domain crates into the engine, and prints results.
 
+mod ingest;
 mod progress;
 mod registry;
 mod report;
@@ -112,6 +113,21 @@ enum Cmd {
     Score {
         #[command(subcommand)]
         benchmark: ScoreCmd,
+    },
+    /// Read the real formats into our stores: BrainIO, ILSVRC2012, MS COCO.
+    Ingest {
+        #[command(subcommand)]
+        format: ingest::IngestCmd,
+    },
+    /// Write our stores in the real formats (BrainIO netCDF4).
+    Export {
+        #[command(subcommand)]
+        format: ingest::ExportCmd,
+    },
+    /// Create or verify a dataset manifest (size and blake3 of every file).
+    Manifest {
+        #[command(subcommand)]
+        action: ingest::ManifestCmd,
     },
     /// Query the stores with SQL (read-only). With no query, an interactive prompt.
     ///
@@ -243,6 +259,57 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             println!("per split: {}", v["per_split"]);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    match &cli.command {
+        Cmd::Ingest { format } => {
+            let v = ingest::ingest(format)?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                ingest::print_ingest(&v);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Export { format } => {
+            let v = ingest::export(format)?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "wrote variable `{}` with dims ({}) shape {} and coordinates {}",
+                    v["data_variable"].as_str().unwrap_or_default(),
+                    v["dims"]
+                        .as_array()
+                        .map(|a| a
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default(),
+                    v["shape"],
+                    v["coords"]
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Manifest { action } => {
+            let v = ingest::manifest(action)?;
+            if cli.json {
+                print_json(&v)?;
+            } else if v.get("manifest").is_some() {
+                println!(
+                    "{}: {} files, {} bytes of dataset {}",
+                    v["manifest"].as_str().unwrap_or_default(),
+                    v["files"],
+                    v["bytes"],
+                    v["dataset"].as_str().unwrap_or_default()
+                );
+            } else {
+                println!("ok: {} files, {} bytes match", v["files"], v["bytes"]);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let ctx = Ctx::open(cli)?;
     match &cli.command {
@@ -449,7 +516,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Kinds | Cmd::Score { .. } => unreachable!("handled above"),
+        Cmd::Kinds
+        | Cmd::Score { .. }
+        | Cmd::Ingest { .. }
+        | Cmd::Export { .. }
+        | Cmd::Manifest { .. } => unreachable!("handled above"),
     }
 }
 

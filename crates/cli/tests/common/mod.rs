@@ -87,3 +87,62 @@ impl Ws {
         self.path().join(".ventral")
     }
 }
+
+/// A Python from `$VAR`, else the first existing of `candidates` under the repository root
+/// or `~/.cache/ventral`. Under CI a missing interpreter fails the test instead of skipping.
+fn find_python(var: &str, venv: &str) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(var) {
+        return Some(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cache = venv.trim_start_matches('.');
+    [
+        root.join(venv).join("bin/python"),
+        PathBuf::from(home).join(format!(".cache/ventral/{cache}/bin/python")),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+/// The project venv's Python (xarray, netCDF4, zarr, Pillow), or `None` outside CI.
+pub fn python() -> Option<PathBuf> {
+    let p = find_python("VENTRAL_PYTHON", ".venv");
+    assert!(
+        p.is_some() || std::env::var("CI").is_err(),
+        "CI must run this test: no venv python found"
+    );
+    p
+}
+
+/// The Brain-Score reference venv's Python, or `None` outside CI.
+pub fn crosscheck_python() -> Option<PathBuf> {
+    let p = find_python("VENTRAL_CROSSCHECK_PYTHON", ".venv-crosscheck");
+    assert!(
+        p.is_some() || std::env::var("CI").is_err(),
+        "CI must run this test: no reference venv python found"
+    );
+    p
+}
+
+/// Run `python script args…`; require success and return stdout.
+pub fn py(python: &Path, script: &Path, args: &[&str]) -> String {
+    let o = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("spawn python");
+    assert!(
+        o.status.success(),
+        "{} {args:?} failed:\n{}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// The shared real-data folder (`../shared/data` from the repository root).
+pub fn shared_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}

@@ -1,0 +1,535 @@
+//! `ventral ingest`, `ventral export` and `ventral manifest` on files nobody here wrote: the
+//! real BrainIO files in ../shared/data, netCDF written by xarray (netCDF4 and h5netcdf
+//! engines), real HvM and ImageNet images, and a corpus of bad inputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Ws, crosscheck_python, py, python, shared_data};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Run a command that must fail: non-zero exit, every `needles` in stderr, `out` not created.
+fn fails(ws: &Ws, args: &[&str], needles: &[&str], out: &Path) {
+    let o = ws.run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{args:?} succeeded:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: `{n}` not in the error:\n{err}");
+    }
+    assert!(!out.exists(), "{args:?} left {}", out.display());
+    let parent = out.parent().unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{args:?} left temporary files");
+}
+
+#[test]
+fn netcdf_written_by_xarray_round_trips() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let nc = ws.path().join("nc");
+    py(&py3, &fixtures(), &["netcdf", s(&nc)]);
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(nc.join("cases.json")).unwrap()).unwrap();
+    for (name, want) in cases.as_object().unwrap() {
+        let file = nc.join(format!("{name}.nc"));
+        let store = ws.path().join(format!("store-{name}"));
+        let v = ws.json(&["ingest", "brainio", s(&file), "-o", s(&store), "--json"]);
+        let a = &v["assemblies"][0];
+        assert_eq!(a["dims"], want["dims"], "{name}");
+        assert_eq!(a["shape"], want["shape"], "{name}");
+        assert_eq!(a["identifier"], want["identifier"], "{name}");
+        assert_eq!(a["nan_count"], want["nan"], "{name}");
+        assert_eq!(a["digest"].as_str().unwrap().len(), 64);
+        let back = ws.path().join(format!("{name}-back.nc"));
+        ws.ok(&["export", "brainio", s(&store), "-o", s(&back)]);
+        // Our values equal the file's (transposed to our order); the export is identical.
+        py(&py3, &fixtures(), &["check", s(&file), s(&store), s(&back)]);
+    }
+    // Ids are strings in our stores whatever the file's type.
+    let out = ws.ok(&[
+        "sql",
+        "--path",
+        "store-legacy",
+        "SELECT neuroid_id FROM neuroids ORDER BY neuroid_id LIMIT 1",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.contains("100"), "{out}");
+}
+
+#[test]
+fn real_brainio_files_round_trip_and_load_in_brainscore() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let dir = shared_data().join("brainio-netcdf");
+    let out = ws.path().join("all");
+    let v = ws.json(&["ingest", "brainio", s(&dir), "-o", s(&out), "--json"]);
+    let asms = v["assemblies"].as_array().unwrap();
+    assert_eq!(asms.len(), 4);
+    let feat = asms
+        .iter()
+        .find(|a| a["identifier"] == "resnet18-objectome240-features")
+        .unwrap();
+    assert_eq!(feat["shape"], serde_json::json!([2400, 512]));
+    assert_eq!(
+        feat["dims"],
+        serde_json::json!(["stimulus_path", "neuroid"])
+    );
+    let probs = asms
+        .iter()
+        .find(|a| a["identifier"] == "alexnet-probabilities")
+        .unwrap();
+    assert_eq!(probs["dims"], serde_json::json!(["presentation", "choice"]));
+    assert_eq!(probs["shape"], serde_json::json!([240, 24]));
+    // Legacy `image_id` gave `stimulus_id`, as Brain-Score's loader does.
+    assert!(
+        probs["coords"]["presentation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "stimulus_id")
+    );
+    let bs = crosscheck_python();
+    for a in asms {
+        let id = a["identifier"].as_str().unwrap();
+        let store = out.join(id);
+        let back = ws.path().join(format!("{id}.nc"));
+        ws.ok(&["export", "brainio", s(&store), "-o", s(&back)]);
+        py(
+            &py3,
+            &fixtures(),
+            &[
+                "check",
+                s(&dir.join(format!("{id}.nc"))),
+                s(&store),
+                s(&back),
+            ],
+        );
+        if let Some(bs) = &bs {
+            let got: serde_json::Value =
+                serde_json::from_str(&py(bs, &fixtures(), &["brainscore", s(&back)])).unwrap();
+            let orig: serde_json::Value = serde_json::from_str(&py(
+                bs,
+                &fixtures(),
+                &["brainscore", s(&dir.join(format!("{id}.nc")))],
+            ))
+            .unwrap();
+            assert_eq!(
+                got, orig,
+                "{id}: Brain-Score loads our export as it loads the original"
+            );
+        }
+    }
+}
+
+#[test]
+fn stimulus_sets_and_catalogs() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let st = ws.path().join("st");
+    py(&py3, &fixtures(), &["stimuli", s(&st)]);
+    let out = ws.path().join("cat");
+    let v = ws.json(&[
+        "ingest",
+        "brainio",
+        s(&st.join("lookup.csv")),
+        "-o",
+        s(&out),
+        "--json",
+    ]);
+    assert_eq!(v["stimulus_sets"][0]["count"], 25);
+    let a = &v["assemblies"][0];
+    assert_eq!(a["identifier"], "test.HvMNeural");
+    assert_eq!(a["shape"], serde_json::json!([50, 4, 1]));
+    // The stimulus set's columns were joined on stimulus_id.
+    let pres: Vec<&str> = a["coords"]["presentation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "object_name",
+        "category_name",
+        "variation",
+        "rxy",
+        "s",
+        "blake3",
+    ] {
+        assert!(pres.contains(&c), "{c} not in {pres:?}");
+    }
+    // Every image was extracted under images/ and only there.
+    let images = out.join("test.hvm/images/images");
+    assert_eq!(std::fs::read_dir(&images).unwrap().count(), 25);
+    // SQL sees the joined coordinates.
+    let csv = ws.ok(&[
+        "sql",
+        "--path",
+        "cat",
+        "SELECT category_name, COUNT(*) AS n FROM stimuli GROUP BY category_name ORDER BY category_name",
+        "--format",
+        "csv",
+    ]);
+    assert!(csv.lines().count() > 2, "{csv}");
+    // The same set, ingested alone from its CSV.
+    let alone = ws.path().join("alone");
+    let v = ws.json(&[
+        "ingest",
+        "brainio",
+        s(&st.join("hvm.csv")),
+        "-o",
+        s(&alone),
+        "--json",
+    ]);
+    assert_eq!(v["stimulus_sets"][0]["count"], 25);
+}
+
+#[test]
+fn bad_inputs_are_named_and_leave_nothing() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let st = ws.path().join("st");
+    py(&py3, &fixtures(), &["stimuli", s(&st)]);
+    let bad = st.join("bad");
+    let out = ws.path().join("out");
+    let cases: &[(&str, &[&str])] = &[
+        ("truncated.nc", &["truncated.nc", "truncated"]),
+        ("corrupt.nc", &["corrupt.nc", "cannot be opened"]),
+        (
+            "nofilename.csv",
+            &["nofilename.csv", "column `filename`", "missing"],
+        ),
+        ("noid.csv", &["noid.csv", "column `stimulus_id`"]),
+        ("dup.csv", &["dup.csv", "duplicate stimulus id"]),
+        ("missing.csv", &["missing.zip", "missing", "row 2"]),
+        ("escape.csv", &["escape.csv", "../escape.png"]),
+        ("absolute.csv", &["absolute.csv", "/etc/passwd"]),
+        (
+            "evilzip.csv",
+            &["evilzip.zip", "../../outside.txt", "refused"],
+        ),
+        ("badimage.csv", &["badimage.zip", "unreadable image"]),
+        (
+            "wrongsha",
+            &["assy_test_HvMNeural.nc", "sha1", "0000000000"],
+        ),
+        ("strangers", &["stimulus_id", "`stranger`", "test.hvm"]),
+    ];
+    for (file, needles) in cases {
+        fails(
+            &ws,
+            &["ingest", "brainio", s(&bad.join(file)), "-o", s(&out)],
+            needles,
+            &out,
+        );
+    }
+    assert!(!ws.path().join("outside.txt").exists());
+    assert!(!st.join("outside.txt").exists());
+    // A missing input and an existing output are refused too.
+    fails(
+        &ws,
+        &["ingest", "brainio", "nope.nc", "-o", s(&out)],
+        &["nope.nc"],
+        &out,
+    );
+}
+
+fn imagenet_root(ws: &Ws) -> (PathBuf, Vec<(String, usize)>) {
+    let root = ws.path().join("ilsvrc");
+    let mut samples = Vec::new();
+    for e in std::fs::read_dir(shared_data().join("imagenet-samples")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "jpg") {
+            let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+            let label: usize = stem.rsplit('_').next().unwrap().parse().unwrap();
+            samples.push((p.to_string_lossy().to_string(), label));
+        }
+    }
+    samples.sort();
+    // Even samples in train/<wnid>/, odd ones in a flat val/ with LOC_val_solution.csv.
+    let mut loc = String::from("ImageId,PredictionString\n");
+    for (i, (p, label)) in samples.iter().enumerate() {
+        let wnid = format!("n{label:08}");
+        if i % 2 == 0 {
+            let d = root.join("train").join(&wnid);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::copy(p, d.join(format!("{wnid}_{i}.JPEG"))).unwrap();
+        } else {
+            let d = root.join("val");
+            std::fs::create_dir_all(&d).unwrap();
+            let id = format!("ILSVRC2012_val_{i:08}");
+            std::fs::copy(p, d.join(format!("{id}.JPEG"))).unwrap();
+            loc.push_str(&format!("{id},{wnid} 1 2 3 4\n"));
+        }
+    }
+    std::fs::write(root.join("LOC_val_solution.csv"), loc).unwrap();
+    (root, samples)
+}
+
+#[test]
+fn imagenet_layouts_and_manifests() {
+    let ws = Ws::new();
+    let (root, samples) = imagenet_root(&ws);
+    let out = ws.path().join("imagenet");
+    let v = ws.json(&["ingest", "imagenet", s(&root), "-o", s(&out), "--json"]);
+    assert_eq!(v["counts"]["train"], 10);
+    assert_eq!(v["counts"]["val"], 10);
+    let mut wnids: Vec<usize> = samples.iter().map(|x| x.1).collect();
+    wnids.sort();
+    wnids.dedup();
+    assert_eq!(v["classes"], wnids.len());
+    // Class index = sorted wnid order; each image keeps its own label.
+    let t = ventral_store::read_parquet(&out.join("images.parquet")).unwrap();
+    use ventral_store::arrow::array::AsArray;
+    use ventral_store::arrow::datatypes::Int64Type;
+    let label = t
+        .column_by_name("label")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let wnid = t.column_by_name("wnid").unwrap().as_string::<i32>();
+    for i in 0..t.num_rows() {
+        let w: usize = wnid.value(i)[1..].parse().unwrap();
+        assert_eq!(
+            label.value(i) as usize,
+            wnids.iter().position(|&x| x == w).unwrap()
+        );
+    }
+
+    // Manifests: create, verify, then damage one file.
+    let man = ws.path().join("manifests/ilsvrc.toml");
+    let v = ws.json(&[
+        "manifest",
+        "create",
+        s(&root),
+        "--dataset",
+        "ilsvrc",
+        "-o",
+        s(&man),
+        "--json",
+    ]);
+    assert_eq!(v["files"], 21);
+    let again = ws.path().join("again.toml");
+    ws.ok(&[
+        "manifest",
+        "create",
+        s(&root),
+        "--dataset",
+        "ilsvrc",
+        "-o",
+        s(&again),
+    ]);
+    assert_eq!(
+        std::fs::read(&man).unwrap(),
+        std::fs::read(&again).unwrap(),
+        "same tree, same manifest bytes"
+    );
+    ws.ok(&["manifest", "verify", s(&root), s(&man)]);
+    let out2 = ws.path().join("imagenet2");
+    ws.ok(&[
+        "ingest",
+        "imagenet",
+        s(&root),
+        "-o",
+        s(&out2),
+        "--manifest",
+        s(&man),
+    ]);
+    let victim = std::fs::read_dir(root.join("val"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&victim, &bytes).unwrap();
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    let out3 = ws.path().join("imagenet3");
+    fails(
+        &ws,
+        &["manifest", "verify", s(&root), s(&man)],
+        &[&name, "blake3"],
+        &out3,
+    );
+    fails(
+        &ws,
+        &[
+            "ingest",
+            "imagenet",
+            s(&root),
+            "-o",
+            s(&out3),
+            "--manifest",
+            s(&man),
+        ],
+        &[&name, "blake3", "ilsvrc.toml"],
+        &out3,
+    );
+    // An unreadable image is named.
+    std::fs::write(&victim, b"not a jpeg at all").unwrap();
+    fails(
+        &ws,
+        &["ingest", "imagenet", s(&root), "-o", s(&out3)],
+        &[&name, "unreadable image"],
+        &out3,
+    );
+    // A flat val/ without labels is refused with the way out.
+    std::fs::remove_file(root.join("LOC_val_solution.csv")).unwrap();
+    fails(
+        &ws,
+        &["ingest", "imagenet", s(&root), "-o", s(&out3)],
+        &["val", "labels"],
+        &out3,
+    );
+}
+
+#[test]
+fn imagenet_per_wnid_val_and_brainscore_labels() {
+    let ws = Ws::new();
+    let (root, _) = imagenet_root(&ws);
+    // Brain-Score's imagenet2012.csv labels instead of Kaggle's.
+    let loc = std::fs::read_to_string(root.join("LOC_val_solution.csv")).unwrap();
+    let mut bs = String::from(",filename,filepath,image_file_sha1,image_id,label,synset\n");
+    for (i, line) in loc.lines().skip(1).enumerate() {
+        let (id, rest) = line.split_once(',').unwrap();
+        let wnid = rest.split_whitespace().next().unwrap();
+        bs.push_str(&format!(
+            "{i},{id}.JPEG,/x/{id}.JPEG,0,{id}.JPEG,0,{wnid}\n"
+        ));
+    }
+    let labels = ws.path().join("imagenet2012.csv");
+    std::fs::write(&labels, bs).unwrap();
+    std::fs::remove_file(root.join("LOC_val_solution.csv")).unwrap();
+    let a = ws.json(&[
+        "ingest",
+        "imagenet",
+        s(&root),
+        "-o",
+        "a",
+        "--val-labels",
+        s(&labels),
+        "--json",
+    ]);
+    // Now move val/ into per-wnid folders: same index.
+    for line in loc.lines().skip(1) {
+        let (id, rest) = line.split_once(',').unwrap();
+        let wnid = rest.split_whitespace().next().unwrap();
+        let d = root.join("val").join(wnid);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::rename(
+            root.join("val").join(format!("{id}.JPEG")),
+            d.join(format!("{id}.JPEG")),
+        )
+        .unwrap();
+    }
+    let b = ws.json(&["ingest", "imagenet", s(&root), "-o", "b", "--json"]);
+    assert_eq!(a["counts"], b["counts"]);
+    assert_eq!(a["classes"], b["classes"]);
+}
+
+#[test]
+fn coco_index_with_grayscale_subset() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let images = ws.path().join("coco/val2017");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut entries = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared_data().join("imagenet-samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .collect();
+    files.sort();
+    for (i, p) in files.iter().take(6).enumerate() {
+        let name = format!("{:012}.jpg", i + 1);
+        if i < 2 {
+            py(&py3, &fixtures(), &["gray", s(p), s(&images.join(&name))]);
+        } else {
+            std::fs::copy(p, images.join(&name)).unwrap();
+        }
+        entries.push(serde_json::json!({"id": i + 1, "file_name": name, "width": 1, "height": 1}));
+    }
+    let inst = serde_json::json!({
+        "images": entries,
+        "categories": [{"id": 1, "name": "dog", "supercategory": "animal"},
+                        {"id": 2, "name": "car", "supercategory": "vehicle"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "area": 50.0, "bbox": [0, 0, 5, 10], "iscrowd": 0, "segmentation": [[0, 0, 1, 1]]},
+            {"id": 2, "image_id": 1, "category_id": 2, "area": 90.0, "bbox": [1, 1, 9, 10], "iscrowd": 0},
+            {"id": 3, "image_id": 3, "category_id": 2, "area": 10.0, "bbox": [1, 1, 2, 5], "iscrowd": 0}
+        ]
+    });
+    let json_path = ws.path().join("coco/instances_val2017.json");
+    std::fs::write(&json_path, inst.to_string()).unwrap();
+    let v = ws.json(&[
+        "ingest",
+        "coco",
+        s(&images),
+        "--instances",
+        s(&json_path),
+        "-o",
+        "coco-all",
+        "--json",
+    ]);
+    assert_eq!(v["images"], 6);
+    assert_eq!(v["grayscale"], 2);
+    assert_eq!(v["annotations"], 3);
+    let v = ws.json(&[
+        "ingest",
+        "coco",
+        s(&images),
+        "--instances",
+        s(&json_path),
+        "-o",
+        "coco-gray",
+        "--grayscale-only",
+        "--json",
+    ]);
+    assert_eq!(v["images"], 2);
+    assert_eq!(v["annotations"], 2);
+    // A damaged instances file is named with its position.
+    std::fs::write(&json_path, "{\"images\": [}").unwrap();
+    let out = ws.path().join("coco-bad");
+    fails(
+        &ws,
+        &[
+            "ingest",
+            "coco",
+            s(&images),
+            "--instances",
+            s(&json_path),
+            "-o",
+            s(&out),
+        ],
+        &["instances_val2017.json", "line 1"],
+        &out,
+    );
+}

@@ -1,0 +1,74 @@
+//! `ventral-ingest`: the real formats in and out.
+//!
+//! - [`netcdf`]: BrainIO DataAssemblies (netCDF4 through HDF5, `hdf5-metno`) into our
+//!   assemblies, streamed band by band; [`export`] writes them back in the same layout.
+//! - [`stimuli`]: BrainIO StimulusSets (CSV + ZIP) into stimulus-set stores.
+//! - [`catalog`]: BrainIO `lookup.csv` catalogs, SHA1-checked, ingested as a whole.
+//! - [`imagenet`], [`coco`]: image indexes (path, digest, label) of ILSVRC2012 and MS COCO;
+//!   images stay where they are.
+//! - [`manifest`]: `manifests/<dataset>.toml` (path, size, blake3 per file), created and
+//!   verified.
+//!
+//! Every reader checks its input fully before it reports success and writes into a
+//! temporary sibling folder that is renamed into place at the end, so bad input leaves
+//! nothing behind; every error names the file and the field at fault.
+
+pub mod catalog;
+pub mod coco;
+mod error;
+pub mod export;
+pub mod imagenet;
+pub mod manifest;
+pub mod netcdf;
+pub mod stimuli;
+
+use std::path::Path;
+
+pub use error::{IngestError, Result};
+
+/// The format tag of image indexes (ImageNet, COCO).
+pub const IMAGE_INDEX_FORMAT: &str = "ventral-image-index v1";
+
+/// Run `f` on a fresh temporary folder next to `out` and move it to `out` when `f`
+/// succeeds; remove it when `f` fails. `out` may be missing or an empty folder.
+pub(crate) fn write_fresh<T>(out: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    if out.exists() {
+        let empty = std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(error::invalid(
+                out,
+                "output",
+                "exists and is not empty (choose a new path)",
+            ));
+        }
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| error::io(parent, e))?;
+    let name = out
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| error::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| error::io(&tmp, e))?;
+    match f(&tmp) {
+        Ok(v) => {
+            if out.exists() {
+                std::fs::remove_dir(out).map_err(|e| error::io(out, e))?;
+            }
+            std::fs::rename(&tmp, out).map_err(|e| error::io(out, e))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
