@@ -94,6 +94,7 @@ crosscheck: build
 
 bench: build
 	bash bench/engine.sh $(VENTRAL)
+	bash bench/ingest.sh $(VENTRAL)
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use ventral_dag::Registry;
 use ventral_dag::kinds::cmd::CmdKind;
+use ventral_ingest::kinds::{BrainioKind, CocoKind, ImagenetKind};
 
 include!(concat!(env!("OUT_DIR"), "/code_ids.rs"));
 
@@ -32,5 +33,8 @@ pub fn sources(kind: &str) -> &'static [&'static str] {
 pub fn registry() -> Result<Registry> {
     let mut r = Registry::new();
     r.register(Arc::new(CmdKind::new(code_id("cmd")?)));
+    r.register(Arc::new(BrainioKind::new(code_id("brainio")?)));
+    r.register(Arc::new(ImagenetKind::new(code_id("imagenet")?)));
+    r.register(Arc::new(CocoKind::new(code_id("coco")?)));
     Ok(r)
 }

@@ -533,3 +533,53 @@ fn coco_index_with_grayscale_subset() {
         &out,
     );
 }
+
+#[test]
+fn brainio_stage_kind_checks_the_manifest_and_feeds_sql() {
+    let ws = Ws::new();
+    let data = ws.path().join("data/brainio");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["alexnet-probabilities.nc", "resnet18-probabilities.nc"] {
+        std::fs::copy(shared_data().join("brainio-netcdf").join(f), data.join(f)).unwrap();
+    }
+    ws.ok(&[
+        "manifest",
+        "create",
+        "data/brainio",
+        "--dataset",
+        "brainio",
+        "-o",
+        "manifests/brainio.toml",
+    ]);
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.recordings]\nkind = \"brainio\"\n\
+         inputs = { source = \"data/brainio\", manifest = \"manifests/brainio.toml\" }\n\
+         identifiers = [\"alexnet-probabilities\"]\n",
+    );
+    let report = ws.json(&["run", "--json"]);
+    assert_eq!(ws.ran(&report), ["recordings"]);
+    let report = ws.json(&["run", "--json"]);
+    assert!(ws.ran(&report).is_empty(), "a second run runs nothing");
+    let csv = ws.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT identifier, stage FROM assemblies",
+    ]);
+    assert!(csv.contains("alexnet-probabilities"), "{csv}");
+    assert!(!csv.contains("resnet18"), "{csv}");
+    // A changed data file no longer matches the manifest: the stage fails and names it.
+    let f = data.join("alexnet-probabilities.nc");
+    let mut bytes = std::fs::read(&f).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 0x55;
+    std::fs::write(&f, bytes).unwrap();
+    let o = ws.run(&["run"]);
+    assert!(!o.status.success());
+    let log = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.contains("alexnet-probabilities.nc") && log.contains("blake3"),
+        "{log}"
+    );
+}

@@ -18,6 +18,7 @@ pub mod coco;
 mod error;
 pub mod export;
 pub mod imagenet;
+pub mod kinds;
 pub mod manifest;
 pub mod netcdf;
 pub mod stimuli;

@@ -661,7 +661,8 @@ impl NcFile {
             .read_slice(Hyperslab::new(sel))
             .map_err(|e| h5(&self.path, &format!("{field} rows {range:?}"), e))?;
         let d = self.decode;
-        if d.fill.is_some() || d.missing.is_some() || d.scale.is_some() || d.offset.is_some() {
+        let masks = |x: Option<f64>| x.is_some_and(|v| !v.is_nan());
+        if masks(d.fill) || masks(d.missing) || d.scale.is_some() || d.offset.is_some() {
             band.mapv_inplace(|x| {
                 let v = x.to_f64();
                 if d.fill.is_some_and(|f| f == v && !f.is_nan())
@@ -940,16 +941,33 @@ where
 {
     let mut w = AssemblyWriter::<T>::create(out, spec)?;
     let mut nan = 0u64;
-    let mut start = 0;
     let identity = perm.iter().enumerate().all(|(i, &p)| i == p);
+    // Store order is the file's with `axis` moved to the front.
+    let moves_axis = perm[0] == axis
+        && perm[1..]
+            .iter()
+            .copied()
+            .eq((0..perm.len()).filter(|&i| i != axis));
+    let mut moved: Vec<T> = Vec::new();
+    let mut start = 0;
     while start < rows {
         let end = (start + band_rows).min(rows);
-        let band = nc.read_band::<T>(axis, start..end)?;
-        nan += band.iter().filter(|x| x.to_f64().is_nan()).count() as u64;
-        if identity && band.is_standard_layout() {
-            if let Some(s) = band.as_slice() {
-                w.append(s)?;
-            }
+        let mut band = nc.read_band::<T>(axis, start..end)?;
+        if !band.is_standard_layout() {
+            band = band.as_standard_layout().into_owned();
+        }
+        let shape = band.shape().to_vec();
+        let Some(data) = band.as_slice() else {
+            unreachable!("a standard-layout array has a slice")
+        };
+        nan += data.iter().filter(|x| x.to_f64().is_nan()).count() as u64;
+        if identity {
+            w.append(data)?;
+        } else if moves_axis {
+            let a: usize = shape[..axis].iter().product();
+            let b: usize = shape[axis + 1..].iter().product();
+            move_axis_to_front(data, a, shape[axis], b, &mut moved);
+            w.append(&moved)?;
         } else {
             let v: Vec<T> = band.permuted_axes(perm.to_vec()).iter().copied().collect();
             w.append(&v)?;
@@ -961,6 +979,39 @@ where
     }
     let meta = w.finish(tables)?;
     Ok((meta, nan))
+}
+
+/// `out[p][i][j] = data[i][p][j]` for `data` of shape `(a, p, b)`, in cache-sized tiles.
+fn move_axis_to_front<T: Copy + Default>(
+    data: &[T],
+    a: usize,
+    p: usize,
+    b: usize,
+    out: &mut Vec<T>,
+) {
+    out.clear();
+    out.resize(data.len(), T::default());
+    if b == 1 {
+        const TILE: usize = 64;
+        for i0 in (0..a).step_by(TILE) {
+            for p0 in (0..p).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(a) {
+                    let row = &data[i * p..(i + 1) * p];
+                    for q in p0..(p0 + TILE).min(p) {
+                        out[q * a + i] = row[q];
+                    }
+                }
+            }
+        }
+    } else {
+        for q in 0..p {
+            for i in 0..a {
+                let src = (i * p + q) * b;
+                let dst = (q * a + i) * b;
+                out[dst..dst + b].copy_from_slice(&data[src..src + b]);
+            }
+        }
+    }
 }
 
 /// Add the stimulus set's columns (those the assembly lacks) to a presentation table.

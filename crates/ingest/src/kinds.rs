@@ -1,0 +1,239 @@
+//! The readers as built-in stage kinds: `brainio`, `imagenet`, `coco`.
+//!
+//! ```toml
+//! [stages.recordings]
+//! kind = "brainio"
+//! inputs = { source = "data/brainio/lookup.csv", manifest = "manifests/brainio.toml" }
+//! identifiers = ["dicarlo.MajajHong2015.public"]   # default: everything in the catalog
+//!
+//! [stages.imagenet]
+//! kind = "imagenet"
+//! inputs = { root = "${vars.data_root}/ILSVRC2012", manifest = "manifests/ILSVRC2012.toml" }
+//! ```
+//!
+//! With a `manifest` input the data is checked against it (size and blake3 of every listed
+//! file) before anything is read; `source`, `root` and `images` are the data the kind reads.
+
+use std::path::{Path, PathBuf};
+
+use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+
+use crate::catalog::{Catalog, ingest_catalog, store_name};
+use crate::manifest::Manifest;
+use crate::netcdf::{IngestOptions, ingest_netcdf};
+
+fn one<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<&'a Path, BoxError> {
+    match ctx.input(name)? {
+        [p] => Ok(p.as_path()),
+        many => Err(format!("input `{name}` must be one path, it is {}", many.len()).into()),
+    }
+}
+
+fn optional<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<Option<&'a Path>, BoxError> {
+    if ctx.inputs.contains_key(name) {
+        one(ctx, name).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Verify `root` against the stage's `manifest` input, if it has one.
+fn check_manifest(ctx: &StageContext<'_>, root: &Path) -> Result<(), BoxError> {
+    if let Some(m) = optional(ctx, "manifest")? {
+        let man = Manifest::read(m)?;
+        let r = man.verify(root, m)?;
+        (ctx.progress)(&format!("{} files match {}", r.files, m.display()));
+    }
+    Ok(())
+}
+
+/// Where a source's data lives (the folder of a catalog or of a file).
+fn data_dir(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.to_path_buf()
+    } else {
+        p.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+const BRAINIO_PARAMS: &[ParamSpec] = &[ParamSpec {
+    name: "identifiers",
+    ty: ParamType::StrList,
+    required: false,
+    doc: "catalog identifiers to ingest (their stimulus sets come along); default: all",
+}];
+
+/// `brainio`: a BrainIO catalog, folder or `.nc` into one store per identifier.
+pub struct BrainioKind {
+    code: String,
+}
+
+impl BrainioKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        BrainioKind { code: code.into() }
+    }
+}
+
+impl StageKind for BrainioKind {
+    fn name(&self) -> &str {
+        "brainio"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        BRAINIO_PARAMS
+    }
+    fn doc(&self) -> &str {
+        "BrainIO stimulus sets (CSV+ZIP) and assemblies (netCDF4) from a lookup.csv, a folder \
+         or one .nc (input `source`, optional `manifest`) into ${out}/<identifier>/"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let source = one(ctx, "source")?;
+        check_manifest(ctx, &data_dir(source))?;
+        let ids: Vec<String> = ctx
+            .params
+            .get("identifiers")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let producer = ctx.stage.to_string();
+        if source.is_file() && source.extension().is_some_and(|e| e == "nc") {
+            let nc = crate::netcdf::NcFile::open(source)?;
+            let id = ids.first().cloned().or_else(|| {
+                nc.global_attrs
+                    .get("identifier")
+                    .and_then(|v| v.get("value"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            });
+            let name = id.clone().unwrap_or_else(|| {
+                source
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            });
+            let opts = IngestOptions {
+                identifier: id,
+                producer: Some(producer),
+                ..IngestOptions::default()
+            };
+            let s = ingest_netcdf(source, &ctx.out_dir.join(store_name(&name)), &opts)?;
+            (ctx.progress)(&format!("{}: {:?}", s.identifier, s.shape));
+            return Ok(());
+        }
+        let catalog = if source.is_dir() {
+            let lookup = source.join("lookup.csv");
+            if lookup.is_file() {
+                Catalog::read(&lookup)?
+            } else {
+                Catalog::from_dir(source)?
+            }
+        } else {
+            Catalog::read(source)?
+        };
+        let staging = ctx.out_dir.join("brainio");
+        let s = ingest_catalog(&catalog, &ids, &staging, Some(&producer))?;
+        // One store per identifier directly under ${out}.
+        for e in std::fs::read_dir(&staging)? {
+            let e = e?;
+            std::fs::rename(e.path(), ctx.out_dir.join(e.file_name()))?;
+        }
+        std::fs::remove_dir(&staging)?;
+        (ctx.progress)(&format!(
+            "{} stimulus sets, {} assemblies",
+            s.stimulus_sets.len(),
+            s.assemblies.len()
+        ));
+        Ok(())
+    }
+}
+
+/// `imagenet`: an ILSVRC2012 root into an image index.
+pub struct ImagenetKind {
+    code: String,
+}
+
+impl ImagenetKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        ImagenetKind { code: code.into() }
+    }
+}
+
+impl StageKind for ImagenetKind {
+    fn name(&self) -> &str {
+        "imagenet"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        &[]
+    }
+    fn doc(&self) -> &str {
+        "an ILSVRC2012 tree (input `root`, optional `val_labels` and `manifest`) into an image \
+         index (path, label, blake3) in ${out}"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let root = one(ctx, "root")?;
+        check_manifest(ctx, root)?;
+        let labels = optional(ctx, "val_labels")?;
+        let s = crate::imagenet::ingest_imagenet(root, labels, ctx.out_dir)?;
+        (ctx.progress)(&format!("{:?}, {} classes", s.counts, s.classes));
+        Ok(())
+    }
+}
+
+const COCO_PARAMS: &[ParamSpec] = &[ParamSpec {
+    name: "grayscale_only",
+    ty: ParamType::Bool,
+    required: false,
+    doc: "keep only one-channel images (default false)",
+}];
+
+/// `coco`: MS COCO images + instances JSON into an image index.
+pub struct CocoKind {
+    code: String,
+}
+
+impl CocoKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        CocoKind { code: code.into() }
+    }
+}
+
+impl StageKind for CocoKind {
+    fn name(&self) -> &str {
+        "coco"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        COCO_PARAMS
+    }
+    fn doc(&self) -> &str {
+        "MS COCO (inputs `images` and `instances`, optional `manifest`) into an image index in \
+         ${out}"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let images = one(ctx, "images")?;
+        check_manifest(ctx, images)?;
+        let instances = one(ctx, "instances")?;
+        let gray = ctx
+            .params
+            .get("grayscale_only")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let s = crate::coco::ingest_coco(images, instances, gray, ctx.out_dir)?;
+        (ctx.progress)(&format!("{} images ({} grayscale)", s.images, s.grayscale));
+        Ok(())
+    }
+}
