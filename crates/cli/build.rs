@@ -6,6 +6,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
+    // The binary finds libtorch (located by torch-sys) without LD_LIBRARY_PATH.
+    if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    }
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let manifest_dir = Path::new(&manifest_dir);
     let root = manifest_dir.join("../..");

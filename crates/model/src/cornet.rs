@@ -1,0 +1,461 @@
+//! The CORnet family in tch, with the official module and parameter names.
+//!
+//! CORnet-S follows SPEC "CORnet-S" exactly (53,416,616 parameters at the defaults): `V1`
+//! (conv 7×7/2 → BN → ReLU → maxpool → conv 3×3 → BN → ReLU), three `CORblock_S` areas
+//! (`V2` ×2, `V4` ×4, `IT` ×2 timesteps, expansion 4, batch norms per timestep, the 3×3
+//! convolution strided at t = 0 only, a strided 1×1 skip at t = 0 and the identity after)
+//! and a decoder (adaptive average pool → linear). The circuitry knobs of the paper's Fig. 4
+//! are [`CornetConfig`] fields; at their defaults the names and shapes are the official
+//! state dict's (`V1.conv1.weight`, `V2.norm1_0.running_mean`, `decoder.linear.bias`, …).
+//!
+//! CORnet-Z is the feedforward baseline (per area: conv → ReLU → maxpool).
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+use crate::error::{ModelError, Result};
+
+/// Which member of the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arch {
+    /// CORnet-S (recurrent, with skips and per-timestep batch norms).
+    #[serde(rename = "CORnet-S")]
+    S,
+    /// CORnet-Z (feedforward).
+    #[serde(rename = "CORnet-Z")]
+    Z,
+}
+
+impl std::str::FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cornet-s" | "s" => Ok(Arch::S),
+            "cornet-z" | "z" => Ok(Arch::Z),
+            other => Err(format!(
+                "unknown architecture `{other}` (CORnet-S or CORnet-Z)"
+            )),
+        }
+    }
+}
+
+/// Architecture and circuitry knobs (the paper's Fig. 4 variants).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CornetConfig {
+    /// The architecture.
+    pub arch: Arch,
+    /// Timesteps of V2, V4, IT (CORnet-S: 2, 4, 2).
+    pub times: [usize; 3],
+    /// Expansion of the bottleneck convolutions (4).
+    pub scale: i64,
+    /// The skip connection in each block (on).
+    pub skip: bool,
+    /// Convolutions per block: 3 (1×1 expand, 3×3, 1×1 reduce), 2 (3×3 expand, 1×1 reduce)
+    /// or 1 (one 3×3).
+    pub convs: usize,
+    /// One set of batch norms shared by all timesteps instead of one per timestep.
+    pub shared_norm: bool,
+    /// Channel width multiplier (1.0 = 64, 128, 256, 512).
+    pub width: f64,
+    /// Output classes (1000).
+    pub classes: i64,
+    /// Input resolution in pixels (224).
+    pub resolution: i64,
+}
+
+impl Default for CornetConfig {
+    fn default() -> Self {
+        CornetConfig {
+            arch: Arch::S,
+            times: [2, 4, 2],
+            scale: 4,
+            skip: true,
+            convs: 3,
+            shared_norm: false,
+            width: 1.0,
+            classes: 1000,
+            resolution: 224,
+        }
+    }
+}
+
+impl CornetConfig {
+    /// CORnet-Z at the official sizes.
+    pub fn z() -> Self {
+        CornetConfig {
+            arch: Arch::Z,
+            times: [1, 1, 1],
+            ..CornetConfig::default()
+        }
+    }
+
+    /// The channels of V1, V2, V4, IT.
+    pub fn channels(&self) -> [i64; 4] {
+        [64, 128, 256, 512].map(|c| ((c as f64 * self.width).round() as i64).max(1))
+    }
+
+    /// Check the knobs.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, msg: String| {
+            Err(ModelError::Config {
+                field: field.into(),
+                message: msg,
+            })
+        };
+        if self.times.contains(&0) {
+            return bad(
+                "times",
+                format!("{:?}: every area needs ≥ 1 timestep", self.times),
+            );
+        }
+        if !(1..=3).contains(&self.convs) {
+            return bad("convs", format!("{} (1, 2 or 3)", self.convs));
+        }
+        if self.scale < 1 {
+            return bad("scale", format!("{} (≥ 1)", self.scale));
+        }
+        if !(self.width > 0.0 && self.width <= 16.0) {
+            return bad("width", format!("{} (0 < width ≤ 16)", self.width));
+        }
+        if self.classes < 1 {
+            return bad("classes", format!("{}", self.classes));
+        }
+        if self.resolution < 16 {
+            return bad("resolution", format!("{} (≥ 16 px)", self.resolution));
+        }
+        Ok(())
+    }
+
+    /// The registered layers, in order: `V1.output-t0`, `V2.output-t0`, …,
+    /// `decoder.avgpool-t0`.
+    pub fn layers(&self) -> Vec<String> {
+        let mut v = vec!["V1.output-t0".to_string()];
+        for (area, t) in ["V2", "V4", "IT"].iter().zip(self.times) {
+            let t = if self.arch == Arch::Z { 1 } else { t };
+            for k in 0..t {
+                v.push(format!("{area}.output-t{k}"));
+            }
+        }
+        v.push("decoder.avgpool-t0".into());
+        v
+    }
+}
+
+fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64, bias: bool) -> nn::Conv2D {
+    nn::conv2d(
+        p,
+        i,
+        o,
+        k,
+        nn::ConvConfig {
+            stride,
+            padding,
+            bias,
+            ..Default::default()
+        },
+    )
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, Default::default())
+}
+
+/// One `CORblock_S`.
+#[derive(Debug)]
+struct BlockS {
+    conv_input: nn::Conv2D,
+    skip: Option<(nn::Conv2D, nn::BatchNorm)>,
+    conv1: Option<nn::Conv2D>,
+    conv2: nn::Conv2D,
+    conv3: Option<nn::Conv2D>,
+    /// `norms[t] = (norm1_t, norm2_t, norm3_t)`; one entry when shared. `norm1` is absent
+    /// with fewer than three convolutions, `norm3` with one.
+    norms: Vec<(Option<nn::BatchNorm>, nn::BatchNorm, Option<nn::BatchNorm>)>,
+    times: usize,
+}
+
+impl BlockS {
+    fn new(p: nn::Path, i: i64, o: i64, times: usize, cfg: &CornetConfig) -> BlockS {
+        let s = cfg.scale;
+        let conv_input = conv(&p / "conv_input", i, o, 1, 1, 0, false);
+        let skip = cfg.skip.then(|| {
+            (
+                conv(&p / "skip", o, o, 1, 2, 0, false),
+                bn(&p / "norm_skip", o),
+            )
+        });
+        // Channels after each convolution for 3, 2 and 1 convolutions per block.
+        let (conv1, c2_in, c2_out, conv3) = match cfg.convs {
+            3 => (
+                Some(conv(&p / "conv1", o, o * s, 1, 1, 0, false)),
+                o * s,
+                o * s,
+                Some(conv(&p / "conv3", o * s, o, 1, 1, 0, false)),
+            ),
+            2 => (
+                None,
+                o,
+                o * s,
+                Some(conv(&p / "conv3", o * s, o, 1, 1, 0, false)),
+            ),
+            _ => (None, o, o, None),
+        };
+        let conv2 = conv(&p / "conv2", c2_in, c2_out, 3, 2, 1, false);
+        let sets = if cfg.shared_norm { 1 } else { times };
+        let norms = (0..sets)
+            .map(|t| {
+                let suffix = if cfg.shared_norm {
+                    String::new()
+                } else {
+                    format!("_{t}")
+                };
+                (
+                    conv1
+                        .as_ref()
+                        .map(|_| bn(&p / format!("norm1{suffix}"), o * s)),
+                    bn(&p / format!("norm2{suffix}"), c2_out),
+                    conv3.as_ref().map(|_| bn(&p / format!("norm3{suffix}"), o)),
+                )
+            })
+            .collect();
+        BlockS {
+            conv_input,
+            skip,
+            conv1,
+            conv2,
+            conv3,
+            norms,
+            times,
+        }
+    }
+
+    /// Every timestep's output.
+    fn forward(&self, inp: &Tensor, train: bool) -> Vec<Tensor> {
+        let mut x = inp.apply(&self.conv_input);
+        let mut outs = Vec::with_capacity(self.times);
+        for t in 0..self.times {
+            let (n1, n2, n3) = &self.norms[t.min(self.norms.len() - 1)];
+            let skip = match (&self.skip, t) {
+                (Some((c, n)), 0) => Some(x.apply(c).apply_t(n, train)),
+                (Some(_), _) => Some(x.shallow_clone()),
+                (None, _) => None,
+            };
+            let stride = if t == 0 { 2 } else { 1 };
+            let mut y = x.shallow_clone();
+            if let (Some(c1), Some(n1)) = (&self.conv1, n1) {
+                y = y.apply(c1).apply_t(n1, train).relu();
+            }
+            y = y
+                .conv2d(
+                    &self.conv2.ws,
+                    None::<Tensor>,
+                    [stride, stride],
+                    [1, 1],
+                    [1, 1],
+                    1,
+                )
+                .apply_t(n2, train);
+            if let (Some(c3), Some(n3)) = (&self.conv3, n3) {
+                y = y.relu().apply(c3).apply_t(n3, train);
+            }
+            if let Some(s) = skip {
+                y += s;
+            }
+            x = y.relu();
+            outs.push(x.shallow_clone());
+        }
+        outs
+    }
+}
+
+/// One `CORblock_Z`.
+#[derive(Debug)]
+struct BlockZ {
+    conv: nn::Conv2D,
+}
+
+impl BlockZ {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.apply(&self.conv)
+            .relu()
+            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)
+    }
+}
+
+#[derive(Debug)]
+enum Body {
+    S {
+        v1_conv1: nn::Conv2D,
+        v1_norm1: nn::BatchNorm,
+        v1_conv2: nn::Conv2D,
+        v1_norm2: nn::BatchNorm,
+        areas: Vec<BlockS>,
+    },
+    Z {
+        areas: Vec<BlockZ>,
+    },
+}
+
+/// A CORnet with its variables in a [`nn::VarStore`] under the official names.
+#[derive(Debug)]
+pub struct Cornet {
+    /// The configuration it was built with.
+    pub config: CornetConfig,
+    body: Body,
+    linear: nn::Linear,
+}
+
+/// The outputs of one forward pass with every registered layer.
+pub struct Outputs {
+    /// `(layer name, activation)` in [`CornetConfig::layers`] order.
+    pub layers: Vec<(String, Tensor)>,
+    /// The logits.
+    pub logits: Tensor,
+}
+
+impl Cornet {
+    /// Build under `root` (normally `vs.root()`).
+    pub fn new(root: &nn::Path, config: &CornetConfig) -> Result<Cornet> {
+        config.validate()?;
+        let [c1, c2, c4, ci] = config.channels();
+        let body = match config.arch {
+            Arch::S => {
+                let v1 = root / "V1";
+                Body::S {
+                    v1_conv1: conv(&v1 / "conv1", 3, c1, 7, 2, 3, false),
+                    v1_norm1: bn(&v1 / "norm1", c1),
+                    v1_conv2: conv(&v1 / "conv2", c1, c1, 3, 1, 1, false),
+                    v1_norm2: bn(&v1 / "norm2", c1),
+                    areas: vec![
+                        BlockS::new(root / "V2", c1, c2, config.times[0], config),
+                        BlockS::new(root / "V4", c2, c4, config.times[1], config),
+                        BlockS::new(root / "IT", c4, ci, config.times[2], config),
+                    ],
+                }
+            }
+            Arch::Z => {
+                let block = |name: &str, i, o, k, s| BlockZ {
+                    conv: conv(&(root / name) / "conv", i, o, k, s, k / 2, true),
+                };
+                Body::Z {
+                    areas: vec![
+                        block("V1", 3, c1, 7, 2),
+                        block("V2", c1, c2, 3, 1),
+                        block("V4", c2, c4, 3, 1),
+                        block("IT", c4, ci, 3, 1),
+                    ],
+                }
+            }
+        };
+        let linear = nn::linear(
+            &(root / "decoder") / "linear",
+            ci,
+            config.classes,
+            Default::default(),
+        );
+        Ok(Cornet {
+            config: config.clone(),
+            body,
+            linear,
+        })
+    }
+
+    fn run(&self, x: &Tensor, train: bool, keep: bool) -> Outputs {
+        let mut layers = Vec::new();
+        let it = match &self.body {
+            Body::S {
+                v1_conv1,
+                v1_norm1,
+                v1_conv2,
+                v1_norm2,
+                areas,
+            } => {
+                let v1 = x
+                    .apply(v1_conv1)
+                    .apply_t(v1_norm1, train)
+                    .relu()
+                    .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)
+                    .apply(v1_conv2)
+                    .apply_t(v1_norm2, train)
+                    .relu();
+                if keep {
+                    layers.push(("V1.output-t0".to_string(), v1.shallow_clone()));
+                }
+                let mut h = v1;
+                for (area, block) in ["V2", "V4", "IT"].iter().zip(areas) {
+                    let outs = block.forward(&h, train);
+                    h = outs[outs.len() - 1].shallow_clone();
+                    if keep {
+                        for (t, o) in outs.into_iter().enumerate() {
+                            layers.push((format!("{area}.output-t{t}"), o));
+                        }
+                    }
+                }
+                h
+            }
+            Body::Z { areas } => {
+                let mut h = x.shallow_clone();
+                for (area, block) in ["V1", "V2", "V4", "IT"].iter().zip(areas) {
+                    h = block.forward(&h);
+                    if keep {
+                        layers.push((format!("{area}.output-t0"), h.shallow_clone()));
+                    }
+                }
+                h
+            }
+        };
+        let pooled = it.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
+        if keep {
+            layers.push(("decoder.avgpool-t0".to_string(), pooled.shallow_clone()));
+        }
+        let logits = pooled.apply(&self.linear);
+        Outputs { layers, logits }
+    }
+
+    /// Every registered layer and the logits (evaluation mode unless `train`).
+    pub fn forward_layers(&self, x: &Tensor, train: bool) -> Outputs {
+        self.run(x, train, true)
+    }
+}
+
+impl ModuleT for Cornet {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.run(xs, train, false).logits
+    }
+}
+
+/// Trainable parameters of a variable store (batch-norm running statistics excluded), per
+/// top-level module, in name order.
+pub fn parameter_counts(vs: &nn::VarStore) -> Vec<(String, i64)> {
+    let mut per: std::collections::BTreeMap<String, i64> = Default::default();
+    for (name, t) in vs.variables() {
+        if !t.requires_grad() {
+            continue;
+        }
+        let top = name.split('.').next().unwrap_or_default().to_string();
+        *per.entry(top).or_default() += t.numel() as i64;
+    }
+    per.into_iter().collect()
+}
+
+/// He-normal convolution weights, unit/zero batch norms — the official initialisation —
+/// drawn from torch's generator (seed it with `tch::manual_seed`).
+pub fn init_official(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            let size = t.size();
+            if name.ends_with(".weight") && size.len() == 4 {
+                let n = (size[0] * size[2] * size[3]) as f64;
+                let std = (2.0 / n).sqrt();
+                let _ = t.normal_(0.0, std);
+            } else if name.contains("norm") && name.ends_with(".weight") {
+                let _ = t.fill_(1.0);
+            } else if name.contains("norm") && name.ends_with(".bias") {
+                let _ = t.zero_();
+            }
+        }
+    });
+    let _ = Kind::Float;
+}

@@ -1,0 +1,419 @@
+//! Training and evaluation on an image index (`ventral ingest imagenet`).
+//!
+//! The paper's recipe is the default: SGD with momentum .9 and weight decay 1e-4 (PyTorch's
+//! `SGD` update, written out here so that its momentum buffers can be checkpointed), batch
+//! 256, learning rate .1 divided by 10 every 20 epochs, 43 epochs, cross-entropy; training
+//! views are random crops with horizontal flips, validation views centre crops. Everything
+//! random comes from `seed`: the model's initialisation, each epoch's order and each image's
+//! crop and flip. After every epoch the weights, the momentum buffers and the history are
+//! written to `<out>/epochs/<k>/`; a run started on an `out` that holds epochs resumes from
+//! the last complete one and, on CPU, reaches the same weights as an uninterrupted run.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+use ventral_store::arrow::array::{Array, AsArray};
+use ventral_store::arrow::datatypes::Int64Type;
+
+use crate::error::{ModelError, Result, io, torch};
+use crate::images::{self, splitmix};
+use crate::{CornetConfig, Model};
+
+/// The recipe.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Epochs (43).
+    pub epochs: usize,
+    /// Batch size (256).
+    pub batch: usize,
+    /// Initial learning rate (.1).
+    pub lr: f64,
+    /// Divide the learning rate by 10 every this many epochs (20).
+    pub lr_step: usize,
+    /// SGD momentum (.9).
+    pub momentum: f64,
+    /// Weight decay (1e-4).
+    pub weight_decay: f64,
+    /// The seed of everything random.
+    pub seed: u64,
+    /// At most this many training images per epoch (all when 0).
+    pub max_images: usize,
+    /// Mixed precision on CUDA: "bf16", "fp16" or "" (fp32).
+    pub amp: String,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 43,
+            batch: 256,
+            lr: 0.1,
+            lr_step: 20,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            seed: 0,
+            max_images: 0,
+            amp: String::new(),
+        }
+    }
+}
+
+/// One epoch's record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Training top-1 (on the augmented views).
+    pub train_top1: f64,
+    /// Images per second.
+    pub images_per_second: f64,
+}
+
+/// `<out>/epochs/<k>/state.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    epoch: usize,
+    options: TrainOptions,
+    history: Vec<EpochRecord>,
+}
+
+/// An image index's split: absolute paths and labels.
+pub struct Split {
+    /// Files.
+    pub paths: Vec<PathBuf>,
+    /// Class indices.
+    pub labels: Vec<i64>,
+    /// Number of classes of the index.
+    pub classes: i64,
+}
+
+/// Read split `split` (`train`, `val`) of an image index.
+pub fn read_split(index: &Path, split: &str) -> Result<Split> {
+    let (meta, images) = ventral_ingest::imagenet::open_index(index)?;
+    let root = PathBuf::from(&meta.root);
+    let col = |name: &str| {
+        images
+            .column_by_name(name)
+            .ok_or_else(|| io(index, format!("images.parquet has no `{name}` column")))
+    };
+    let s = col("split")?.as_string::<i32>().clone();
+    let p = col("path")?.as_string::<i32>().clone();
+    let l = col("label")?.as_primitive::<Int64Type>().clone();
+    let mut out = Split {
+        paths: Vec::new(),
+        labels: Vec::new(),
+        classes: meta.classes as i64,
+    };
+    for i in 0..images.num_rows() {
+        if s.value(i) == split && !l.is_null(i) {
+            out.paths.push(root.join(p.value(i)));
+            out.labels.push(l.value(i));
+        }
+    }
+    Ok(out)
+}
+
+/// A permutation of `0..n` from `seed` (Fisher–Yates on SplitMix64).
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut s = seed;
+    for i in (1..n).rev() {
+        s = splitmix(s);
+        let j = (s % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+fn load_batch(
+    split: &Split,
+    idx: &[usize],
+    size: u32,
+    seed: Option<u64>,
+) -> Result<(Tensor, Tensor)> {
+    let per: Vec<Vec<f32>> = idx
+        .par_iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let img = images::load_rgb(&split.paths[i])?;
+            Ok(match seed {
+                Some(s) => images::train_view(
+                    &img,
+                    size,
+                    splitmix(s ^ (k as u64).wrapping_mul(0x9E37_79B9)),
+                ),
+                None => images::val_view(&img, size),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let x = images::stack(per, size);
+    let y = Tensor::from_slice(&idx.iter().map(|&i| split.labels[i]).collect::<Vec<_>>());
+    Ok((x, y))
+}
+
+fn epoch_dir(out: &Path, epoch: usize) -> PathBuf {
+    out.join("epochs").join(format!("{epoch:03}"))
+}
+
+/// The last complete epoch under `out` (one whose `state.json` exists), if any.
+fn last_epoch(out: &Path) -> Option<usize> {
+    let dir = out.join("epochs");
+    let mut best = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        if let Ok(k) = e.file_name().to_string_lossy().parse::<usize>()
+            && e.path().join("state.json").is_file()
+        {
+            best = Some(best.map_or(k, |b: usize| b.max(k)));
+        }
+    }
+    best
+}
+
+/// What training did.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// Per epoch.
+    pub history: Vec<EpochRecord>,
+    /// The epoch training resumed after (0 when it started fresh).
+    pub resumed_from: usize,
+}
+
+/// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
+/// weights in `out` itself. `progress(epoch, done, total, loss)` is called after each batch.
+pub fn train(
+    config: &CornetConfig,
+    index: &Path,
+    out: &Path,
+    opts: &TrainOptions,
+    device: Device,
+    progress: &(dyn Fn(usize, usize, usize, f64) + Sync),
+) -> Result<TrainSummary> {
+    let split = read_split(index, "train")?;
+    if split.paths.is_empty() {
+        return Err(io(index, "the index has no `train` images"));
+    }
+    let mut cfg = config.clone();
+    cfg.classes = split.classes;
+    let model = Model::new(&cfg, device, opts.seed as i64)?;
+    let params: Vec<Tensor> = model.vs.trainable_variables();
+    let mut bufs: Vec<Tensor> = params.iter().map(|p| p.zeros_like()).collect();
+    let mut history = Vec::new();
+    let resumed_from = last_epoch(out).unwrap_or(0).min(opts.epochs);
+    if resumed_from > 0 {
+        let dir = epoch_dir(out, resumed_from);
+        let resumed = Model::open(&dir, device)?;
+        let names: Vec<String> = {
+            let mut v: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.into_iter().map(|x| x.0).collect()
+        };
+        let _ = names;
+        tch::no_grad(|| {
+            for (name, mut t) in model.vs.variables() {
+                if let Some(src) = resumed.vs.variables().get(&name) {
+                    t.copy_(src);
+                }
+            }
+        });
+        let mfile = dir.join("momentum.safetensors");
+        let saved = Tensor::read_safetensors(&mfile).map_err(|e| io(&mfile, e))?;
+        if saved.len() != bufs.len() {
+            return Err(io(
+                &mfile,
+                format!(
+                    "{} momentum buffers for {} parameters",
+                    saved.len(),
+                    bufs.len()
+                ),
+            ));
+        }
+        for (b, (_, s)) in bufs.iter_mut().zip(saved) {
+            *b = s.to_device(device);
+        }
+        let text = std::fs::read_to_string(dir.join("state.json")).map_err(|e| io(&dir, e))?;
+        let state: State = serde_json::from_str(&text).map_err(|e| io(&dir, e))?;
+        history = state.history;
+    }
+    let size = cfg.resolution as u32;
+    let n = if opts.max_images > 0 {
+        opts.max_images.min(split.paths.len())
+    } else {
+        split.paths.len()
+    };
+    let amp = match opts.amp.as_str() {
+        "" => None,
+        "bf16" => Some(Kind::BFloat16),
+        "fp16" => Some(Kind::Half),
+        other => {
+            return Err(ModelError::Config {
+                field: "amp".into(),
+                message: format!("`{other}` (bf16, fp16 or empty)"),
+            });
+        }
+    };
+    for epoch in resumed_from + 1..=opts.epochs {
+        let lr = opts.lr * 0.1f64.powi(((epoch - 1) / opts.lr_step.max(1)) as i32);
+        let order = permutation(
+            split.paths.len(),
+            splitmix(opts.seed ^ (epoch as u64) << 32),
+        );
+        let order = &order[..n];
+        let t0 = std::time::Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
+        let batches: Vec<&[usize]> = order.chunks(opts.batch.max(1)).collect();
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Tensor, Tensor)>>(2);
+            let split = &split;
+            let batches2 = batches.clone();
+            scope.spawn(move || {
+                for (b, idx) in batches2.iter().enumerate() {
+                    let seed = splitmix(opts.seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20));
+                    let r = load_batch(split, idx, size, Some(seed));
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for r in rx {
+                let (x, y) = r?;
+                let (x, y) = (x.to_device(device), y.to_device(device));
+                let logits = match amp {
+                    Some(k) if device.is_cuda() => {
+                        tch::autocast(true, || model.net.forward_t(&x.to_kind(k), true))
+                            .to_kind(Kind::Float)
+                    }
+                    _ => model.net.forward_t(&x, true),
+                };
+                let loss = logits.cross_entropy_for_logits(&y);
+                for p in &params {
+                    let mut g = p.grad();
+                    if g.defined() {
+                        let _ = g.zero_();
+                    }
+                }
+                loss.backward();
+                tch::no_grad(|| {
+                    for (p, b) in params.iter().zip(bufs.iter_mut()) {
+                        let g = p.grad();
+                        if !g.defined() {
+                            continue;
+                        }
+                        let d = &g + &(p * opts.weight_decay);
+                        let _ = b.g_mul_scalar_(opts.momentum);
+                        let _ = b.g_add_(&d);
+                        let mut p = p.shallow_clone();
+                        let _ = p.g_sub_(&(&*b * lr));
+                    }
+                });
+                let bs = y.size()[0] as usize;
+                loss_sum += loss.double_value(&[]) * bs as f64;
+                correct += logits
+                    .argmax(-1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]);
+                seen += bs;
+                progress(epoch, seen, n, loss_sum / seen as f64);
+            }
+            Ok(())
+        })?;
+        let rec = EpochRecord {
+            epoch,
+            lr,
+            loss: loss_sum / seen.max(1) as f64,
+            train_top1: correct as f64 / seen.max(1) as f64,
+            images_per_second: seen as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+        };
+        history.push(rec);
+        // The epoch's checkpoint: written to a temporary folder, renamed when complete.
+        let dir = epoch_dir(out, epoch);
+        let tmp = dir.with_extension("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        model.save(&tmp, &format!("train:epoch{epoch}"))?;
+        let named: Vec<(String, Tensor)> = bufs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("{i:05}"), b.to_device(Device::Cpu)))
+            .collect();
+        Tensor::write_safetensors(&named, tmp.join("momentum.safetensors"))
+            .map_err(|e| torch("write momentum", e))?;
+        let state = State {
+            epoch,
+            options: opts.clone(),
+            history: history.clone(),
+        };
+        let text = serde_json::to_string_pretty(&state).map_err(|e| io(&tmp, e))?;
+        std::fs::write(tmp.join("state.json"), text).map_err(|e| io(&tmp, e))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
+    }
+    if opts.epochs == 0 {
+        model.save(out, &format!("init:{}", opts.seed))?;
+    } else {
+        let last = epoch_dir(out, opts.epochs);
+        for f in ["model.json", "weights.safetensors"] {
+            std::fs::copy(last.join(f), out.join(f)).map_err(|e| io(out.join(f), e))?;
+        }
+    }
+    let text = serde_json::to_string_pretty(&history).map_err(|e| io(out, e))?;
+    std::fs::write(out.join("history.json"), text + "\n").map_err(|e| io(out, e))?;
+    Ok(TrainSummary {
+        history,
+        resumed_from,
+    })
+}
+
+/// Top-1 and top-5 accuracy on split `split` of `index`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalSummary {
+    /// Images evaluated.
+    pub images: usize,
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Top-5 accuracy (top-k with k = min(5, classes)).
+    pub top5: f64,
+}
+
+/// Evaluate `model` on `split` of `index` (centre-crop views).
+pub fn evaluate(model: &Model, index: &Path, split: &str, batch: usize) -> Result<EvalSummary> {
+    let s = read_split(index, split)?;
+    if s.paths.is_empty() {
+        return Err(io(index, format!("the index has no `{split}` images")));
+    }
+    let size = model.net.config.resolution as u32;
+    let device = model.vs.device();
+    let k = 5.min(model.net.config.classes);
+    let (mut c1, mut c5) = (0i64, 0i64);
+    let _g = tch::no_grad_guard();
+    let idx: Vec<usize> = (0..s.paths.len()).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let (x, y) = load_batch(&s, chunk, size, None)?;
+        let logits = model
+            .net
+            .forward_t(&x.to_device(device), false)
+            .to_device(Device::Cpu);
+        let (_, top) = logits.topk(k, -1, true, true);
+        let y = y.unsqueeze(1);
+        c1 += top
+            .narrow(1, 0, 1)
+            .eq_tensor(&y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        c5 += top.eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+    }
+    let n = s.paths.len() as f64;
+    Ok(EvalSummary {
+        images: s.paths.len(),
+        top1: c1 as f64 / n,
+        top5: c5 as f64 / n,
+    })
+}

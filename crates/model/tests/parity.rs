@@ -1,0 +1,221 @@
+//! CORnet-S against the official definition (loaded from the installed brainscore-vision
+//! wheel at test time) on the same weights and images: every layer at every timestep and the
+//! logits within 1e-4. Also: parameter counts, checkpoint import errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tch::{Device, Tensor};
+use ventral_model::checkpoint::read_checkpoint;
+use ventral_model::{CornetConfig, Model, ModelError, import_checkpoint};
+
+fn find(var: &str, venv: &str) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(var) {
+        return Some(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = std::env::var("HOME").unwrap_or_default();
+    [
+        root.join(venv).join("bin/python"),
+        PathBuf::from(home).join(format!(
+            ".cache/ventral/{}/bin/python",
+            venv.trim_start_matches('.')
+        )),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+fn pythons() -> Option<(PathBuf, PathBuf)> {
+    let p = find("VENTRAL_PYTHON", ".venv");
+    let x = find("VENTRAL_CROSSCHECK_PYTHON", ".venv-crosscheck");
+    if p.is_none() || x.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the parity test: venvs missing"
+        );
+        eprintln!("SKIPPED: no venvs (run `make test`)");
+        return None;
+    }
+    Some((p?, x?))
+}
+
+fn run(py: &Path, args: &[&str]) -> String {
+    let o = Command::new(py).args(args).output().expect("spawn python");
+    assert!(
+        o.status.success(),
+        "{args:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The official CORnet-S source inside the installed brainscore-vision wheel.
+fn reference_source(xpy: &Path) -> PathBuf {
+    let dir = run(
+        xpy,
+        &[
+            "-c",
+            "import importlib.util as u; print(u.find_spec('brainscore_vision').submodule_search_locations[0])",
+        ],
+    );
+    let p = PathBuf::from(dir).join("models/ReAlnet/model.py");
+    assert!(p.is_file(), "{} not found in the wheel", p.display());
+    p
+}
+
+#[test]
+fn parameter_counts_are_the_papers() {
+    let m = Model::new(&CornetConfig::default(), Device::Cpu, 0).unwrap();
+    let per = ventral_model::cornet::parameter_counts(&m.vs);
+    let get = |k: &str| per.iter().find(|x| x.0 == k).map(|x| x.1).unwrap();
+    assert_eq!(m.parameters(), 53_416_616);
+    assert_eq!(get("V1"), 46_528);
+    assert_eq!(get("V2"), 2_519_808);
+    assert_eq!(get("V4"), 10_078_720);
+    assert_eq!(get("IT"), 40_258_560);
+    assert_eq!(get("decoder"), 513_000);
+    let names: Vec<String> = m.vs.variables().into_keys().collect();
+    for n in [
+        "V1.conv1.weight",
+        "V2.norm1_0.running_mean",
+        "IT.norm3_1.running_var",
+        "decoder.linear.bias",
+        "V4.skip.weight",
+        "V4.norm_skip.bias",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing");
+    }
+    // The knobs change the structure as described.
+    let shared = Model::new(
+        &CornetConfig {
+            shared_norm: true,
+            ..CornetConfig::default()
+        },
+        Device::Cpu,
+        0,
+    )
+    .unwrap();
+    assert!(shared.vs.variables().contains_key("V4.norm1.weight"));
+    let noskip = Model::new(
+        &CornetConfig {
+            skip: false,
+            ..CornetConfig::default()
+        },
+        Device::Cpu,
+        0,
+    )
+    .unwrap();
+    assert!(!noskip.vs.variables().contains_key("V2.skip.weight"));
+    let narrow = CornetConfig {
+        width: 0.25,
+        resolution: 64,
+        classes: 10,
+        times: [1, 2, 1],
+        ..CornetConfig::default()
+    };
+    let m = Model::new(&narrow, Device::Cpu, 0).unwrap();
+    let out = m.net.forward_layers(
+        &Tensor::zeros([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu)),
+        false,
+    );
+    let names: Vec<&str> = out.layers.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(
+        names,
+        narrow
+            .layers()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(out.logits.size(), [2, 10]);
+    let z = Model::new(&CornetConfig::z(), Device::Cpu, 0).unwrap();
+    assert_eq!(z.net.config.layers().len(), 5);
+}
+
+#[test]
+fn matches_the_official_cornet_s() {
+    let Some((py, xpy)) = pythons() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = reference_source(&xpy);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/parity.py");
+    let count = run(
+        &py,
+        &[
+            script.to_str().unwrap(),
+            src.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(count, "53416616");
+    let ckpt = dir.path().join("checkpoint.pth.tar");
+    let weights = dir.path().join("weights");
+    let meta = import_checkpoint(&ckpt, &CornetConfig::default(), &weights).unwrap();
+    assert_eq!(meta.parameters, 53_416_616);
+    let model = Model::open(&weights, Device::Cpu).unwrap();
+    let x = ventral_model::images::read_npy(&dir.path().join("images.npy")).unwrap();
+    let ours = tch::no_grad(|| model.net.forward_layers(&x, false));
+    let want: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.path().join("outputs.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let mut worst = 0.0f64;
+    for (name, t) in ours.layers.iter().chain(std::iter::once(&(
+        "logits".to_string(),
+        ours.logits.shallow_clone(),
+    ))) {
+        let w = want
+            .get(name)
+            .unwrap_or_else(|| panic!("reference lacks {name}"));
+        assert_eq!(t.size(), w.size(), "{name}");
+        let d = (t - w).abs().max().double_value(&[]);
+        eprintln!("{name}: max |ours - official| = {d:.3e}");
+        assert!(d < 1e-4, "{name}: max abs difference {d}");
+        worst = worst.max(d);
+    }
+    assert_eq!(ours.layers.len() + 1, want.len());
+    eprintln!("worst {worst:.3e}");
+
+    // The same checkpoint does not fit another circuit: every key is named.
+    let err = import_checkpoint(
+        &ckpt,
+        &CornetConfig {
+            times: [2, 3, 2],
+            ..CornetConfig::default()
+        },
+        &dir.path().join("w2"),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ModelError::Mismatch { .. }), "{msg}");
+    assert!(
+        msg.contains("unexpected") && msg.contains("V4.norm1_3.weight"),
+        "{msg}"
+    );
+    let err = import_checkpoint(
+        &ckpt,
+        &CornetConfig {
+            width: 0.5,
+            ..CornetConfig::default()
+        },
+        &dir.path().join("w3"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("wrong shape")
+            && err
+                .to_string()
+                .contains("IT.conv1.weight: [2048, 512, 1, 1] vs [1024, 256, 1, 1]"),
+        "{err}"
+    );
+    assert!(!dir.path().join("w2").exists() && !dir.path().join("w3").exists());
+    // A file that is not a checkpoint.
+    std::fs::write(dir.path().join("bad.pth"), b"not a zip").unwrap();
+    let err = read_checkpoint(&dir.path().join("bad.pth")).unwrap_err();
+    assert!(
+        err.to_string().contains("bad.pth") && err.to_string().contains("torch.save"),
+        "{err}"
+    );
+}
