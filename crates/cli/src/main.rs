@@ -2,6 +2,7 @@
 //! of the domain crates into the engine, and prints results.
 
 mod ingest;
+mod model;
 mod progress;
 mod registry;
 mod report;
@@ -128,6 +129,96 @@ enum Cmd {
     Manifest {
         #[command(subcommand)]
         action: ingest::ManifestCmd,
+    },
+    /// CORnet weights: import official checkpoints, describe models.
+    Model {
+        #[command(subcommand)]
+        action: model::ModelCmd,
+    },
+    /// Train a CORnet on an image index (the paper's recipe by default); resumes from the
+    /// last epoch found in the output folder.
+    Train {
+        /// The image index (`ventral ingest imagenet`).
+        #[arg(long)]
+        index: PathBuf,
+        /// The output folder (epochs/, final weights, history.json).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        arch: model::ArchArgs,
+        /// Epochs.
+        #[arg(long, default_value_t = 43)]
+        epochs: usize,
+        /// Batch size.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Initial learning rate.
+        #[arg(long, default_value_t = 0.1)]
+        lr: f64,
+        /// Divide the learning rate by 10 every N epochs.
+        #[arg(long, default_value_t = 20)]
+        lr_step: usize,
+        /// Weight decay.
+        #[arg(long, default_value_t = 1e-4)]
+        weight_decay: f64,
+        /// Momentum.
+        #[arg(long, default_value_t = 0.9)]
+        momentum: f64,
+        /// The seed of everything random.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// At most N training images per epoch (0: all).
+        #[arg(long, default_value_t = 0)]
+        max_images: usize,
+        /// Mixed precision on CUDA: bf16 or fp16.
+        #[arg(long, default_value = "")]
+        amp: String,
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Top-1 and top-5 accuracy of weights on an image index split.
+    Eval {
+        /// The weights folder.
+        #[arg(long)]
+        weights: PathBuf,
+        /// The image index.
+        #[arg(long)]
+        index: PathBuf,
+        /// The split.
+        #[arg(long, default_value = "val")]
+        split: String,
+        /// Batch size.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Activations of every layer for a stimulus set, a folder of images or a `.npy` batch,
+    /// one store per area and timestep.
+    Extract {
+        /// The weights folder.
+        #[arg(long)]
+        weights: PathBuf,
+        /// A stimulus-set store, a folder of images, or a `.npy` (N, 3, H, W) float32 batch.
+        #[arg(long)]
+        stimuli: PathBuf,
+        /// The output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Images per forward pass.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Only these layers (Brain-Score names, repeatable).
+        #[arg(long = "layer")]
+        layers: Vec<String>,
+        /// The model's name in the stores.
+        #[arg(long)]
+        model_id: Option<String>,
+        /// cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "auto")]
+        device: String,
     },
     /// Query the stores with SQL (read-only). With no query, an interactive prompt.
     ///
@@ -289,6 +380,116 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     v["shape"],
                     v["coords"]
                 );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Model { action } => {
+            let v = model::model(action)?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                model::print_info(&v);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Train {
+            index,
+            output,
+            arch,
+            epochs,
+            batch,
+            lr,
+            lr_step,
+            weight_decay,
+            momentum,
+            seed,
+            max_images,
+            amp,
+            device,
+        } => {
+            let opts = ventral_model::train::TrainOptions {
+                epochs: *epochs,
+                batch: *batch,
+                lr: *lr,
+                lr_step: *lr_step,
+                momentum: *momentum,
+                weight_decay: *weight_decay,
+                seed: *seed,
+                max_images: *max_images,
+                amp: amp.clone(),
+            };
+            let v = model::run_train(index, output, &arch.config()?, &opts, device)?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                for e in v["history"].as_array().into_iter().flatten() {
+                    println!(
+                        "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}, {:.1} images/s",
+                        e["epoch"],
+                        e["lr"],
+                        e["loss"].as_f64().unwrap_or(f64::NAN),
+                        e["train_top1"].as_f64().unwrap_or(f64::NAN),
+                        e["images_per_second"].as_f64().unwrap_or(f64::NAN)
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Eval {
+            weights,
+            index,
+            split,
+            batch,
+            device,
+        } => {
+            let v = model::run_eval(weights, index, split, *batch, device)?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "{} images: top-1 {:.4}, top-5 {:.4}",
+                    v["images"],
+                    v["top1"].as_f64().unwrap_or(f64::NAN),
+                    v["top5"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Extract {
+            weights,
+            stimuli,
+            output,
+            batch,
+            layers,
+            model_id,
+            device,
+        } => {
+            let v = model::run_extract(
+                weights,
+                stimuli,
+                output,
+                *batch,
+                device,
+                layers,
+                model_id.as_deref(),
+            )?;
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "{} stimuli, {:.1} images/s ({:.2} s in forward passes)",
+                    v["stimuli"],
+                    v["images_per_second"].as_f64().unwrap_or(f64::NAN),
+                    v["forward_seconds"].as_f64().unwrap_or(f64::NAN)
+                );
+                for l in v["layers"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} ({}): {} neuroids",
+                        l[0].as_str().unwrap_or_default(),
+                        l[1].as_str().unwrap_or_default(),
+                        l[2]
+                    );
+                }
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -520,7 +721,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         | Cmd::Score { .. }
         | Cmd::Ingest { .. }
         | Cmd::Export { .. }
-        | Cmd::Manifest { .. } => unreachable!("handled above"),
+        | Cmd::Manifest { .. }
+        | Cmd::Model { .. }
+        | Cmd::Train { .. }
+        | Cmd::Eval { .. }
+        | Cmd::Extract { .. } => unreachable!("handled above"),
     }
 }
 

@@ -24,6 +24,8 @@ use tch::{Device, nn};
 
 pub use cornet::{Arch, Cornet, CornetConfig};
 pub use error::{ModelError, Result};
+/// Re-exported so that users name devices and tensors with the same tch.
+pub use tch;
 
 use crate::error::{io, torch};
 

@@ -1,0 +1,75 @@
+"""PyTorch eager CORnet-S (the official definition from the installed brainscore-vision wheel,
+as in the parity test): forward with every area's output copied to the CPU, and train steps,
+images/s. Prints `RESULT forward=… train=…`.
+
+    python model_ref.py MODEL_PY [--device cpu|cuda] [--batch 16] [--iters 4] [--amp bf16] [--channels-last]
+"""
+import ast
+import sys
+import time
+
+import torch
+
+args = sys.argv[2:]
+def arg(name, default):
+    return args[args.index(name) + 1] if name in args else default
+
+device = arg("--device", "cpu")
+batch = int(arg("--batch", "16"))
+iters = int(arg("--iters", "4"))
+amp = arg("--amp", "")
+cl = "--channels-last" in args
+src = sys.argv[1]
+tree = ast.parse(open(src).read())
+keep = [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))
+        and n.name in ("Flatten", "Identity", "CORblock_S", "CORnet_S")]
+ns = {}
+exec("import math\nfrom collections import OrderedDict\nimport torch\nfrom torch import nn\n", ns)
+exec(compile(ast.Module(body=keep, type_ignores=[]), src, "exec"), ns)
+model = ns["CORnet_S"]().to(device)
+x = torch.randn(batch, 3, 224, 224, device=device)
+if cl:
+    model = model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+outs = []
+for area in ["V1", "V2", "V4", "IT"]:
+    getattr(model, area).output.register_forward_hook(lambda m, i, o: outs.append(o))
+model.decoder.avgpool.register_forward_hook(lambda m, i, o: outs.append(o))
+dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+
+def sync():
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+def fwd():
+    model.eval()
+    outs.clear()
+    with torch.no_grad(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+        model(x)
+    for o in outs:
+        o.float().cpu()
+
+def step():
+    model.train()
+    with torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+        loss = torch.nn.functional.cross_entropy(model(x).float(), torch.zeros(batch, dtype=torch.long, device=device))
+    model.zero_grad()
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 1e-6 * p.grad
+
+fwd(); sync()
+t = time.perf_counter()
+for _ in range(iters):
+    fwd()
+sync()
+forward = iters * batch / (time.perf_counter() - t)
+step(); sync()
+t = time.perf_counter()
+for _ in range(iters):
+    step()
+sync()
+train = iters * batch / (time.perf_counter() - t)
+mem = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0
+print(f"RESULT forward={forward:.2f} train={train:.2f} threads={torch.get_num_threads()} gpu_mem_mib={mem:.0f}")
