@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use ventral_dag::Registry;
 use ventral_dag::kinds::cmd::CmdKind;
 use ventral_ingest::kinds::{BrainioKind, CocoKind, ImagenetKind};
+use ventral_model::kinds::{EvaluateKind, ExtractKind, ImportKind, InitKind, TrainKind};
 
 include!(concat!(env!("OUT_DIR"), "/code_ids.rs"));
 
@@ -36,5 +37,10 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(BrainioKind::new(code_id("brainio")?)));
     r.register(Arc::new(ImagenetKind::new(code_id("imagenet")?)));
     r.register(Arc::new(CocoKind::new(code_id("coco")?)));
+    r.register(Arc::new(InitKind::new(code_id("init")?)));
+    r.register(Arc::new(ImportKind::new(code_id("import")?)));
+    r.register(Arc::new(TrainKind::new(code_id("train")?)));
+    r.register(Arc::new(EvaluateKind::new(code_id("evaluate")?)));
+    r.register(Arc::new(ExtractKind::new(code_id("extract")?)));
     Ok(r)
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Ws, crosscheck_python, py, python, shared_data};
+use common::{Ws, crosscheck_python, imagenet_root, py, python, shared_data};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py")
@@ -256,38 +256,6 @@ fn bad_inputs_are_named_and_leave_nothing() {
         &["nope.nc"],
         &out,
     );
-}
-
-fn imagenet_root(ws: &Ws) -> (PathBuf, Vec<(String, usize)>) {
-    let root = ws.path().join("ilsvrc");
-    let mut samples = Vec::new();
-    for e in std::fs::read_dir(shared_data().join("imagenet-samples")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "jpg") {
-            let stem = p.file_stem().unwrap().to_string_lossy().to_string();
-            let label: usize = stem.rsplit('_').next().unwrap().parse().unwrap();
-            samples.push((p.to_string_lossy().to_string(), label));
-        }
-    }
-    samples.sort();
-    // Even samples in train/<wnid>/, odd ones in a flat val/ with LOC_val_solution.csv.
-    let mut loc = String::from("ImageId,PredictionString\n");
-    for (i, (p, label)) in samples.iter().enumerate() {
-        let wnid = format!("n{label:08}");
-        if i % 2 == 0 {
-            let d = root.join("train").join(&wnid);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::copy(p, d.join(format!("{wnid}_{i}.JPEG"))).unwrap();
-        } else {
-            let d = root.join("val");
-            std::fs::create_dir_all(&d).unwrap();
-            let id = format!("ILSVRC2012_val_{i:08}");
-            std::fs::copy(p, d.join(format!("{id}.JPEG"))).unwrap();
-            loc.push_str(&format!("{id},{wnid} 1 2 3 4\n"));
-        }
-    }
-    std::fs::write(root.join("LOC_val_solution.csv"), loc).unwrap();
-    (root, samples)
 }
 
 #[test]

@@ -320,7 +320,7 @@ impl<'a> Machine<'a> {
                     let items = self.pop_mark()?;
                     self.stack.push(Value::Tuple(items));
                 }
-                0x85 | 0x86 | 0x87 => {
+                0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     if self.stack.len() < n {
                         return Err(self.err("stack underflow in TUPLEn"));

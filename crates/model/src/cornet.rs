@@ -11,8 +11,8 @@
 //! CORnet-Z is the feedforward baseline (per area: conv → ReLU → maxpool).
 
 use serde::{Deserialize, Serialize};
+use tch::Tensor;
 use tch::nn::{self, ModuleT};
-use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, Result};
 
@@ -285,6 +285,7 @@ impl BlockZ {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per model, built once
 enum Body {
     S {
         v1_conv1: nn::Conv2D,
@@ -443,8 +444,11 @@ pub fn parameter_counts(vs: &nn::VarStore) -> Vec<(String, i64)> {
 /// He-normal convolution weights, unit/zero batch norms — the official initialisation —
 /// drawn from torch's generator (seed it with `tch::manual_seed`).
 pub fn init_official(vs: &nn::VarStore) {
+    // In name order: the draws must not depend on a hash map's iteration order.
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
     tch::no_grad(|| {
-        for (name, mut t) in vs.variables() {
+        for (name, mut t) in vars {
             let size = t.size();
             if name.ends_with(".weight") && size.len() == 4 {
                 let n = (size[0] * size[2] * size[3]) as f64;
@@ -457,5 +461,4 @@ pub fn init_official(vs: &nn::VarStore) {
             }
         }
     });
-    let _ = Kind::Float;
 }

@@ -15,6 +15,7 @@ pub mod cornet;
 mod error;
 pub mod extract;
 pub mod images;
+pub mod kinds;
 pub mod train;
 
 use std::path::Path;

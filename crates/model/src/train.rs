@@ -203,19 +203,22 @@ pub fn train(
     let mut cfg = config.clone();
     cfg.classes = split.classes;
     let model = Model::new(&cfg, device, opts.seed as i64)?;
-    let params: Vec<Tensor> = model.vs.trainable_variables();
+    // Parameters in name order, so momentum buffers are saved and restored by name.
+    let mut named: Vec<(String, Tensor)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<String> = named.iter().map(|x| x.0.clone()).collect();
+    let params: Vec<Tensor> = named.into_iter().map(|x| x.1).collect();
     let mut bufs: Vec<Tensor> = params.iter().map(|p| p.zeros_like()).collect();
     let mut history = Vec::new();
     let resumed_from = last_epoch(out).unwrap_or(0).min(opts.epochs);
     if resumed_from > 0 {
         let dir = epoch_dir(out, resumed_from);
         let resumed = Model::open(&dir, device)?;
-        let names: Vec<String> = {
-            let mut v: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v.into_iter().map(|x| x.0).collect()
-        };
-        let _ = names;
         tch::no_grad(|| {
             for (name, mut t) in model.vs.variables() {
                 if let Some(src) = resumed.vs.variables().get(&name) {
@@ -224,18 +227,14 @@ pub fn train(
             }
         });
         let mfile = dir.join("momentum.safetensors");
-        let saved = Tensor::read_safetensors(&mfile).map_err(|e| io(&mfile, e))?;
-        if saved.len() != bufs.len() {
-            return Err(io(
-                &mfile,
-                format!(
-                    "{} momentum buffers for {} parameters",
-                    saved.len(),
-                    bufs.len()
-                ),
-            ));
-        }
-        for (b, (_, s)) in bufs.iter_mut().zip(saved) {
+        let saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&mfile)
+            .map_err(|e| io(&mfile, e))?
+            .into_iter()
+            .collect();
+        for (b, name) in bufs.iter_mut().zip(&names) {
+            let s = saved
+                .get(name)
+                .ok_or_else(|| io(&mfile, format!("no momentum buffer for `{name}`")))?;
             *b = s.to_device(device);
         }
         let text = std::fs::read_to_string(dir.join("state.json")).map_err(|e| io(&dir, e))?;
@@ -339,10 +338,10 @@ pub fn train(
         let tmp = dir.with_extension("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         model.save(&tmp, &format!("train:epoch{epoch}"))?;
-        let named: Vec<(String, Tensor)> = bufs
+        let named: Vec<(String, Tensor)> = names
             .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("{i:05}"), b.to_device(Device::Cpu)))
+            .zip(&bufs)
+            .map(|(n, b)| (n.clone(), b.to_device(Device::Cpu)))
             .collect();
         Tensor::write_safetensors(&named, tmp.join("momentum.safetensors"))
             .map_err(|e| torch("write momentum", e))?;

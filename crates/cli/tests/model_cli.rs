@@ -1,0 +1,213 @@
+//! `ventral model/train/eval/extract` and the model stage kinds, on real images: the ImageNet
+//! samples and the HvM stimuli in ../shared/data.
+
+mod common;
+
+use common::{Ws, imagenet_root, py, python};
+
+const NARROW: &[&str] = &["--width", "0.125", "--resolution", "32", "--times", "1,2,1"];
+
+#[test]
+fn training_resumes_to_the_same_weights() {
+    let ws = Ws::new();
+    let (root, _) = imagenet_root(&ws);
+    ws.ok(&["ingest", "imagenet", root.to_str().unwrap(), "-o", "index"]);
+    let train = |out: &str, epochs: &str| {
+        let mut args = vec![
+            "train",
+            "--index",
+            "index",
+            "-o",
+            out,
+            "--epochs",
+            epochs,
+            "--batch",
+            "4",
+            "--lr",
+            "0.01",
+            "--lr-step",
+            "1",
+            "--seed",
+            "7",
+            "--device",
+            "cpu",
+        ];
+        args.extend_from_slice(NARROW);
+        ws.json(&[args.as_slice(), &["--json"]].concat())
+    };
+    let a = train("a", "2");
+    assert_eq!(a["history"].as_array().unwrap().len(), 2);
+    assert_eq!(a["resumed_from"], 0);
+    // Interrupted after one epoch, then resumed.
+    train("b", "1");
+    let b = train("b", "2");
+    assert_eq!(b["resumed_from"], 1);
+    let wa = std::fs::read(ws.path().join("a/weights.safetensors")).unwrap();
+    let wb = std::fs::read(ws.path().join("b/weights.safetensors")).unwrap();
+    assert!(
+        wa == wb,
+        "resumed training must reach the uninterrupted run's weights"
+    );
+    assert_eq!(a["history"][1]["loss"], b["history"][1]["loss"]);
+    // The learning rate steps down as asked.
+    assert_eq!(a["history"][0]["lr"], 0.01);
+    assert!((a["history"][1]["lr"].as_f64().unwrap() - 0.001).abs() < 1e-12);
+    let e = ws.json(&[
+        "eval",
+        "--weights",
+        "a",
+        "--index",
+        "index",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    assert_eq!(e["images"], 10);
+    let top1 = e["top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1));
+    assert!(e["top5"].as_f64().unwrap() >= top1);
+    let info = ws.json(&["model", "info", "a", "--json"]);
+    assert_eq!(
+        info["config"]["classes"],
+        19.min(info["config"]["classes"].as_i64().unwrap())
+    );
+}
+
+#[test]
+fn extract_writes_one_store_per_area_and_timestep() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let st = ws.path().join("st");
+    let fixtures =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py");
+    py(&py3, &fixtures, &["stimuli", st.to_str().unwrap()]);
+    ws.ok(&[
+        "ingest",
+        "brainio",
+        st.join("hvm.csv").to_str().unwrap(),
+        "-o",
+        "hvm",
+    ]);
+    let mut init = vec!["model", "init", "-o", "w", "--seed", "3"];
+    init.extend_from_slice(NARROW);
+    ws.ok(&init);
+    let v = ws.json(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        "hvm",
+        "-o",
+        "acts",
+        "--batch",
+        "8",
+        "--device",
+        "cpu",
+        "--model-id",
+        "narrow",
+        "--json",
+    ]);
+    assert_eq!(v["stimuli"], 25);
+    let names: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["V1-t0", "V2-t0", "V4-t0", "V4-t1", "IT-t0", "decoder-t0"]
+    );
+    let csv = ws.ok(&[
+        "sql", "--path", "acts", "--format", "csv",
+        "SELECT s.category_name, a.timestep, avg(a.value) AS m FROM activations a JOIN stimuli s ON s.assembly = a.assembly AND s.stimulus_id = a.stimulus_id WHERE a.layer = 'V4' GROUP BY s.category_name, a.timestep ORDER BY s.category_name, a.timestep",
+    ]);
+    assert_eq!(csv.lines().count(), 1 + 8 * 2, "{csv}");
+    // Same weights, images and batch size: same bytes.
+    ws.ok(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        "hvm",
+        "-o",
+        "acts2",
+        "--batch",
+        "8",
+        "--device",
+        "cpu",
+        "--model-id",
+        "narrow",
+    ]);
+    for layer in ["V1-t0", "IT-t0", "decoder-t0"] {
+        let a = std::fs::read(ws.path().join(format!("acts/{layer}/values/c/0/0"))).unwrap();
+        let b = std::fs::read(ws.path().join(format!("acts2/{layer}/values/c/0/0"))).unwrap();
+        assert!(
+            a == b,
+            "{layer}: a second extraction must give the same bytes"
+        );
+    }
+    // A folder of images and an unreadable one.
+    let imgs = ws.path().join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    std::fs::write(imgs.join("broken.png"), b"nope").unwrap();
+    let o = ws.run(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        "imgs",
+        "-o",
+        "acts3",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("broken.png") && err.contains("unreadable image"),
+        "{err}"
+    );
+    assert!(!ws.path().join("acts3").exists());
+}
+
+#[test]
+fn model_stage_kinds_in_a_pipeline() {
+    let ws = Ws::new();
+    let (root, _) = imagenet_root(&ws);
+    let rel = root
+        .strip_prefix(ws.path())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    ws.write(
+        "pipelines/p.toml",
+        &format!(
+            "[stages.index]\nkind = \"imagenet\"\ninputs = {{ root = \"{rel}\" }}\n\n\
+             [stages.train]\nkind = \"train\"\ninputs = {{ index = \"stage:index\" }}\n\
+             model = {{ width = 0.125, resolution = 32, times = [1, 1, 1] }}\n\
+             recipe = {{ epochs = 1, batch = 5, lr = 0.01, seed = 1 }}\ndevice = \"cpu\"\n\n\
+             [stages.top1]\nkind = \"evaluate\"\ninputs = {{ weights = \"stage:train\", index = \"stage:index\" }}\ndevice = \"cpu\"\n\n\
+             [stages.acts]\nkind = \"extract\"\ninputs = {{ weights = \"stage:train\", stimuli = \"{rel}/val\" }}\ndevice = \"cpu\"\n"
+        ),
+    );
+    let r = ws.json(&["run", "--json"]);
+    let mut ran = ws.ran(&r);
+    ran.sort();
+    assert_eq!(ran, ["acts", "index", "top1", "train"]);
+    let r = ws.json(&["run", "--json"]);
+    assert!(ws.ran(&r).is_empty());
+    let csv = ws.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM assemblies WHERE kind = 'activations'",
+    ]);
+    assert!(csv.contains("\n5"), "{csv}"); // V1, V2, V4, IT at one timestep each, avgpool
+    let show = ws.ok(&["show", "train"]);
+    assert!(show.contains("epochs/001"), "{show}");
+}
