@@ -19,7 +19,8 @@ pub enum IngestCmd {
     Brainio {
         /// The catalog, folder or file.
         source: PathBuf,
-        /// The new store (a folder; one sub-store per identifier for a catalog or folder).
+        /// The new store (a folder; for a catalog or folder, `assemblies/<id>/` and
+        /// `stimulus_sets/<id>/` inside it).
         #[arg(short, long)]
         output: PathBuf,
         /// Only these identifiers of a catalog (repeatable); their stimulus sets come along.
@@ -183,7 +184,9 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
                 if let Some(items) = v[list].as_array_mut() {
                     for item in items {
                         let id = item["identifier"].as_str().unwrap_or_default().to_string();
-                        let dir = output.join(ventral_ingest::catalog::store_name(&id));
+                        let dir = output
+                            .join(list)
+                            .join(ventral_ingest::catalog::store_name(&id));
                         item["digest"] = json!(digest(&dir)?);
                     }
                 }

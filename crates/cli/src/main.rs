@@ -220,6 +220,18 @@ enum Cmd {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Generate the synthetic world (the embedded default's data) into a folder.
+    Synth {
+        /// The output folder (must be new or empty).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// embedded or full.
+        #[arg(long, default_value = "embedded")]
+        size: String,
+        /// The seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Query the stores with SQL (read-only). With no query, an interactive prompt.
     ///
     /// Tables: assemblies, stimuli, neuroids, activations, scores, runs.
@@ -380,6 +392,30 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     v["shape"],
                     v["coords"]
                 );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Synth { output, size, seed } => {
+            let mut params = serde_json::Map::new();
+            params.insert("size".into(), size.clone().into());
+            params.insert("world".into(), serde_json::json!({ "seed": seed }));
+            let cfg = ventral_synth::kind::config(&params).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let quiet = cli.json;
+            let s = ventral_synth::generate(&cfg, output, &|m: &str| {
+                if !quiet {
+                    eprintln!("{m}");
+                }
+            })?;
+            if cli.json {
+                print_json(&serde_json::to_value(&s)?)?;
+            } else {
+                for (set, n) in &s.images {
+                    println!("{set}: {n} images");
+                }
+                for (id, shape) in &s.assemblies {
+                    println!("{id}: {shape:?}");
+                }
+                println!("{} bytes in {:.1} s", s.bytes, s.seconds);
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -723,6 +759,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         | Cmd::Export { .. }
         | Cmd::Manifest { .. }
         | Cmd::Model { .. }
+        | Cmd::Synth { .. }
         | Cmd::Train { .. }
         | Cmd::Eval { .. }
         | Cmd::Extract { .. } => unreachable!("handled above"),

@@ -38,6 +38,9 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(ImagenetKind::new(code_id("imagenet")?)));
     r.register(Arc::new(CocoKind::new(code_id("coco")?)));
     r.register(Arc::new(InitKind::new(code_id("init")?)));
+    r.register(Arc::new(ventral_synth::kind::SynthKind::new(code_id(
+        "synth",
+    )?)));
     r.register(Arc::new(ImportKind::new(code_id("import")?)));
     r.register(Arc::new(TrainKind::new(code_id("train")?)));
     r.register(Arc::new(EvaluateKind::new(code_id("evaluate")?)));

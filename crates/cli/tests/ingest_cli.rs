@@ -110,7 +110,7 @@ fn real_brainio_files_round_trip_and_load_in_brainscore() {
     let bs = crosscheck_python();
     for a in asms {
         let id = a["identifier"].as_str().unwrap();
-        let store = out.join(id);
+        let store = out.join("assemblies").join(id);
         let back = ws.path().join(format!("{id}.nc"));
         ws.ok(&["export", "brainio", s(&store), "-o", s(&back)]);
         py(
@@ -180,7 +180,7 @@ fn stimulus_sets_and_catalogs() {
         assert!(pres.contains(&c), "{c} not in {pres:?}");
     }
     // Every image was extracted under images/ and only there.
-    let images = out.join("test.hvm/images/images");
+    let images = out.join("stimulus_sets/test.hvm/images/images");
     assert_eq!(std::fs::read_dir(&images).unwrap().count(), 25);
     // SQL sees the joined coordinates.
     let csv = ws.ok(&[

@@ -235,8 +235,9 @@ pub struct CatalogSummary {
     pub assemblies: Vec<AssemblySummary>,
 }
 
-/// Ingest every entry of `catalog` (or those in `only`) into `out/<identifier>/`, stimulus
-/// sets first so that assemblies are joined with theirs. All SHA1s are checked before
+/// Ingest every entry of `catalog` (or those in `only`) into `out/stimulus_sets/<identifier>/`
+/// and `out/assemblies/<identifier>/` (BrainIO lets a stimulus set and an assembly share an
+/// identifier), stimulus sets first so that assemblies are joined with theirs. All SHA1s are checked before
 /// anything is written; on error nothing is left at `out`.
 pub fn ingest_catalog(
     catalog: &Catalog,
@@ -309,13 +310,14 @@ pub fn ingest_catalog(
                 &csv.path,
                 &zip.path,
                 id,
-                &tmp.join(store_name(id)),
+                &tmp.join("stimulus_sets").join(store_name(id)),
             )?);
         }
         for e in assemblies {
             let stimuli = match &e.stimulus_set_identifier {
                 Some(s) if sets.contains_key(s.as_str()) => {
-                    let (_, table) = open_stimulus_set(&tmp.join(store_name(s)))?;
+                    let (_, table) =
+                        open_stimulus_set(&tmp.join("stimulus_sets").join(store_name(s)))?;
                     Some((s.clone(), table))
                 }
                 _ => None,
@@ -328,7 +330,7 @@ pub fn ingest_catalog(
             };
             summary.assemblies.push(ingest_netcdf(
                 &e.path,
-                &tmp.join(store_name(&e.identifier)),
+                &tmp.join("assemblies").join(store_name(&e.identifier)),
                 &opts,
             )?);
         }

@@ -87,7 +87,7 @@ impl StageKind for BrainioKind {
     }
     fn doc(&self) -> &str {
         "BrainIO stimulus sets (CSV+ZIP) and assemblies (netCDF4) from a lookup.csv, a folder \
-         or one .nc (input `source`, optional `manifest`) into ${out}/<identifier>/"
+         or one .nc (input `source`, optional `manifest`) into ${out}/assemblies/<id>/ and ${out}/stimulus_sets/<id>/"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let source = one(ctx, "source")?;
@@ -123,7 +123,8 @@ impl StageKind for BrainioKind {
                 producer: Some(producer),
                 ..IngestOptions::default()
             };
-            let s = ingest_netcdf(source, &ctx.out_dir.join(store_name(&name)), &opts)?;
+            let dest = ctx.out_dir.join("assemblies").join(store_name(&name));
+            let s = ingest_netcdf(source, &dest, &opts)?;
             (ctx.progress)(&format!("{}: {:?}", s.identifier, s.shape));
             return Ok(());
         }
