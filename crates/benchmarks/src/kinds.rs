@@ -1,0 +1,124 @@
+//! The benchmarks as stage kinds.
+//!
+//! ```toml
+//! [stages.it]
+//! kind = "neural"
+//! inputs = { activations = "stage:activations", recordings = "stage:recordings/assemblies/dicarlo.MajajHong2015.public" }
+//! region = "IT"                 # the recordings' neuroids of this region
+//! benchmark = "MajajHong2015.IT-pls"
+//! normalisation = "r/c"         # (r/c)^2, r^2/c
+//! ```
+//!
+//! The activation store is chosen by the time-bin commitment: the recordings' time bin (its
+//! `time_bin_start`) picks the region's nearest model timestep, `<region>-t<k>`; `layer`
+//! names a store directly instead.
+
+use std::path::Path;
+
+use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_metrics::neural::{NeuralOptions, Normalisation};
+
+use crate::neural::{load_recordings, score};
+use crate::{commit_timestep, write_scores};
+
+fn one<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<&'a Path, BoxError> {
+    match ctx.input(name)? {
+        [p] => Ok(p.as_path()),
+        many => Err(format!("input `{name}` must be one path, it is {}", many.len()).into()),
+    }
+}
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec { name: "region", ty: ParamType::Str, required: true, doc: "the recorded region (V4, IT) and model area" },
+    ParamSpec { name: "benchmark", ty: ParamType::Str, required: false, doc: "the benchmark's name in the scores (default MajajHong2015.<region>-pls)" },
+    ParamSpec { name: "layer", ty: ParamType::Str, required: false, doc: "the activation store to use (default: by the time-bin commitment)" },
+    ParamSpec { name: "normalisation", ty: ParamType::Str, required: false, doc: "r/c (default, the 2019 paper), (r/c)^2 or r^2/c" },
+    ParamSpec { name: "model", ty: ParamType::Str, required: false, doc: "the model's name in the scores (default: the activations' `model`)" },
+    ParamSpec { name: "n_components", ty: ParamType::Int, required: false, doc: "PLS components (25)" },
+    ParamSpec { name: "splits", ty: ParamType::Int, required: false, doc: "cross-validation splits (10)" },
+];
+
+/// `neural`: PLS predictivity of activations for recordings, with the ceiling.
+pub struct NeuralKind {
+    code: String,
+}
+
+impl NeuralKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        NeuralKind { code: code.into() }
+    }
+}
+
+impl StageKind for NeuralKind {
+    fn name(&self) -> &str {
+        "neural"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        PARAMS
+    }
+    fn doc(&self) -> &str {
+        "neural predictivity (PLS-25, Pearson, median, mean over splits) and its internal-consistency ceiling; writes scores.parquet and score.json"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p = ctx.params;
+        let region = p.get("region").and_then(|v| v.as_str()).unwrap_or("IT").to_string();
+        let acts = one(ctx, "activations")?;
+        let recs = one(ctx, "recordings")?;
+        let layer = match p.get("layer").and_then(|v| v.as_str()) {
+            Some(l) => l.to_string(),
+            None => {
+                let (_, start, _) = load_recordings(recs, Some(&region), None)?;
+                let start = start.unwrap_or(70.0);
+                let steps = std::fs::read_dir(acts)?
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{region}-t")))
+                    .count();
+                let k = commit_timestep(&region, start, Some(steps.max(1)))
+                    .ok_or_else(|| format!("no time commitment for area `{region}`"))?;
+                format!("{region}-t{k}")
+            }
+        };
+        let features = acts.join(&layer);
+        if !features.join("zarr.json").is_file() {
+            return Err(format!("{}: no activation store `{layer}`", acts.display()).into());
+        }
+        let model = match p.get("model").and_then(|v| v.as_str()) {
+            Some(m) => m.to_string(),
+            None => ventral_store::Assembly::open(&features)?
+                .meta()
+                .attr_str("model")
+                .unwrap_or("model")
+                .to_string(),
+        };
+        let normalisation: Normalisation = p
+            .get("normalisation")
+            .and_then(|v| v.as_str())
+            .unwrap_or("r/c")
+            .parse()
+            .map_err(|e| format!("param `normalisation`: {e}"))?;
+        let mut opts = NeuralOptions::default();
+        if let Some(n) = p.get("n_components").and_then(|v| v.as_u64()) {
+            opts.n_components = n as usize;
+        }
+        if let Some(n) = p.get("splits").and_then(|v| v.as_u64()) {
+            opts.n_splits = n as usize;
+        }
+        let bench = p
+            .get("benchmark")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("MajajHong2015.{region}-pls"));
+        let (result, rows) = score(&bench, &model, &features, recs, Some(&region), normalisation, &opts)?;
+        write_scores(ctx.out_dir, &rows)?;
+        std::fs::write(ctx.out_dir.join("score.json"), serde_json::to_string_pretty(&result)? + "\n")?;
+        (ctx.progress)(&format!(
+            "{bench}: raw {:.3}, ceiling {:.3}, ceiled {:.3} ({layer})",
+            result.raw, result.ceiling, result.ceiled
+        ));
+        Ok(())
+    }
+}
