@@ -29,13 +29,48 @@ fn one<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<&'a Path, BoxError> 
 }
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec { name: "region", ty: ParamType::Str, required: true, doc: "the recorded region (V4, IT) and model area" },
-    ParamSpec { name: "benchmark", ty: ParamType::Str, required: false, doc: "the benchmark's name in the scores (default MajajHong2015.<region>-pls)" },
-    ParamSpec { name: "layer", ty: ParamType::Str, required: false, doc: "the activation store to use (default: by the time-bin commitment)" },
-    ParamSpec { name: "normalisation", ty: ParamType::Str, required: false, doc: "r/c (default, the 2019 paper), (r/c)^2 or r^2/c" },
-    ParamSpec { name: "model", ty: ParamType::Str, required: false, doc: "the model's name in the scores (default: the activations' `model`)" },
-    ParamSpec { name: "n_components", ty: ParamType::Int, required: false, doc: "PLS components (25)" },
-    ParamSpec { name: "splits", ty: ParamType::Int, required: false, doc: "cross-validation splits (10)" },
+    ParamSpec {
+        name: "region",
+        ty: ParamType::Str,
+        required: true,
+        doc: "the recorded region (V4, IT) and model area",
+    },
+    ParamSpec {
+        name: "benchmark",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the benchmark's name in the scores (default MajajHong2015.<region>-pls)",
+    },
+    ParamSpec {
+        name: "layer",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the activation store to use (default: by the time-bin commitment)",
+    },
+    ParamSpec {
+        name: "normalisation",
+        ty: ParamType::Str,
+        required: false,
+        doc: "r/c (default, the 2019 paper), (r/c)^2 or r^2/c",
+    },
+    ParamSpec {
+        name: "model",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the model's name in the scores (default: the activations' `model`)",
+    },
+    ParamSpec {
+        name: "n_components",
+        ty: ParamType::Int,
+        required: false,
+        doc: "PLS components (25)",
+    },
+    ParamSpec {
+        name: "splits",
+        ty: ParamType::Int,
+        required: false,
+        doc: "cross-validation splits (10)",
+    },
 ];
 
 /// `neural`: PLS predictivity of activations for recordings, with the ceiling.
@@ -65,7 +100,11 @@ impl StageKind for NeuralKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p = ctx.params;
-        let region = p.get("region").and_then(|v| v.as_str()).unwrap_or("IT").to_string();
+        let region = p
+            .get("region")
+            .and_then(|v| v.as_str())
+            .unwrap_or("IT")
+            .to_string();
         let acts = one(ctx, "activations")?;
         let recs = one(ctx, "recordings")?;
         let layer = match p.get("layer").and_then(|v| v.as_str()) {
@@ -75,7 +114,11 @@ impl StageKind for NeuralKind {
                 let start = start.unwrap_or(70.0);
                 let steps = std::fs::read_dir(acts)?
                     .filter_map(|e| e.ok())
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{region}-t")))
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(&format!("{region}-t"))
+                    })
                     .count();
                 let k = commit_timestep(&region, start, Some(steps.max(1)))
                     .ok_or_else(|| format!("no time commitment for area `{region}`"))?;
@@ -112,9 +155,20 @@ impl StageKind for NeuralKind {
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| format!("MajajHong2015.{region}-pls"));
-        let (result, rows) = score(&bench, &model, &features, recs, Some(&region), normalisation, &opts)?;
+        let (result, rows) = score(
+            &bench,
+            &model,
+            &features,
+            recs,
+            Some(&region),
+            normalisation,
+            &opts,
+        )?;
         write_scores(ctx.out_dir, &rows)?;
-        std::fs::write(ctx.out_dir.join("score.json"), serde_json::to_string_pretty(&result)? + "\n")?;
+        std::fs::write(
+            ctx.out_dir.join("score.json"),
+            serde_json::to_string_pretty(&result)? + "\n",
+        )?;
         (ctx.progress)(&format!(
             "{bench}: raw {:.3}, ceiling {:.3}, ceiled {:.3} ({layer})",
             result.raw, result.ceiling, result.ceiled

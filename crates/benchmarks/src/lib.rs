@@ -103,12 +103,24 @@ pub fn write_scores(dir: &Path, rows: &[ScoreRow]) -> Result<()> {
         Field::new("value", DataType::Float64, true),
     ]));
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.benchmark))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| &r.benchmark),
+        )),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.model))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.quantity))),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.split).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.neuroid_id.clone()).collect::<Vec<_>>())),
-        Arc::new(Float64Array::from(rows.iter().map(|r| r.value).collect::<Vec<_>>())),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| &r.quantity),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.split).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter()
+                .map(|r| r.neuroid_id.clone())
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+        )),
     ];
     let batch = RecordBatch::try_new(schema, cols).map_err(|e| data(dir, e.to_string()))?;
     ventral_store::write_parquet(&dir.join("scores.parquet"), &batch)?;

@@ -42,13 +42,29 @@ pub(crate) fn ints(batch: &RecordBatch, col: &str, store: &Path) -> Result<Vec<i
 /// Recordings of the neuroids whose `region` is `region` (all when `None`), at time bin
 /// `bin` (index; the store's single bin when `None`), with the time bin's start in ms.
 /// Also returns the kept neuroids' ids.
-pub fn load_recordings(store: &Path, region: Option<&str>, bin: Option<usize>) -> Result<(Recordings, Option<f64>, Vec<String>)> {
+pub fn load_recordings(
+    store: &Path,
+    region: Option<&str>,
+    bin: Option<usize>,
+) -> Result<(Recordings, Option<f64>, Vec<String>)> {
     let a = Assembly::open(store)?;
     let m = a.meta();
-    if m.dims.first().map(String::as_str) != Some("presentation") || m.dims.get(1).map(String::as_str) != Some("neuroid") {
-        return Err(data(store, format!("dims must be (presentation, neuroid[, time_bin]); they are {:?}", m.dims)));
+    if m.dims.first().map(String::as_str) != Some("presentation")
+        || m.dims.get(1).map(String::as_str) != Some("neuroid")
+    {
+        return Err(data(
+            store,
+            format!(
+                "dims must be (presentation, neuroid[, time_bin]); they are {:?}",
+                m.dims
+            ),
+        ));
     }
-    let bins = if m.dims.len() == 3 { m.shape[2] as usize } else { 1 };
+    let bins = if m.dims.len() == 3 {
+        m.shape[2] as usize
+    } else {
+        1
+    };
     let b = match bin {
         Some(b) if b < bins => b,
         Some(b) => return Err(data(store, format!("time bin {b} of {bins}"))),
@@ -72,7 +88,10 @@ pub fn load_recordings(store: &Path, region: Option<&str>, bin: Option<usize>) -
         None => (0..neu.num_rows()).collect(),
     };
     if keep.is_empty() {
-        return Err(data(store, format!("no neuroid has region `{}`", region.unwrap_or_default())));
+        return Err(data(
+            store,
+            format!("no neuroid has region `{}`", region.unwrap_or_default()),
+        ));
     }
     let mut ranges = a.full();
     if m.dims.len() == 3 {
@@ -81,7 +100,9 @@ pub fn load_recordings(store: &Path, region: Option<&str>, bin: Option<usize>) -
     let all = a.read_f64(&ranges)?;
     let (n, q) = (all.shape()[0], all.shape()[1]);
     let all = all.as_standard_layout();
-    let flat = all.as_slice().ok_or_else(|| data(store, "values not contiguous"))?;
+    let flat = all
+        .as_slice()
+        .ok_or_else(|| data(store, "values not contiguous"))?;
     let mut values = Vec::with_capacity(n * keep.len());
     for i in 0..n {
         for &j in &keep {
@@ -109,13 +130,25 @@ pub fn load_features(store: &Path) -> Result<(Vec<f32>, usize, Vec<String>)> {
     let a = Assembly::open(store)?;
     let m = a.meta();
     if m.dims.len() != 2 {
-        return Err(data(store, format!("features must have 2 dims (stimulus, neuroid); they are {:?}", m.dims)));
+        return Err(data(
+            store,
+            format!(
+                "features must have 2 dims (stimulus, neuroid); they are {:?}",
+                m.dims
+            ),
+        ));
     }
     let v = a.read_f32(&a.full())?;
     let p = m.shape[1] as usize;
     let ids = strings(&a.coords(&m.dims[0])?, "stimulus_id", store)?;
     let v = v.as_standard_layout();
-    Ok((v.as_slice().ok_or_else(|| data(store, "values not contiguous"))?.to_vec(), p, ids))
+    Ok((
+        v.as_slice()
+            .ok_or_else(|| data(store, "values not contiguous"))?
+            .to_vec(),
+        p,
+        ids,
+    ))
 }
 
 /// The outcome of one neural benchmark.
@@ -155,11 +188,26 @@ pub fn score(
     opts: &NeuralOptions,
 ) -> Result<(NeuralResult, Vec<ScoreRow>)> {
     let (rec, _, neuroids) = load_recordings(recordings, region, None)?;
-    let avg = rec.average().map_err(|e| BenchError::Metric { context: format!("{}: averaging repetitions", recordings.display()), source: e })?;
+    let avg = rec.average().map_err(|e| BenchError::Metric {
+        context: format!("{}: averaging repetitions", recordings.display()),
+        source: e,
+    })?;
     let (values, p, ids) = load_features(features)?;
-    let f = Features { values: &values, n_features: p, stimulus_id: &ids };
-    let s = neural_predictivity(&f, &avg, opts).map_err(|e| BenchError::Metric { context: format!("{} vs {}", features.display(), recordings.display()), source: e })?;
-    let c = rec.internal_consistency(opts.n_splits, opts.seed).map_err(|e| BenchError::Metric { context: format!("{}: ceiling", recordings.display()), source: e })?;
+    let f = Features {
+        values: &values,
+        n_features: p,
+        stimulus_id: &ids,
+    };
+    let s = neural_predictivity(&f, &avg, opts).map_err(|e| BenchError::Metric {
+        context: format!("{} vs {}", features.display(), recordings.display()),
+        source: e,
+    })?;
+    let c = rec
+        .internal_consistency(opts.n_splits, opts.seed)
+        .map_err(|e| BenchError::Metric {
+            context: format!("{}: ceiling", recordings.display()),
+            source: e,
+        })?;
     let ceiled = normalisation.apply(s.center, c.center);
     let row = |q: &str, split: Option<i64>, n: Option<String>, v: f64| ScoreRow {
         benchmark: benchmark.into(),
@@ -196,7 +244,10 @@ pub fn score(
         normalisation: format!("{normalisation:?}"),
         per_split: s.per_split,
         ceiling_per_split: c.per_split,
-        layer: features.file_name().map(|x| x.to_string_lossy().to_string()).unwrap_or_default(),
+        layer: features
+            .file_name()
+            .map(|x| x.to_string_lossy().to_string())
+            .unwrap_or_default(),
     };
     Ok((result, rows))
 }

@@ -45,7 +45,11 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(TrainKind::new(code_id("train")?)));
     r.register(Arc::new(EvaluateKind::new(code_id("evaluate")?)));
     r.register(Arc::new(ExtractKind::new(code_id("extract")?)));
-    r.register(Arc::new(ventral_benchmarks::kinds::NeuralKind::new(code_id("neural")?)));
-    r.register(Arc::new(ventral_report::ReportKind::new(code_id("report")?)));
+    r.register(Arc::new(ventral_benchmarks::kinds::NeuralKind::new(
+        code_id("neural")?,
+    )));
+    r.register(Arc::new(ventral_report::ReportKind::new(code_id(
+        "report",
+    )?)));
     Ok(r)
 }

@@ -337,11 +337,19 @@ fn expand_foreach(v: &Value) -> std::result::Result<Vec<BTreeMap<String, Value>>
     }
 }
 
+/// `base@k=v,…` over the matrix's scalar values; tables and arrays (a whole model
+/// configuration, say) stay out of the name when a scalar names the instance.
 fn instance_name(base: &str, matrix: &BTreeMap<String, Value>) -> String {
     if matrix.is_empty() {
         return base.to_string();
     }
-    let parts: Vec<String> = matrix
+    let scalar = |v: &Value| !v.is_object() && !v.is_array();
+    let named: Vec<(&String, &Value)> = if matrix.values().any(scalar) {
+        matrix.iter().filter(|(_, v)| scalar(v)).collect()
+    } else {
+        matrix.iter().collect()
+    };
+    let parts: Vec<String> = named
         .iter()
         .map(|(k, v)| format!("{k}={}", render(v)))
         .collect();
@@ -496,8 +504,16 @@ impl Pipeline {
                     expand_foreach(&j).map_err(|m| ctx.err(f.span().start, sname, m))?
                 }
             };
+            let mut seen_names = std::collections::BTreeSet::new();
             for matrix in instances {
                 let iname = instance_name(base, &matrix);
+                if !seen_names.insert(iname.clone()) {
+                    return Err(ctx.err(
+                        off,
+                        sname,
+                        format!("two matrix instances are both named `{iname}`: give each a distinct scalar value"),
+                    ));
+                }
                 if iname.contains('/') || iname.contains(char::is_whitespace) {
                     return Err(ctx.err(
                         off,
@@ -848,6 +864,29 @@ inputs = { all = "stage:a", one = "stage:a@x=p,y=1/f.txt" }
                 sub: Some("f.txt".into())
             }]
         );
+    }
+
+    #[test]
+    fn table_valued_matrices_are_named_by_their_scalars() {
+        let src = r#"
+[stages.train]
+kind = "cmd"
+foreach = [{ variant = "a", model = { times = [1, 1, 1] } }, { variant = "b", model = { skip = false } }]
+cmd = "train"
+model = "${model}"
+"#;
+        let p = Pipeline::parse(Path::new("p.toml"), src, None).unwrap();
+        let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["train@variant=a", "train@variant=b"]);
+        assert_eq!(
+            p.stage("train@variant=b").unwrap().params["model"]["skip"],
+            false
+        );
+        let dup = src.replace("variant = \"b\"", "variant = \"a\"");
+        let e = Pipeline::parse(Path::new("p.toml"), &dup, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both named `train@variant=a`"), "{e}");
     }
 
     #[test]

@@ -70,8 +70,10 @@ pub fn read_scores(dirs: &[&Path]) -> Result<Vec<Entry>, BoxError> {
     let mut out = Vec::new();
     for d in dirs {
         let p = d.join("score.json");
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)
-            .map_err(|e| format!("{}: {e}", p.display()))?;
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", p.display()))?;
         let bench = v["benchmark"].as_str().unwrap_or_default();
         out.push(Entry {
             column: column_of(bench),
@@ -93,13 +95,19 @@ fn fmt(x: Option<f64>) -> String {
 
 /// The report's Markdown.
 pub fn markdown(entries: &[Entry], top1: &[(String, f64, String)], profile: &str) -> String {
-    let mut models: Vec<String> = entries.iter().map(|e| e.model.clone()).chain(top1.iter().map(|t| t.0.clone())).collect();
+    let mut models: Vec<String> = entries
+        .iter()
+        .map(|e| e.model.clone())
+        .chain(top1.iter().map(|t| t.0.clone()))
+        .collect();
     models.sort();
     models.dedup();
     let cols = ["V4", "IT", "Behaviour", "OST"];
     let mut s = String::new();
     s.push_str("# CORnet-S, reproduced\n\n");
-    s.push_str(&format!("Our numbers come from the **{profile}** profile. "));
+    s.push_str(&format!(
+        "Our numbers come from the **{profile}** profile. "
+    ));
     if profile.contains("synthetic") || profile.contains("embedded") {
         s.push_str("They are measured on the synthetic world (generated images, a hidden brain with known ceilings, a narrow CORnet-S trained at low resolution), not on the real recordings: they test the pipeline, not the paper's claims.\n\n");
     } else {
@@ -119,11 +127,21 @@ pub fn markdown(entries: &[Entry], top1: &[(String, f64, String)], profile: &str
     let mut notes = Vec::new();
     for m in &models {
         let get = |c: &str| entries.iter().find(|e| &e.model == m && e.column == c);
-        let have: Vec<f64> = cols.iter().filter_map(|c| get(c).map(|e| e.value)).collect();
-        let composite = if have.is_empty() { None } else { Some(have.iter().sum::<f64>() / have.len() as f64) };
+        let have: Vec<f64> = cols
+            .iter()
+            .filter_map(|c| get(c).map(|e| e.value))
+            .collect();
+        let composite = if have.is_empty() {
+            None
+        } else {
+            Some(have.iter().sum::<f64>() / have.len() as f64)
+        };
         let which: Vec<&str> = cols.iter().copied().filter(|c| get(c).is_some()).collect();
         if which.len() < cols.len() && !which.is_empty() {
-            notes.push(format!("{m}: Brain-Score here is the mean of {} only (the other benchmarks did not run).", which.join(", ")));
+            notes.push(format!(
+                "{m}: Brain-Score here is the mean of {} only (the other benchmarks did not run).",
+                which.join(", ")
+            ));
         }
         let t = top1.iter().find(|t| &t.0 == m);
         s.push_str(&format!(
@@ -153,19 +171,35 @@ pub fn markdown(entries: &[Entry], top1: &[(String, f64, String)], profile: &str
         ));
     }
     for (m, v, src) in top1 {
-        s.push_str(&format!("| {m} | ImageNet top-1 | {} | | | `{src}` |\n", fmt(Some(*v))));
+        s.push_str(&format!(
+            "| {m} | ImageNet top-1 | {} | | | `{src}` |\n",
+            fmt(Some(*v))
+        ));
     }
     s.push_str("\nThe same table from the score stores:\n\n```sql\nSELECT model, benchmark, value AS ceiled, stage, stage_key\nFROM scores\nWHERE quantity = 'ceiled' AND split IS NULL\nORDER BY model, benchmark;\n```\n\n`ventral sql` runs it in the workspace; `ventral show STAGE` gives each stage's key and output.\n");
     s
 }
 
+/// A CSV field, quoted when it holds a comma, quote or newline.
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A self-contained HTML page of the Markdown (tables and code blocks rendered).
 pub fn html(md: &str) -> String {
-    let mut out = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>ventral report</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}code,pre{background:#f4f4f4}</style></head><body>\n");
+    let mut out = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>ventral report</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}code,pre{background:#f4f4f4}</style></head><body>\n",
+    );
     let mut in_table = false;
     let mut in_code = false;
     for line in md.lines() {
@@ -190,7 +224,10 @@ pub fn html(md: &str) -> String {
             let cells: Vec<&str> = line.trim_matches('|').split('|').collect();
             out.push_str("<tr>");
             for c in cells {
-                out.push_str(&format!("<td>{}</td>", html_escape(c.trim()).replace('`', "")));
+                out.push_str(&format!(
+                    "<td>{}</td>",
+                    html_escape(c.trim()).replace('`', "")
+                ));
             }
             out.push_str("</tr>\n");
             continue;
@@ -251,16 +288,29 @@ impl StageKind for ReportKind {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let dirs: Vec<&Path> = ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
         let entries = read_scores(&dirs)?;
-        let model = entries.first().map(|e| e.model.clone()).unwrap_or_else(|| "model".into());
+        let model = entries
+            .first()
+            .map(|e| e.model.clone())
+            .unwrap_or_else(|| "model".into());
         let mut top1 = Vec::new();
         if let Some(evals) = ctx.inputs.get("imagenet") {
             for d in evals {
                 let p = d.join("eval.json");
-                let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)?;
-                top1.push((model.clone(), v["top1"].as_f64().unwrap_or(f64::NAN), digest_of(d)));
+                let v: Value = serde_json::from_str(
+                    &std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?,
+                )?;
+                top1.push((
+                    model.clone(),
+                    v["top1"].as_f64().unwrap_or(f64::NAN),
+                    digest_of(d),
+                ));
             }
         }
-        let profile = ctx.params.get("profile").and_then(|v| v.as_str()).unwrap_or("embedded (synthetic world)");
+        let profile = ctx
+            .params
+            .get("profile")
+            .and_then(|v| v.as_str())
+            .unwrap_or("embedded (synthetic world)");
         let md = markdown(&entries, &top1, profile);
         std::fs::write(ctx.out_dir.join("report.md"), &md)?;
         std::fs::write(ctx.out_dir.join("report.html"), html(&md))?;
@@ -268,8 +318,8 @@ impl StageKind for ReportKind {
         for e in &entries {
             csv.push_str(&format!(
                 "{},{},{},{},{},{}\n",
-                e.model,
-                e.column,
+                quote(&e.model),
+                quote(&e.column),
                 e.value,
                 e.raw.map(|r| r.0.to_string()).unwrap_or_default(),
                 e.raw.map(|r| r.1.to_string()).unwrap_or_default(),
@@ -277,7 +327,7 @@ impl StageKind for ReportKind {
             ));
         }
         for (m, v, src) in &top1 {
-            csv.push_str(&format!("{m},ImageNet top-1,{v},,,{src}\n"));
+            csv.push_str(&format!("{},ImageNet top-1,{v},,,{src}\n", quote(m)));
         }
         std::fs::write(ctx.out_dir.join("table1.csv"), csv)?;
         (ctx.progress)(&format!("{} scores", entries.len()));
