@@ -326,6 +326,30 @@ def op_i2n(req):
     return result
 
 
+def op_logistic(req):
+    """Brain-Score's behavioural readout, as ProbabilitiesMapping.ProbabilitiesClassifier does
+    it (brainscore_vision/model_helpers/brain_transformation/behavior.py): StandardScaler, then
+    LogisticRegression(multi_class='multinomial', solver='newton-cg', C=c); labels indexed in
+    order of first appearance."""
+    import sklearn.linear_model
+    import sklearn.preprocessing
+    from collections import OrderedDict
+    npz = _load_npz(req['npz'])
+    labels = _str(npz['y'])
+    mapping = OrderedDict()
+    for l in labels:
+        mapping.setdefault(l, len(mapping))
+    y = np.array([mapping[l] for l in labels])
+    scaler = sklearn.preprocessing.StandardScaler().fit(npz['x'])
+    # `tol` defaults to sklearn's (Brain-Score's); a tiny tol gives the converged optimum.
+    clf = sklearn.linear_model.LogisticRegression(multi_class='multinomial', solver='newton-cg',
+                                                  C=req.get('c', 1e-3), tol=req.get('tol', 1e-4),
+                                                  max_iter=req.get('max_iter', 100))
+    clf.fit(scaler.transform(npz['x']), y)
+    proba = clf.predict_proba(scaler.transform(npz['x_test']))
+    return {'classes': list(mapping.keys()), 'proba': proba}
+
+
 # ----------------------------------------------------------------------------------------
 # Object solution times: Kar2019 OST (needs TensorFlow)
 
@@ -392,7 +416,7 @@ def op_versions(req):
 OPS = {
     'permutation': op_permutation, 'random_sample': op_random_sample, 'randint32': op_randint32,
     'shuffle_split': op_shuffle_split, 'stratified_shuffle_split': op_stratified_shuffle_split,
-    'pls': op_pls, 'neural': op_neural, 'i2n': op_i2n, 'ost': op_ost, 'versions': op_versions,
+    'pls': op_pls, 'neural': op_neural, 'i2n': op_i2n, 'logistic': op_logistic, 'ost': op_ost, 'versions': op_versions,
 }
 
 

@@ -13,20 +13,11 @@
 //! `time_bin_start`) picks the region's nearest model timestep, `<region>-t<k>`; `layer`
 //! names a store directly instead.
 
-use std::path::Path;
-
 use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
 
 use crate::neural::{load_recordings, score};
 use crate::{commit_timestep, write_scores};
-
-fn one<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<&'a Path, BoxError> {
-    match ctx.input(name)? {
-        [p] => Ok(p.as_path()),
-        many => Err(format!("input `{name}` must be one path, it is {}", many.len()).into()),
-    }
-}
 
 const PARAMS: &[ParamSpec] = &[
     ParamSpec {
@@ -105,8 +96,8 @@ impl StageKind for NeuralKind {
             .and_then(|v| v.as_str())
             .unwrap_or("IT")
             .to_string();
-        let acts = one(ctx, "activations")?;
-        let recs = one(ctx, "recordings")?;
+        let acts = ctx.one_input("activations")?;
+        let recs = ctx.one_input("recordings")?;
         let layer = match p.get("layer").and_then(|v| v.as_str()) {
             Some(l) => l.to_string(),
             None => {
@@ -172,6 +163,105 @@ impl StageKind for NeuralKind {
         (ctx.progress)(&format!(
             "{bench}: raw {:.3}, ceiling {:.3}, ceiled {:.3} ({layer})",
             result.raw, result.ceiling, result.ceiled
+        ));
+        Ok(())
+    }
+}
+
+const BEHAVIOUR_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "layer",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the activation store read out (default decoder-t0, the avgpool)",
+    },
+    ParamSpec {
+        name: "benchmark",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the benchmark's name (default Rajalingham2018-i2n)",
+    },
+    ParamSpec {
+        name: "model",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the model's name (default: the activations' `model`)",
+    },
+    ParamSpec {
+        name: "c",
+        ty: ParamType::Float,
+        required: false,
+        doc: "inverse L2 strength of the logistic readout (1e-3)",
+    },
+    ParamSpec {
+        name: "label",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the fitting stimuli's label column (object_name)",
+    },
+];
+
+/// `behaviour`: I2n of a logistic readout against human trials.
+pub struct BehaviourKind {
+    code: String,
+}
+
+impl BehaviourKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        BehaviourKind { code: code.into() }
+    }
+}
+
+impl StageKind for BehaviourKind {
+    fn name(&self) -> &str {
+        "behaviour"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        BEHAVIOUR_PARAMS
+    }
+    fn doc(&self) -> &str {
+        "I2n (Rajalingham2018): logistic readout fitted on `fitting` activations, probabilities on `test` activations, against human `trials`"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p = ctx.params;
+        let layer = p
+            .get("layer")
+            .and_then(|v| v.as_str())
+            .unwrap_or("decoder-t0");
+        let fitting = ctx.one_input("fitting")?.join(layer);
+        let test = ctx.one_input("test")?.join(layer);
+        let trials = ctx.one_input("trials")?;
+        let model = match p.get("model").and_then(|v| v.as_str()) {
+            Some(m) => m.to_string(),
+            None => ventral_store::Assembly::open(&test)?
+                .meta()
+                .attr_str("model")
+                .unwrap_or("model")
+                .to_string(),
+        };
+        let bench = p
+            .get("benchmark")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Rajalingham2018-i2n");
+        let c = p.get("c").and_then(|v| v.as_f64()).unwrap_or(1e-3);
+        let label = p
+            .get("label")
+            .and_then(|v| v.as_str())
+            .unwrap_or("object_name");
+        let (result, rows) =
+            crate::behaviour::score(bench, &model, &fitting, &test, trials, label, c)?;
+        write_scores(ctx.out_dir, &rows)?;
+        std::fs::write(
+            ctx.out_dir.join("score.json"),
+            serde_json::to_string_pretty(&result)? + "\n",
+        )?;
+        (ctx.progress)(&format!(
+            "{bench}: raw {:.3}, ceiling {:.3}, ceiled {:.3}, readout accuracy {:.3}",
+            result.raw, result.ceiling, result.ceiled, result.readout_accuracy
         ));
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! (one row per benchmark × model × quantity × split × neuroid, what `ventral sql` reads as
 //! the `scores` table) and `score.json` (the summary).
 
+pub mod behaviour;
 pub mod kinds;
 pub mod neural;
 

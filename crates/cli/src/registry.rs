@@ -48,6 +48,9 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(ventral_benchmarks::kinds::NeuralKind::new(
         code_id("neural")?,
     )));
+    r.register(Arc::new(ventral_benchmarks::kinds::BehaviourKind::new(
+        code_id("behaviour")?,
+    )));
     r.register(Arc::new(ventral_report::ReportKind::new(code_id(
         "report",
     )?)));

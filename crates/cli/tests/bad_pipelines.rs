@@ -57,8 +57,8 @@ fn unknown_stage() {
 #[test]
 fn unknown_kind() {
     check(
-        "\n[stages.x]\nkind = \"train\"\n",
-        &["pipelines/p.toml:2: stage `x`: unknown kind `train`"],
+        "\n[stages.x]\nkind = \"trian\"\n",
+        &["pipelines/p.toml:2: stage `x`: unknown kind `trian`"],
     );
 }
 

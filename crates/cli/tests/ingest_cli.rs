@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Ws, crosscheck_python, imagenet_root, py, python, shared_data};
+use common::{Ws, crosscheck_python, imagenet_root, py, python, shared_data_or_skip};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py")
@@ -74,12 +74,15 @@ fn netcdf_written_by_xarray_round_trips() {
 
 #[test]
 fn real_brainio_files_round_trip_and_load_in_brainscore() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let Some(py3) = python() else {
         eprintln!("SKIPPED: no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
-    let dir = shared_data().join("brainio-netcdf");
+    let dir = data.join("brainio-netcdf");
     let out = ws.path().join("all");
     let v = ws.json(&["ingest", "brainio", s(&dir), "-o", s(&out), "--json"]);
     let asms = v["assemblies"].as_array().unwrap();
@@ -142,13 +145,20 @@ fn real_brainio_files_round_trip_and_load_in_brainscore() {
 
 #[test]
 fn stimulus_sets_and_catalogs() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let Some(py3) = python() else {
         eprintln!("SKIPPED: no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
     let st = ws.path().join("st");
-    py(&py3, &fixtures(), &["stimuli", s(&st)]);
+    py(
+        &py3,
+        &fixtures(),
+        &["stimuli", s(&st), s(&data.join("hvm"))],
+    );
     let out = ws.path().join("cat");
     let v = ws.json(&[
         "ingest",
@@ -207,13 +217,20 @@ fn stimulus_sets_and_catalogs() {
 
 #[test]
 fn bad_inputs_are_named_and_leave_nothing() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let Some(py3) = python() else {
         eprintln!("SKIPPED: no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
     let st = ws.path().join("st");
-    py(&py3, &fixtures(), &["stimuli", s(&st)]);
+    py(
+        &py3,
+        &fixtures(),
+        &["stimuli", s(&st), s(&data.join("hvm"))],
+    );
     let bad = st.join("bad");
     let out = ws.path().join("out");
     let cases: &[(&str, &[&str])] = &[
@@ -260,8 +277,11 @@ fn bad_inputs_are_named_and_leave_nothing() {
 
 #[test]
 fn imagenet_layouts_and_manifests() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let ws = Ws::new();
-    let (root, samples) = imagenet_root(&ws);
+    let (root, samples) = imagenet_root(&ws, &data);
     let out = ws.path().join("imagenet");
     let v = ws.json(&["ingest", "imagenet", s(&root), "-o", s(&out), "--json"]);
     assert_eq!(v["counts"]["train"], 10);
@@ -378,8 +398,11 @@ fn imagenet_layouts_and_manifests() {
 
 #[test]
 fn imagenet_per_wnid_val_and_brainscore_labels() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let ws = Ws::new();
-    let (root, _) = imagenet_root(&ws);
+    let (root, _) = imagenet_root(&ws, &data);
     // Brain-Score's imagenet2012.csv labels instead of Kaggle's.
     let loc = std::fs::read_to_string(root.join("LOC_val_solution.csv")).unwrap();
     let mut bs = String::from(",filename,filepath,image_file_sha1,image_id,label,synset\n");
@@ -422,6 +445,9 @@ fn imagenet_per_wnid_val_and_brainscore_labels() {
 
 #[test]
 fn coco_index_with_grayscale_subset() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let Some(py3) = python() else {
         eprintln!("SKIPPED: no project venv (run `make test`)");
         return;
@@ -430,7 +456,7 @@ fn coco_index_with_grayscale_subset() {
     let images = ws.path().join("coco/val2017");
     std::fs::create_dir_all(&images).unwrap();
     let mut entries = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared_data().join("imagenet-samples"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("imagenet-samples"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
@@ -504,11 +530,14 @@ fn coco_index_with_grayscale_subset() {
 
 #[test]
 fn brainio_stage_kind_checks_the_manifest_and_feeds_sql() {
+    let Some(shared) = shared_data_or_skip() else {
+        return;
+    };
     let ws = Ws::new();
     let data = ws.path().join("data/brainio");
     std::fs::create_dir_all(&data).unwrap();
     for f in ["alexnet-probabilities.nc", "resnet18-probabilities.nc"] {
-        std::fs::copy(shared_data().join("brainio-netcdf").join(f), data.join(f)).unwrap();
+        std::fs::copy(shared.join("brainio-netcdf").join(f), data.join(f)).unwrap();
     }
     ws.ok(&[
         "manifest",

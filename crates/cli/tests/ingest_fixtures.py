@@ -5,7 +5,7 @@
     python ingest_fixtures.py check ORIG STORE EXPORTED
                                                 our store holds ORIG's values; EXPORTED is
                                                 identical to ORIG for xarray
-    python ingest_fixtures.py stimuli OUT       HvM stimulus set (CSV + ZIP of real images),
+    python ingest_fixtures.py stimuli OUT HVM   HvM stimulus set (CSV + ZIP of real images),
                                                 an assembly on it, lookup.csv, bad corpus
     python ingest_fixtures.py brainscore FILE   Brain-Score's loader opens FILE (crosscheck venv)
     python ingest_fixtures.py bench OUT N       a MajajHong-shaped assembly (256 x N x 1)
@@ -137,11 +137,10 @@ def sha1(path):
     return h.hexdigest()
 
 
-def cmd_stimuli(out):
+def cmd_stimuli(out, data):
+    """`data`: the real HvM folder (../shared/data/hvm: images/ and hvm_metadata.csv)."""
     import pandas as pd
     import xarray as xr
-    here = os.path.dirname(os.path.abspath(__file__))
-    data = os.path.normpath(os.path.join(here, "../../../../shared/data/hvm"))
     os.makedirs(out, exist_ok=True)
     imgs = pd.read_csv(f"{data}/images/images.csv")
     meta = pd.read_csv(f"{data}/hvm_metadata.csv")

@@ -3,14 +3,17 @@
 
 mod common;
 
-use common::{Ws, imagenet_root, py, python};
+use common::{Ws, imagenet_root, py, python, shared_data_or_skip};
 
 const NARROW: &[&str] = &["--width", "0.125", "--resolution", "32", "--times", "1,2,1"];
 
 #[test]
 fn training_resumes_to_the_same_weights() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let ws = Ws::new();
-    let (root, _) = imagenet_root(&ws);
+    let (root, _) = imagenet_root(&ws, &data);
     ws.ok(&["ingest", "imagenet", root.to_str().unwrap(), "-o", "index"]);
     let train = |out: &str, epochs: &str| {
         let mut args = vec![
@@ -75,6 +78,9 @@ fn training_resumes_to_the_same_weights() {
 
 #[test]
 fn extract_writes_one_store_per_area_and_timestep() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let Some(py3) = python() else {
         eprintln!("SKIPPED: no project venv (run `make test`)");
         return;
@@ -83,7 +89,15 @@ fn extract_writes_one_store_per_area_and_timestep() {
     let st = ws.path().join("st");
     let fixtures =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py");
-    py(&py3, &fixtures, &["stimuli", st.to_str().unwrap()]);
+    py(
+        &py3,
+        &fixtures,
+        &[
+            "stimuli",
+            st.to_str().unwrap(),
+            data.join("hvm").to_str().unwrap(),
+        ],
+    );
     ws.ok(&[
         "ingest",
         "brainio",
@@ -176,8 +190,11 @@ fn extract_writes_one_store_per_area_and_timestep() {
 
 #[test]
 fn model_stage_kinds_in_a_pipeline() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
     let ws = Ws::new();
-    let (root, _) = imagenet_root(&ws);
+    let (root, _) = imagenet_root(&ws, &data);
     let rel = root
         .strip_prefix(ws.path())
         .unwrap()

@@ -27,6 +27,9 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         ran,
         [
             "activations",
+            "activations_fitting",
+            "activations_objectome",
+            "behaviour",
             "environment",
             "imagenet",
             "it",
@@ -76,7 +79,9 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     assert_eq!(ran, ["it", "report"]);
     let csv = ws.ok(&["sql", "--format", "csv", "SELECT benchmark FROM scores WHERE quantity = 'ceiled' AND split IS NULL ORDER BY benchmark"]);
     assert!(
-        csv.contains("MajajHong2015.IT-pls") && csv.contains("MajajHong2015.V4-pls"),
+        csv.contains("MajajHong2015.IT-pls")
+            && csv.contains("MajajHong2015.V4-pls")
+            && csv.contains("Rajalingham2018-i2n"),
         "{csv}"
     );
 }

@@ -103,6 +103,23 @@ impl StageContext<'_> {
             .map(Vec::as_slice)
             .ok_or_else(|| format!("input `{name}` is required").into())
     }
+
+    /// The one path of input `name` (an error if it is missing or names several).
+    pub fn one_input(&self, name: &str) -> Result<&Path, BoxError> {
+        match self.input(name)? {
+            [p] => Ok(p.as_path()),
+            many => Err(format!("input `{name}` must be one path, it is {}", many.len()).into()),
+        }
+    }
+
+    /// The one path of input `name`, if the stage has that input.
+    pub fn optional_input(&self, name: &str) -> Result<Option<&Path>, BoxError> {
+        if self.inputs.contains_key(name) {
+            self.one_input(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 /// A kind of stage: a pure function from (params, inputs) to an output folder.

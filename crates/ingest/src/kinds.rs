@@ -22,24 +22,9 @@ use crate::catalog::{Catalog, ingest_catalog, store_name};
 use crate::manifest::Manifest;
 use crate::netcdf::{IngestOptions, ingest_netcdf};
 
-fn one<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<&'a Path, BoxError> {
-    match ctx.input(name)? {
-        [p] => Ok(p.as_path()),
-        many => Err(format!("input `{name}` must be one path, it is {}", many.len()).into()),
-    }
-}
-
-fn optional<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<Option<&'a Path>, BoxError> {
-    if ctx.inputs.contains_key(name) {
-        one(ctx, name).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 /// Verify `root` against the stage's `manifest` input, if it has one.
 fn check_manifest(ctx: &StageContext<'_>, root: &Path) -> Result<(), BoxError> {
-    if let Some(m) = optional(ctx, "manifest")? {
+    if let Some(m) = ctx.optional_input("manifest")? {
         let man = Manifest::read(m)?;
         let r = man.verify(root, m)?;
         (ctx.progress)(&format!("{} files match {}", r.files, m.display()));
@@ -90,7 +75,7 @@ impl StageKind for BrainioKind {
          or one .nc (input `source`, optional `manifest`) into ${out}/assemblies/<id>/ and ${out}/stimulus_sets/<id>/"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let source = one(ctx, "source")?;
+        let source = ctx.one_input("source")?;
         check_manifest(ctx, &data_dir(source))?;
         let ids: Vec<String> = ctx
             .params
@@ -182,9 +167,9 @@ impl StageKind for ImagenetKind {
          index (path, label, blake3) in ${out}"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let root = one(ctx, "root")?;
+        let root = ctx.one_input("root")?;
         check_manifest(ctx, root)?;
-        let labels = optional(ctx, "val_labels")?;
+        let labels = ctx.optional_input("val_labels")?;
         let s = crate::imagenet::ingest_imagenet(root, labels, ctx.out_dir)?;
         (ctx.progress)(&format!("{:?}, {} classes", s.counts, s.classes));
         Ok(())
@@ -225,9 +210,9 @@ impl StageKind for CocoKind {
          ${out}"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let images = one(ctx, "images")?;
+        let images = ctx.one_input("images")?;
         check_manifest(ctx, images)?;
-        let instances = one(ctx, "instances")?;
+        let instances = ctx.one_input("instances")?;
         let gray = ctx
             .params
             .get("grayscale_only")

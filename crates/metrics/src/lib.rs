@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod i2n;
+pub mod logistic;
 pub mod neural;
 pub mod norm;
 pub mod pls;

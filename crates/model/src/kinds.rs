@@ -17,21 +17,12 @@
 //! weights, every epoch's checkpoint and the history. `device` (default `auto`) is part of a
 //! stage's runtime identity: CPU and CUDA results are different outputs.
 
-use std::path::Path;
-
 use serde_json::Value;
 use ventral_dag::{BoxError, ParamSpec, ParamType, Params, StageContext, StageKind};
 
 use crate::extract::{ExtractOptions, Stimuli, extract};
 use crate::train::{TrainOptions, evaluate, train};
 use crate::{CornetConfig, Model, describe, parse_device};
-
-fn one<'a>(ctx: &'a StageContext<'_>, name: &str) -> Result<&'a Path, BoxError> {
-    match ctx.input(name)? {
-        [p] => Ok(p.as_path()),
-        many => Err(format!("input `{name}` must be one path, it is {}", many.len()).into()),
-    }
-}
 
 fn config(params: &Params) -> Result<CornetConfig, BoxError> {
     let v = params
@@ -138,7 +129,7 @@ impl StageKind for ImportKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
-        let ckpt = one(ctx, "checkpoint")?;
+        let ckpt = ctx.one_input("checkpoint")?;
         let meta = crate::import_checkpoint(ckpt, &c, ctx.out_dir)?;
         (ctx.progress)(&format!(
             "{}: {} parameters",
@@ -185,7 +176,7 @@ impl StageKind for TrainKind {
             .unwrap_or(Value::Object(Default::default()));
         let opts: TrainOptions =
             serde_json::from_value(recipe).map_err(|e| format!("param `recipe`: {e}"))?;
-        let index = one(ctx, "index")?;
+        let index = ctx.one_input("index")?;
         let device = parse_device(&device_name(ctx.params))?;
         // A resumable working folder named by what determines the result.
         let mut h = blake3::Hasher::new();
@@ -245,7 +236,7 @@ impl StageKind for EvaluateKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let model = Model::open(
-            one(ctx, "weights")?,
+            ctx.one_input("weights")?,
             parse_device(&device_name(ctx.params))?,
         )?;
         let split = ctx
@@ -258,7 +249,7 @@ impl StageKind for EvaluateKind {
             .get("batch")
             .and_then(|v| v.as_u64())
             .unwrap_or(64) as usize;
-        let s = evaluate(&model, one(ctx, "index")?, split, batch)?;
+        let s = evaluate(&model, ctx.one_input("index")?, split, batch)?;
         std::fs::write(
             ctx.out_dir.join("eval.json"),
             serde_json::to_string_pretty(&s)? + "\n",
@@ -308,7 +299,7 @@ impl StageKind for ExtractKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let model = Model::open(
-            one(ctx, "weights")?,
+            ctx.one_input("weights")?,
             parse_device(&device_name(ctx.params))?,
         )?;
         let layers: Vec<String> = ctx
@@ -336,7 +327,7 @@ impl StageKind for ExtractKind {
             layers,
             producer: Some(ctx.stage.to_string()),
         };
-        let stimuli = Stimuli::from_path(one(ctx, "stimuli")?);
+        let stimuli = Stimuli::from_path(ctx.one_input("stimuli")?);
         let progress =
             |done: usize, total: usize| (ctx.progress)(&format!("{done}/{total} images"));
         let s = extract(&model, &stimuli, ctx.out_dir, &opts, &progress)?;

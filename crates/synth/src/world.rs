@@ -115,6 +115,9 @@ pub struct WorldConfig {
     pub objectome_per_object: usize,
     /// Human 2-AFC trials per objectome image.
     pub trials_per_image: usize,
+    /// Objectome-like fitting images per object (what a model's behavioural readout is
+    /// trained on; Brain-Score uses 2,160 = 24 × 90).
+    pub objectome_fitting_per_object: usize,
     /// ImageNet-like classes, training and validation images per class, image size.
     pub imagenet: [usize; 3],
     /// ImageNet-like image size.
@@ -145,6 +148,7 @@ impl WorldConfig {
             ceilings: [0.90, 0.82],
             objectome_per_object: 10,
             trials_per_image: 391,
+            objectome_fitting_per_object: 20,
             imagenet: [10, 120, 20],
             imagenet_size: 64,
             coco: [10, 16],
@@ -164,6 +168,7 @@ impl WorldConfig {
             ceilings: [0.90, 0.82],
             objectome_per_object: 100,
             trials_per_image: 391,
+            objectome_fitting_per_object: 90,
             imagenet: [1000, 1300, 50],
             imagenet_size: 256,
             coco: [10, 132],
@@ -357,17 +362,27 @@ pub fn hvm_stimuli(cfg: &WorldConfig, objects: &[Object]) -> Vec<Stimulus> {
 }
 
 /// Objectome-like stimuli: 24 objects (3 from each HvM category), `per_object` images each at
-/// high variation, grayscale.
-pub fn objectome_stimuli(cfg: &WorldConfig, objects: &[Object]) -> (Vec<usize>, Vec<Stimulus>) {
+/// high variation, grayscale. `fitting` draws the readout's training images instead of the
+/// test images (other streams, other ids).
+pub fn objectome_stimuli(
+    cfg: &WorldConfig,
+    objects: &[Object],
+    fitting: bool,
+) -> (Vec<usize>, Vec<Stimulus>) {
+    let (tag, count) = if fitting {
+        ("objectome-fitting", cfg.objectome_fitting_per_object)
+    } else {
+        ("objectome", cfg.objectome_per_object)
+    };
     let chosen: Vec<usize> = (0..8).flat_map(|c| [c * 8, c * 8 + 3, c * 8 + 6]).collect();
     let mut out = Vec::new();
     for (j, &o) in chosen.iter().enumerate() {
-        for k in 0..cfg.objectome_per_object {
+        for k in 0..count {
             let idx = (j * 10_000 + k) as u64;
-            let mut r = Rng::new(cfg.seed, "objectome-stimulus", idx);
+            let mut r = Rng::new(cfg.seed, &format!("{tag}-stimulus"), idx);
             let level = 1 + r.below(2);
             let pose = pose_for(&mut r, level);
-            let mut brng = Rng::new(cfg.seed, "objectome-bg", idx);
+            let mut brng = Rng::new(cfg.seed, &format!("{tag}-bg"), idx);
             let scene = Scene {
                 background: Background::random(&mut brng, false),
                 objects: vec![Placed {
@@ -379,11 +394,11 @@ pub fn objectome_stimuli(cfg: &WorldConfig, objects: &[Object]) -> (Vec<usize>, 
                 disc: false,
             };
             out.push(Stimulus {
-                id: hex_id(cfg.seed, "objectome-id", idx),
+                id: hex_id(cfg.seed, &format!("{tag}-id"), idx),
                 object: j,
                 variation: VARIATION[level].0,
                 pose,
-                background_id: hex_id(cfg.seed, "objectome-bg", idx),
+                background_id: hex_id(cfg.seed, &format!("{tag}-bg"), idx),
                 scene,
                 difficulty: difficulty(&pose, 0),
             });

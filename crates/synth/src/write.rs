@@ -398,33 +398,35 @@ pub(crate) fn hvm(
     Ok(())
 }
 
-/// Objectome-like images and human 2-AFC trials.
-pub(crate) fn objectome(
+/// Render and write one objectome-like StimulusSet (the fitting or the test images).
+fn objectome_set(
     cfg: &WorldConfig,
-    out: &Path,
+    objects: &[Object],
+    fitting: bool,
+    dir: &Path,
     summary: &mut WorldSummary,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<()> {
-    let dir = out.join("brainio");
-    let objects = world::hvm_objects(cfg.seed);
-    let (chosen, stimuli) = world::objectome_stimuli(cfg, &objects);
-    progress(&format!(
-        "rendering {} objectome-like images",
-        stimuli.len()
-    ));
+) -> Result<(Vec<usize>, Vec<Stimulus>)> {
+    let (chosen, stimuli) = world::objectome_stimuli(cfg, objects, fitting);
+    let (id, stem) = if fitting {
+        (
+            "dicarlo.objectome.fitting",
+            "image_dicarlo_objectome_fitting",
+        )
+    } else {
+        ("dicarlo.objectome.public", "image_dicarlo_objectome_public")
+    };
+    progress(&format!("rendering {} images of {id}", stimuli.len()));
     let scenes: Vec<&crate::render::Scene> = stimuli.iter().map(|s| &s.scene).collect();
     let encoded = encode_all(&scenes, cfg.hvm_size, false);
-    summary
-        .images
-        .push(("dicarlo.objectome.public".into(), stimuli.len()));
-    let name = |j: usize| objects[chosen[j]].name.clone();
+    summary.images.push((id.into(), stimuli.len()));
     let rows: Vec<Vec<String>> = stimuli
         .iter()
         .map(|s| {
             vec![
                 s.id.clone(),
                 format!("{}.png", s.id),
-                name(s.object),
+                objects[chosen[s.object]].name.clone(),
                 s.variation.to_string(),
             ]
         })
@@ -435,12 +437,28 @@ pub(crate) fn objectome(
         .map(|(s, (b, _))| (format!("{}.png", s.id), b.as_slice()))
         .collect();
     write_stimulus_set(
-        &dir,
-        "image_dicarlo_objectome_public",
+        dir,
+        stem,
         &["stimulus_id", "filename", "object_name", "variation"],
         &rows,
         &images,
     )?;
+    Ok((chosen, stimuli))
+}
+
+/// Objectome-like images and human 2-AFC trials.
+pub(crate) fn objectome(
+    cfg: &WorldConfig,
+    out: &Path,
+    summary: &mut WorldSummary,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let dir = out.join("brainio");
+    let objects = world::hvm_objects(cfg.seed);
+    // The readout's fitting images (a stimulus set of their own), then the test images.
+    let (chosen, _) = objectome_set(cfg, &objects, true, &dir, summary, progress)?;
+    let (_, stimuli) = objectome_set(cfg, &objects, false, &dir, summary, progress)?;
+    let name = |j: usize| objects[chosen[j]].name.clone();
 
     // Human trials: accuracy falls with image difficulty and with the similarity of the
     // distractor to the sample object (latent distance); workers differ in skill.
@@ -801,6 +819,10 @@ pub(crate) fn catalog(out: &Path) -> Result<()> {
     let sets = [
         ("dicarlo.hvm-public", "image_dicarlo_hvm-public"),
         ("dicarlo.objectome.public", "image_dicarlo_objectome_public"),
+        (
+            "dicarlo.objectome.fitting",
+            "image_dicarlo_objectome_fitting",
+        ),
         ("dicarlo.Kar2019", "image_dicarlo_Kar2019"),
     ];
     for (id, stem) in sets {

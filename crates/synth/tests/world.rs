@@ -194,6 +194,7 @@ fn same_seed_same_bytes_at_any_thread_count_and_seeds_differ() {
         sites: [4, 4],
         objectome_per_object: 1,
         trials_per_image: 4,
+        objectome_fitting_per_object: 1,
         imagenet: [3, 2, 1],
         imagenet_size: 32,
         coco: [3, 2],

@@ -142,17 +142,35 @@ pub fn py(python: &Path, script: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
-/// The shared real-data folder (`../shared/data` from the repository root).
-pub fn shared_data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+/// The shared real-data folder: `$VENTRAL_SHARED_DATA`, else `shared/data` beside the
+/// repository root or any folder above it, else this workplace's `/work/shared/data`.
+pub fn shared_data() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("VENTRAL_SHARED_DATA") {
+        return Some(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    root.ancestors()
+        .map(|a| a.join("shared/data"))
+        .chain(std::iter::once(PathBuf::from("/work/shared/data")))
+        .find(|p| p.join("hvm/hvm_metadata.csv").is_file())
+}
+
+/// [`shared_data`], or a message and `None` (the tests that need it then skip).
+pub fn shared_data_or_skip() -> Option<PathBuf> {
+    let d = shared_data();
+    if d.is_none() {
+        eprintln!("SKIPPED: ../shared/data not found (set VENTRAL_SHARED_DATA)");
+    }
+    d
 }
 
 /// An ILSVRC2012-style root made of the real ImageNet samples in ../shared/data: even ones in
 /// `train/<wnid>/`, odd ones in a flat `val/` with `LOC_val_solution.csv`.
-pub fn imagenet_root(ws: &Ws) -> (PathBuf, Vec<(String, usize)>) {
+pub fn imagenet_root(ws: &Ws, data: &Path) -> (PathBuf, Vec<(String, usize)>) {
     let root = ws.path().join("ilsvrc");
     let mut samples = Vec::new();
-    for e in std::fs::read_dir(shared_data().join("imagenet-samples")).unwrap() {
+    for e in std::fs::read_dir(data.join("imagenet-samples")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "jpg") {
             let stem = p.file_stem().unwrap().to_string_lossy().to_string();
