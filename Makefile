@@ -94,6 +94,7 @@ crosscheck: build
 
 bench: build
 	bash bench/engine.sh $(VENTRAL)
+	bash bench/synth.sh $(VENTRAL)
 	bash bench/ingest.sh $(VENTRAL)
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --device cpu --batch 16 --iters 4
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql

@@ -264,6 +264,9 @@ enum ScoreCmd {
         /// How the ceiling normalises: r/c (the 2019 paper), (r/c)^2, r^2/c.
         #[arg(long, default_value = "r/c")]
         normalisation: ventral_metrics::neural::Normalisation,
+        /// Only the target's neuroids of this `region` (V4, IT).
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -344,10 +347,11 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 source,
                 target,
                 normalisation,
+                region,
             },
     } = &cli.command
     {
-        let v = score::neural(source, target, *normalisation)?;
+        let v = score::neural(source, target, *normalisation, region.as_deref())?;
         if cli.json {
             print_json(&v)?;
         } else {

@@ -61,6 +61,60 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         top1 > 0.3,
         "the narrow CORnet-S must learn the synthetic classes well above chance (0.1): {top1}"
     );
+    // The synthetic world's promise: the trained model predicts IT (and V4) better than the
+    // same model untrained.
+    let show = |stage: &str| {
+        ws.json(&["show", stage, "--json"])["path"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (rec, acts) = (show("recordings"), show("activations"));
+    ws.ok(&[
+        "model",
+        "init",
+        "-o",
+        "untrained",
+        "--seed",
+        "0",
+        "--width",
+        "0.25",
+        "--resolution",
+        "64",
+        "--classes",
+        "10",
+    ]);
+    ws.ok(&[
+        "extract",
+        "--weights",
+        "untrained",
+        "--stimuli",
+        &format!("{rec}/stimulus_sets/dicarlo.hvm-public"),
+        "-o",
+        "untrained-acts",
+        "--device",
+        "cpu",
+        "--batch",
+        "32",
+    ]);
+    let target = format!("{rec}/assemblies/dicarlo.MajajHong2015.public");
+    for area in ["IT", "V4"] {
+        let score = |source: &str| {
+            ws.json(&[
+                "score", "neural", "--source", source, "--target", &target, "--region", area,
+                "--json",
+            ])["ceiled"]
+                .as_f64()
+                .unwrap()
+        };
+        let trained = score(&format!("{acts}/{area}-t0"));
+        let untrained = score(&format!("untrained-acts/{area}-t0"));
+        eprintln!("{area}: trained {trained:.4}, untrained {untrained:.4}");
+        assert!(
+            trained > untrained,
+            "{area}: trained {trained} <= untrained {untrained}"
+        );
+    }
     // Nothing changed: nothing runs.
     let r = ws.json(&["run", "--json"]);
     assert!(ws.ran(&r).is_empty());
