@@ -13,7 +13,7 @@ use ventral_model::{CornetConfig, Model, cornet::parameter_counts, parse_device}
 /// The architecture knobs shared by the commands that build a model.
 #[derive(Args, Debug, Clone)]
 pub struct ArchArgs {
-    /// CORnet-S or CORnet-Z.
+    /// CORnet-S, CORnet-Z, CORnet-R or CORnet-RT.
     #[arg(long, default_value = "CORnet-S")]
     pub arch: String,
     /// Timesteps of V2, V4, IT, e.g. 2,4,2.
@@ -45,10 +45,7 @@ pub struct ArchArgs {
 impl ArchArgs {
     pub fn config(&self) -> Result<CornetConfig> {
         let arch: ventral_model::Arch = self.arch.parse().map_err(anyhow::Error::msg)?;
-        let mut c = match arch {
-            ventral_model::Arch::S => CornetConfig::default(),
-            ventral_model::Arch::Z => CornetConfig::z(),
-        };
+        let mut c = CornetConfig::for_arch(arch);
         if let Some(t) = &self.times {
             anyhow::ensure!(
                 t.len() == 3,

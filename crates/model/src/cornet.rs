@@ -8,7 +8,11 @@
 //! are [`CornetConfig`] fields; at their defaults the names and shapes are the official
 //! state dict's (`V1.conv1.weight`, `V2.norm1_0.running_mean`, `decoder.linear.bias`, …).
 //!
-//! CORnet-Z is the feedforward baseline (per area: conv → ReLU → maxpool).
+//! CORnet-Z is the feedforward baseline (per area: conv → ReLU → maxpool). CORnet-R and
+//! CORnet-RT (dicarlolab/CORnet) share one block — strided input convolution with group
+//! norm, a recurrent 3 × 3 convolution on input + state — and run the whole network for 5
+//! timesteps; in CORnet-R the areas update in sequence within a timestep, in CORnet-RT each
+//! reads the previous timestep (areas above V1 start from zeros).
 
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
@@ -25,6 +29,12 @@ pub enum Arch {
     /// CORnet-Z (feedforward).
     #[serde(rename = "CORnet-Z")]
     Z,
+    /// CORnet-R (recurrent; areas updated in sequence within a timestep).
+    #[serde(rename = "CORnet-R")]
+    R,
+    /// CORnet-RT (recurrent; every area reads the previous timestep — "real time").
+    #[serde(rename = "CORnet-RT")]
+    RT,
 }
 
 impl std::str::FromStr for Arch {
@@ -33,8 +43,10 @@ impl std::str::FromStr for Arch {
         match s.to_ascii_lowercase().as_str() {
             "cornet-s" | "s" => Ok(Arch::S),
             "cornet-z" | "z" => Ok(Arch::Z),
+            "cornet-r" | "r" => Ok(Arch::R),
+            "cornet-rt" | "rt" => Ok(Arch::RT),
             other => Err(format!(
-                "unknown architecture `{other}` (CORnet-S or CORnet-Z)"
+                "unknown architecture `{other}` (CORnet-S, CORnet-Z, CORnet-R or CORnet-RT)"
             )),
         }
     }
@@ -46,7 +58,8 @@ impl std::str::FromStr for Arch {
 pub struct CornetConfig {
     /// The architecture.
     pub arch: Arch,
-    /// Timesteps of V2, V4, IT (CORnet-S: 2, 4, 2).
+    /// Timesteps of V2, V4, IT (CORnet-S: 2, 4, 2). CORnet-R and CORnet-RT run the whole
+    /// network for `times[0]` timesteps (5).
     pub times: [usize; 3],
     /// Expansion of the bottleneck convolutions (4).
     pub scale: i64,
@@ -91,6 +104,33 @@ impl CornetConfig {
         }
     }
 
+    /// CORnet-R at the official sizes (5 timesteps).
+    pub fn r() -> Self {
+        CornetConfig {
+            arch: Arch::R,
+            times: [5, 5, 5],
+            ..CornetConfig::default()
+        }
+    }
+
+    /// CORnet-RT at the official sizes (5 timesteps).
+    pub fn rt() -> Self {
+        CornetConfig {
+            arch: Arch::RT,
+            ..CornetConfig::r()
+        }
+    }
+
+    /// The configuration an architecture starts from.
+    pub fn for_arch(arch: Arch) -> Self {
+        match arch {
+            Arch::S => CornetConfig::default(),
+            Arch::Z => CornetConfig::z(),
+            Arch::R => CornetConfig::r(),
+            Arch::RT => CornetConfig::rt(),
+        }
+    }
+
     /// The channels of V1, V2, V4, IT.
     pub fn channels(&self) -> [i64; 4] {
         [64, 128, 256, 512].map(|c| ((c as f64 * self.width).round() as i64).max(1))
@@ -125,12 +165,32 @@ impl CornetConfig {
         if self.resolution < 16 {
             return bad("resolution", format!("{} (≥ 16 px)", self.resolution));
         }
+        if matches!(self.arch, Arch::R | Arch::RT) && self.channels().iter().any(|c| c % 32 != 0) {
+            return bad(
+                "width",
+                format!(
+                    "{}: CORnet-R/RT's group norms need channels divisible by 32 ({:?})",
+                    self.width,
+                    self.channels()
+                ),
+            );
+        }
         Ok(())
     }
 
     /// The registered layers, in order: `V1.output-t0`, `V2.output-t0`, …,
     /// `decoder.avgpool-t0`.
     pub fn layers(&self) -> Vec<String> {
+        if matches!(self.arch, Arch::R | Arch::RT) {
+            let mut v = Vec::new();
+            for area in ["V1", "V2", "V4", "IT"] {
+                for k in 0..self.times[0] {
+                    v.push(format!("{area}.output-t{k}"));
+                }
+            }
+            v.push("decoder.avgpool-t0".into());
+            return v;
+        }
         let mut v = vec!["V1.output-t0".to_string()];
         for (area, t) in ["V2", "V4", "IT"].iter().zip(self.times) {
             let t = if self.arch == Arch::Z { 1 } else { t };
@@ -270,6 +330,49 @@ impl BlockS {
     }
 }
 
+/// One `CORblock_R` / `CORblock_RT` (the same modules; the networks differ in timing).
+#[derive(Debug)]
+struct BlockR {
+    conv_input: nn::Conv2D,
+    norm_input: nn::GroupNorm,
+    conv1: nn::Conv2D,
+    norm1: nn::GroupNorm,
+    channels: i64,
+}
+
+impl BlockR {
+    fn new(p: nn::Path, i: i64, o: i64, k: i64, stride: i64) -> BlockR {
+        BlockR {
+            conv_input: conv(&p / "conv_input", i, o, k, stride, k / 2, true),
+            norm_input: nn::group_norm(&p / "norm_input", 32, o, Default::default()),
+            conv1: conv(&p / "conv1", o, o, 3, 1, 1, false),
+            norm1: nn::group_norm(&p / "norm1", 32, o, Default::default()),
+            channels: o,
+        }
+    }
+
+    /// `(output, state)` from an input (or none: zeros of `shape`) and the previous state.
+    fn step(
+        &self,
+        inp: Option<&Tensor>,
+        state: Option<&Tensor>,
+        zeros: (i64, i64, tch::Device),
+    ) -> Tensor {
+        let x = match inp {
+            Some(x) => x.apply(&self.conv_input).apply(&self.norm_input).relu(),
+            None => Tensor::zeros(
+                [zeros.0, self.channels, zeros.1, zeros.1],
+                (tch::Kind::Float, zeros.2),
+            ),
+        };
+        let skip = match state {
+            Some(s) => x + s,
+            None => x,
+        };
+        skip.apply(&self.conv1).apply(&self.norm1).relu()
+    }
+}
+
 /// One `CORblock_Z`.
 #[derive(Debug)]
 struct BlockZ {
@@ -296,6 +399,10 @@ enum Body {
     },
     Z {
         areas: Vec<BlockZ>,
+    },
+    R {
+        areas: Vec<BlockR>,
+        realtime: bool,
     },
 }
 
@@ -336,6 +443,15 @@ impl Cornet {
                     ],
                 }
             }
+            Arch::R | Arch::RT => Body::R {
+                areas: vec![
+                    BlockR::new(root / "V1", 3, c1, 7, 4),
+                    BlockR::new(root / "V2", c1, c2, 3, 2),
+                    BlockR::new(root / "V4", c2, c4, 3, 2),
+                    BlockR::new(root / "IT", c4, ci, 3, 2),
+                ],
+                realtime: config.arch == Arch::RT,
+            },
             Arch::Z => {
                 let block = |name: &str, i, o, k, s| BlockZ {
                     conv: conv(&(root / name) / "conv", i, o, k, s, k / 2, true),
@@ -395,6 +511,63 @@ impl Cornet {
                     }
                 }
                 h
+            }
+            Body::R { areas, realtime } => {
+                // Spatial sizes of the zero inputs at t = 0 (56, 28, 14, 7 at 224 px).
+                let n = x.size()[0];
+                let mut side = (x.size()[3] - 1) / 4 + 1;
+                let mut sides = vec![side];
+                for _ in 1..4 {
+                    side = (side - 1) / 2 + 1;
+                    sides.push(side);
+                }
+                let names = ["V1", "V2", "V4", "IT"];
+                let times = self.config.times[0];
+                let mut outputs: Vec<Tensor> = Vec::with_capacity(4);
+                let mut states: Vec<Tensor> = Vec::with_capacity(4);
+                for (b, block) in areas.iter().enumerate() {
+                    let inp = (b == 0).then_some(x);
+                    let out = block.step(inp, None, (n, sides[b], x.device()));
+                    if keep {
+                        layers.push((format!("{}.output-t0", names[b]), out.shallow_clone()));
+                    }
+                    states.push(out.shallow_clone());
+                    outputs.push(out);
+                }
+                for t in 1..times {
+                    // CORnet-RT: every area reads the previous timestep's outputs; CORnet-R:
+                    // the areas update in order, each reading the one below at this step.
+                    let previous: Vec<Tensor> = outputs.iter().map(Tensor::shallow_clone).collect();
+                    for (b, block) in areas.iter().enumerate() {
+                        let below = if b == 0 {
+                            x.shallow_clone()
+                        } else if *realtime {
+                            previous[b - 1].shallow_clone()
+                        } else {
+                            outputs[b - 1].shallow_clone()
+                        };
+                        let out =
+                            block.step(Some(&below), Some(&states[b]), (n, sides[b], x.device()));
+                        if keep {
+                            layers.push((format!("{}.output-t{t}", names[b]), out.shallow_clone()));
+                        }
+                        states[b] = out.shallow_clone();
+                        outputs[b] = out;
+                    }
+                }
+                if keep {
+                    // Registered in area order, as CornetConfig::layers lists them.
+                    layers.sort_by_key(|(name, _)| {
+                        let area = names.iter().position(|a| name.starts_with(a)).unwrap_or(0);
+                        let t: usize = name
+                            .rsplit("-t")
+                            .next()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                        (area, t)
+                    });
+                }
+                outputs[3].shallow_clone()
             }
             Body::Z { areas } => {
                 let mut h = x.shallow_clone();

@@ -109,8 +109,10 @@ pub fn describe(c: &CornetConfig) -> String {
     let arch = match c.arch {
         Arch::S => "CORnet-S",
         Arch::Z => "CORnet-Z",
+        Arch::R => "CORnet-R",
+        Arch::RT => "CORnet-RT",
     };
-    if *c == CornetConfig::default() || (c.arch == Arch::Z && *c == CornetConfig::z()) {
+    if *c == CornetConfig::for_arch(c.arch) {
         return arch.to_string();
     }
     format!(

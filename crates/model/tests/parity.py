@@ -2,7 +2,10 @@
 did not write: the one the installed brainscore-vision wheel carries (models/ReAlnet/model.py,
 the official dicarlolab/CORnet code), loaded from the installed package at run time.
 
-    python parity.py MODEL_PY OUT_DIR
+    python parity.py MODEL_PY OUT_DIR [S|Z]
+
+(Z: CORnet-Z, from a module that defines CORblock_Z and CORnet_Z — the installed wheel's
+hmax_v3_adj/local_timm/models/cornet.py carries the official one.)
 
 writes OUT_DIR/checkpoint.pth.tar (as torch.save writes official checkpoints: {'epoch',
 'state_dict' with `module.` keys, 'optimizer'}), OUT_DIR/images.npy (2 x 3 x 224 x 224) and
@@ -16,17 +19,18 @@ import torch
 from safetensors.torch import save_file
 
 model_py, out = sys.argv[1], sys.argv[2]
+arch = sys.argv[3] if len(sys.argv) > 3 else "S"
+wanted = ("Flatten", "Identity", f"CORblock_{arch}", f"CORnet_{arch}")
 tree = ast.parse(open(model_py).read())
 keep = [n for n in tree.body
-        if isinstance(n, (ast.ClassDef, ast.FunctionDef))
-        and n.name in ("Flatten", "Identity", "CORblock_S", "CORnet_S")]
-assert len(keep) == 4, [n.name for n in keep]
+        if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name in wanted]
+assert {n.name for n in keep} == set(wanted), [n.name for n in keep]
 ns = {}
 exec("import math\nfrom collections import OrderedDict\nimport torch\nfrom torch import nn\n", ns)
 exec(compile(ast.Module(body=keep, type_ignores=[]), model_py, "exec"), ns)
 
 torch.manual_seed(0)
-model = ns["CORnet_S"]()
+model = ns[f"CORnet_{arch}"]()
 g = torch.Generator().manual_seed(1)
 with torch.no_grad():
     for m in model.modules():
@@ -34,6 +38,8 @@ with torch.no_grad():
             m.running_mean.normal_(0, 0.1, generator=g)
             m.running_var.uniform_(0.5, 1.5, generator=g)
             m.weight.normal_(1, 0.1, generator=g)
+            m.bias.normal_(0, 0.1, generator=g)
+        if isinstance(m, torch.nn.Conv2d) and m.bias is not None:
             m.bias.normal_(0, 0.1, generator=g)
     model.decoder.linear.bias.normal_(0, 0.1, generator=g)
 
@@ -46,7 +52,7 @@ opt.step()
 model.eval()
 
 state = {"module." + k: v for k, v in model.state_dict().items()}
-torch.save({"epoch": 43, "arch": "CORnet_S", "state_dict": state,
+torch.save({"epoch": 43, "arch": f"CORnet_{arch}", "state_dict": state,
             "optimizer": opt.state_dict()}, f"{out}/checkpoint.pth.tar")
 
 images = torch.randn(2, 3, 224, 224, generator=g)

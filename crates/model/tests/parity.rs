@@ -132,6 +132,115 @@ fn parameter_counts_are_the_papers() {
     assert_eq!(out.logits.size(), [2, 10]);
     let z = Model::new(&CornetConfig::z(), Device::Cpu, 0).unwrap();
     assert_eq!(z.net.config.layers().len(), 5);
+    // CORnet-R and CORnet-RT: the same modules, five timesteps of every area, different timing.
+    let x = Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
+    let r = Model::new(
+        &CornetConfig {
+            resolution: 64,
+            ..CornetConfig::r()
+        },
+        Device::Cpu,
+        4,
+    )
+    .unwrap();
+    let rt = Model::new(
+        &CornetConfig {
+            resolution: 64,
+            ..CornetConfig::rt()
+        },
+        Device::Cpu,
+        4,
+    )
+    .unwrap();
+    for n in [
+        "V1.conv_input.bias",
+        "V2.norm_input.weight",
+        "IT.conv1.weight",
+        "V4.norm1.bias",
+    ] {
+        assert!(r.vs.variables().contains_key(n), "{n}");
+    }
+    let (a, b) = tch::no_grad(|| {
+        (
+            r.net.forward_layers(&x, false),
+            rt.net.forward_layers(&x, false),
+        )
+    });
+    let names: Vec<&str> = a.layers.iter().map(|l| l.0.as_str()).collect();
+    assert_eq!(
+        names,
+        r.net
+            .config
+            .layers()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(names.len(), 21);
+    assert_eq!(a.layers[5].1.size(), [2, 128, 8, 8]); // V2 at 64 px: 64 / 4 / 2
+    // Same weights (same seed): V1 agrees at every step, V2 differs from t1 on (timing).
+    let d = |i: usize| {
+        (&a.layers[i].1 - &b.layers[i].1)
+            .abs()
+            .max()
+            .double_value(&[])
+    };
+    assert_eq!(d(4), 0.0, "V1-t4");
+    assert!(d(6) > 0.0, "V2-t1 must differ between R and RT");
+    assert!(
+        CornetConfig {
+            width: 0.25,
+            ..CornetConfig::r()
+        }
+        .validate()
+        .is_err()
+    );
+}
+
+#[test]
+fn matches_the_official_cornet_z() {
+    let Some((py, xpy)) = pythons() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let wheel = reference_source(&xpy)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let src = wheel.join("hmax_v3_adj/local_timm/models/cornet.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/parity.py");
+    let count = run(
+        &py,
+        &[
+            script.to_str().unwrap(),
+            src.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+            "Z",
+        ],
+    );
+    let weights = dir.path().join("weights");
+    let meta = import_checkpoint(
+        &dir.path().join("checkpoint.pth.tar"),
+        &CornetConfig::z(),
+        &weights,
+    )
+    .unwrap();
+    assert_eq!(meta.parameters.to_string(), count);
+    let model = Model::open(&weights, Device::Cpu).unwrap();
+    let x = ventral_model::images::read_npy(&dir.path().join("images.npy")).unwrap();
+    let ours = tch::no_grad(|| model.net.forward_layers(&x, false));
+    let want: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.path().join("outputs.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    for (name, t) in ours.layers.iter().chain(std::iter::once(&(
+        "logits".to_string(),
+        ours.logits.shallow_clone(),
+    ))) {
+        let d = (t - &want[name]).abs().max().double_value(&[]);
+        assert!(d < 1e-4, "{name}: max abs difference {d}");
+    }
 }
 
 #[test]
