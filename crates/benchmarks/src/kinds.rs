@@ -266,3 +266,80 @@ impl StageKind for BehaviourKind {
         Ok(())
     }
 }
+
+const OST_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "benchmark",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the benchmark's name (default Kar2019-ost)",
+    },
+    ParamSpec {
+        name: "model",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the model's name (default: the activations' `model`)",
+    },
+    ParamSpec {
+        name: "decoder",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the monkey decoder whose OSTs to use (default: the mean over decoders)",
+    },
+];
+
+/// `ost`: object solution times of the model's IT against the monkey's.
+pub struct OstKind {
+    code: String,
+}
+
+impl OstKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        OstKind { code: code.into() }
+    }
+}
+
+impl StageKind for OstKind {
+    fn name(&self) -> &str {
+        "ost"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        OST_PARAMS
+    }
+    fn doc(&self) -> &str {
+        "Kar2019 OST: per-bin softmax readouts of IT (`activations`, committed timesteps) vs the monkey's OST and I1 (`monkey`)"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p = ctx.params;
+        let acts = ctx.one_input("activations")?;
+        let monkey = ctx.one_input("monkey")?;
+        let model = match p.get("model").and_then(|v| v.as_str()) {
+            Some(m) => m.to_string(),
+            None => ventral_store::Assembly::open(&acts.join("IT-t0"))?
+                .meta()
+                .attr_str("model")
+                .unwrap_or("model")
+                .to_string(),
+        };
+        let bench = p
+            .get("benchmark")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Kar2019-ost");
+        let decoder = p.get("decoder").and_then(|v| v.as_str());
+        let (result, rows) = crate::ost::score(bench, &model, acts, monkey, decoder)?;
+        write_scores(ctx.out_dir, &rows)?;
+        std::fs::write(
+            ctx.out_dir.join("score.json"),
+            serde_json::to_string_pretty(&result)? + "\n",
+        )?;
+        (ctx.progress)(&format!(
+            "{bench}: Spearman {:.3}, ceiled {:.3}",
+            result.raw, result.ceiled
+        ));
+        Ok(())
+    }
+}

@@ -9,6 +9,7 @@
 pub mod behaviour;
 pub mod kinds;
 pub mod neural;
+pub mod ost;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -51,6 +51,9 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(ventral_benchmarks::kinds::BehaviourKind::new(
         code_id("behaviour")?,
     )));
+    r.register(Arc::new(ventral_benchmarks::kinds::OstKind::new(code_id(
+        "ost",
+    )?)));
     r.register(Arc::new(ventral_report::ReportKind::new(code_id(
         "report",
     )?)));

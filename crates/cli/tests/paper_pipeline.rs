@@ -28,11 +28,13 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         [
             "activations",
             "activations_fitting",
+            "activations_kar",
             "activations_objectome",
             "behaviour",
             "environment",
             "imagenet",
             "it",
+            "ost",
             "recordings",
             "report",
             "top1",
@@ -135,7 +137,8 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     assert!(
         csv.contains("MajajHong2015.IT-pls")
             && csv.contains("MajajHong2015.V4-pls")
-            && csv.contains("Rajalingham2018-i2n"),
+            && csv.contains("Rajalingham2018-i2n")
+            && csv.contains("Kar2019-ost"),
         "{csv}"
     );
 }

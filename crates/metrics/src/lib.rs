@@ -14,6 +14,7 @@ pub mod i2n;
 pub mod logistic;
 pub mod neural;
 pub mod norm;
+pub mod ost;
 pub mod pls;
 pub mod rng;
 pub mod splits;
