@@ -63,6 +63,9 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         top1 > 0.3,
         "the narrow CORnet-S must learn the synthetic classes well above chance (0.1): {top1}"
     );
+    // Nothing changed: nothing runs.
+    let r = ws.json(&["run", "--json"]);
+    assert!(ws.ran(&r).is_empty(), "a second run ran: {}", r["stages"]);
     // The synthetic world's promise: the trained model predicts IT (and V4) better than the
     // same model untrained.
     let show = |stage: &str| {
@@ -72,11 +75,15 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
             .to_string()
     };
     let (rec, acts) = (show("recordings"), show("activations"));
+    // Written outside the workspace, so the workspace stays as the pipeline left it.
+    let scratch = tempfile::tempdir().unwrap();
+    let untrained_w = scratch.path().join("w").to_string_lossy().to_string();
+    let untrained_a = scratch.path().join("a").to_string_lossy().to_string();
     ws.ok(&[
         "model",
         "init",
         "-o",
-        "untrained",
+        &untrained_w,
         "--seed",
         "0",
         "--width",
@@ -89,11 +96,11 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     ws.ok(&[
         "extract",
         "--weights",
-        "untrained",
+        &untrained_w,
         "--stimuli",
         &format!("{rec}/stimulus_sets/dicarlo.hvm-public"),
         "-o",
-        "untrained-acts",
+        &untrained_a,
         "--device",
         "cpu",
         "--batch",
@@ -110,16 +117,13 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
                 .unwrap()
         };
         let trained = score(&format!("{acts}/{area}-t0"));
-        let untrained = score(&format!("untrained-acts/{area}-t0"));
+        let untrained = score(&format!("{untrained_a}/{area}-t0"));
         eprintln!("{area}: trained {trained:.4}, untrained {untrained:.4}");
         assert!(
             trained > untrained,
             "{area}: trained {trained} <= untrained {untrained}"
         );
     }
-    // Nothing changed: nothing runs.
-    let r = ws.json(&["run", "--json"]);
-    assert!(ws.ran(&r).is_empty());
     // One metric parameter changed: that benchmark and the report run, nothing else.
     ws.write(
         "pipelines/p.toml",
