@@ -268,6 +268,35 @@ enum ScoreCmd {
         #[arg(long)]
         region: Option<String>,
     },
+    /// I2n (Rajalingham2018): a logistic readout fitted on one activations store, choice
+    /// probabilities on another, against human trials.
+    I2n {
+        /// Activations of the labelled fitting images (stimulus coordinate `object_name`).
+        #[arg(long)]
+        fitting: PathBuf,
+        /// Activations of the test images.
+        #[arg(long)]
+        test: PathBuf,
+        /// A trials store (presentation coordinates stimulus_id, sample_obj, dist_obj,
+        /// choice, truth), e.g. an ingested dicarlo.Rajalingham2018.public.
+        #[arg(long)]
+        trials: PathBuf,
+        /// Inverse L2 strength of the readout.
+        #[arg(long, default_value_t = 1e-3)]
+        c: f64,
+    },
+    /// Object solution times (Kar2019): IT activations per timestep against the monkey.
+    Ost {
+        /// A folder of `IT-t<k>` activation stores (`ventral extract`).
+        #[arg(long)]
+        activations: PathBuf,
+        /// The monkey assembly (OST per image and decoder, coordinates i1, image_label).
+        #[arg(long)]
+        monkey: PathBuf,
+        /// Use this decoder's OSTs (default: the mean over decoders).
+        #[arg(long)]
+        decoder: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -361,6 +390,61 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 v["score_error"].as_f64().unwrap_or(f64::NAN),
                 v["ceiling"].as_f64().unwrap_or(f64::NAN),
                 v["normalisation"].as_str().unwrap_or_default(),
+                v["ceiled"].as_f64().unwrap_or(f64::NAN)
+            );
+            println!("per split: {}", v["per_split"]);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Cmd::Score { benchmark } = &cli.command {
+        let v = match benchmark {
+            ScoreCmd::I2n {
+                fitting,
+                test,
+                trials,
+                c,
+            } => {
+                let model = ventral_store::Assembly::open(test)?
+                    .meta()
+                    .attr_str("model")
+                    .unwrap_or("model")
+                    .to_string();
+                let (r, _) = ventral_benchmarks::behaviour::score(
+                    "i2n",
+                    &model,
+                    fitting,
+                    test,
+                    trials,
+                    "object_name",
+                    *c,
+                )?;
+                serde_json::to_value(&r)?
+            }
+            ScoreCmd::Ost {
+                activations,
+                monkey,
+                decoder,
+            } => {
+                let (r, _) = ventral_benchmarks::ost::score(
+                    "ost",
+                    "model",
+                    activations,
+                    monkey,
+                    decoder.as_deref(),
+                )?;
+                serde_json::to_value(&r)?
+            }
+            ScoreCmd::Neural { .. } => unreachable!("handled above"),
+        };
+        if cli.json {
+            print_json(&v)?;
+        } else {
+            println!(
+                "{}: score {:.6} ± {:.6}, ceiling {:.6}, ceiled {:.6}",
+                v["benchmark"].as_str().unwrap_or_default(),
+                v["raw"].as_f64().unwrap_or(f64::NAN),
+                v["raw_error"].as_f64().unwrap_or(f64::NAN),
+                v["ceiling"].as_f64().unwrap_or(f64::NAN),
                 v["ceiled"].as_f64().unwrap_or(f64::NAN)
             );
             println!("per split: {}", v["per_split"]);

@@ -124,6 +124,35 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
             "{area}: trained {trained} <= untrained {untrained}"
         );
     }
+    // The direct commands give the stages' numbers.
+    let stage_score = |stage: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(format!("{}/score.json", show(stage))).unwrap(),
+        )
+        .unwrap()
+    };
+    let v = ws.json(&[
+        "score",
+        "i2n",
+        "--fitting",
+        &format!("{}/decoder-t0", show("activations_fitting")),
+        "--test",
+        &format!("{}/decoder-t0", show("activations_objectome")),
+        "--trials",
+        &format!("{rec}/assemblies/dicarlo.Rajalingham2018.public"),
+        "--json",
+    ]);
+    assert_eq!(v["raw"], stage_score("behaviour")["raw"]);
+    let v = ws.json(&[
+        "score",
+        "ost",
+        "--activations",
+        &show("activations_kar"),
+        "--monkey",
+        &format!("{rec}/assemblies/dicarlo.Kar2019"),
+        "--json",
+    ]);
+    assert_eq!(v["raw"], stage_score("ost")["raw"]);
     // One metric parameter changed: that benchmark and the report run, nothing else.
     ws.write(
         "pipelines/p.toml",
