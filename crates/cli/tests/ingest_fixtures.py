@@ -11,6 +11,7 @@
     python ingest_fixtures.py bench OUT N       a MajajHong-shaped assembly (256 x N x 1)
     python ingest_fixtures.py load FILE         time xarray + netCDF4 reading FILE into memory
     python ingest_fixtures.py gray SRC DST      a one-channel copy of an image
+    python ingest_fixtures.py checkpoint W OUT  torch.save an official-format checkpoint of weights W
 """
 import hashlib
 import json
@@ -289,6 +290,16 @@ def cmd_gray(src, dst):
     Image.open(src).convert("L").save(dst, quality=90)
 
 
+def cmd_checkpoint(weights, out):
+    """An official-format CORnet checkpoint, written by torch, from a weights folder's
+    safetensors: {'epoch', 'state_dict' (module.-prefixed), 'optimizer'}."""
+    import torch
+    from safetensors.torch import load_file
+    state = {"module." + k: v for k, v in load_file(weights).items()}
+    torch.save({"epoch": 43, "arch": "CORnet_S", "state_dict": state,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 0.001, "momentum": 0.9}]}}, out)
+
+
 def cmd_load(path):
     import xarray as xr
     t = time.perf_counter()
@@ -304,4 +315,4 @@ def cmd_load(path):
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     {"netcdf": cmd_netcdf, "check": cmd_check, "stimuli": cmd_stimuli,
-     "brainscore": cmd_brainscore, "bench": cmd_bench, "load": cmd_load, "gray": cmd_gray}[cmd](*args)
+     "brainscore": cmd_brainscore, "bench": cmd_bench, "load": cmd_load, "gray": cmd_gray, "checkpoint": cmd_checkpoint}[cmd](*args)

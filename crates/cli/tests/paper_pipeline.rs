@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Ws;
+use common::{Ws, py, python};
 
 #[test]
 fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
@@ -174,4 +174,69 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
             && csv.contains("Kar2019-ost"),
         "{csv}"
     );
+}
+
+#[test]
+fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
+    let Some(py3) = python() else {
+        eprintln!("SKIPPED: no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The real profile, pointed at a narrow model so that the test stays short.
+    let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
+    let narrow = "model = { width = 0.25, resolution = 64, classes = 10 }";
+    let real = paper.replacen("model = { arch = \"CORnet-S\" }", narrow, 1);
+    assert_ne!(real, paper, "the real profile's model line moved");
+    ws.write("pipelines/p.toml", &real);
+    for f in ["lockfiles/requirements.txt", "Cargo.lock"] {
+        ws.write(f, &std::fs::read_to_string(root.join(f)).unwrap());
+    }
+    // A data root laid out as the real datasets are: BrainIO files + lookup.csv, an
+    // ILSVRC2012 tree, and a checkpoint that torch writes.
+    ws.ok(&["synth", "-o", "data/real"]);
+    ws.ok(&[
+        "model",
+        "init",
+        "-o",
+        "w",
+        "--width",
+        "0.25",
+        "--resolution",
+        "64",
+        "--classes",
+        "10",
+        "--seed",
+        "3",
+    ]);
+    let fixtures =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py");
+    py(
+        &py3,
+        &fixtures,
+        &[
+            "checkpoint",
+            ws.path().join("w/weights.safetensors").to_str().unwrap(),
+            ws.path()
+                .join("data/real/cornet_s_epoch43.pth.tar")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let r = ws.json(&["run", "--profile", "real", "--json"]);
+    let mut ran = ws.ran(&r);
+    ran.sort();
+    assert!(
+        ran.contains(&"import".to_string())
+            && !ran.contains(&"train".to_string())
+            && !ran.contains(&"world".to_string()),
+        "{ran:?}"
+    );
+    assert!(ran.contains(&"report".to_string()), "{ran:?}");
+    let report = ws.read("results/report/report.md");
+    assert!(report.contains("**real data** profile"), "{report}");
+    assert!(report.contains("| CORnet-S (real data) |"), "{report}");
+    // The lockfile of the real profile is its own.
+    assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
 }
