@@ -12,6 +12,8 @@
 //! the `ventral sql` query that rebuilds the table from the score stores. Benchmarks not run
 //! are shown as "—", and the Brain-Score composite says which benchmarks it averages.
 
+pub mod figures;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -311,9 +313,38 @@ impl StageKind for ReportKind {
             .get("profile")
             .and_then(|v| v.as_str())
             .unwrap_or("embedded (synthetic world)");
-        let md = markdown(&entries, &top1, profile);
+        let mut md = markdown(&entries, &top1, profile);
+        // Figures: SVG files beside the report, inlined into the HTML.
+        let mut points = Vec::new();
+        for (m, t, _) in &top1 {
+            let have: Vec<f64> = entries
+                .iter()
+                .filter(|e| &e.model == m)
+                .map(|e| e.value)
+                .collect();
+            if !have.is_empty() {
+                points.push((m.clone(), *t, have.iter().sum::<f64>() / have.len() as f64));
+            }
+        }
+        let figs = [
+            (
+                "fig1_brainscore_vs_top1.svg",
+                figures::brainscore_vs_top1(&points)?,
+            ),
+            ("table1.svg", figures::table1_bars(&entries)?),
+        ];
+        md.push_str("\n## Figures\n\n");
+        for (name, svg) in &figs {
+            std::fs::write(ctx.out_dir.join(name), svg)?;
+            md.push_str(&format!("![{name}]({name})\n\n"));
+        }
+        md.push_str("Not drawn yet: depth vs scores and the circuitry variants (Fig. 3, 4; `pipelines/variants.toml` computes their numbers), OST model vs monkey (Fig. 5), early/late IT (Fig. 7), behaviour over training (Fig. 8).\n");
         std::fs::write(ctx.out_dir.join("report.md"), &md)?;
-        std::fs::write(ctx.out_dir.join("report.html"), html(&md))?;
+        let mut page = html(&md);
+        for (name, svg) in &figs {
+            page = page.replace(&format!("<p>![{name}]({name})</p>"), svg);
+        }
+        std::fs::write(ctx.out_dir.join("report.html"), page)?;
         let mut csv = String::from("model,column,ceiled,raw,ceiling,output\n");
         for e in &entries {
             csv.push_str(&format!(
