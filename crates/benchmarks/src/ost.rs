@@ -30,6 +30,9 @@ pub struct OstResult {
     pub per_split: Vec<f64>,
     /// The activation store used for each bin start.
     pub bins: Vec<(i64, String)>,
+    /// Per image tested and solved: `(stimulus_id, model OST (mean over the splits that
+    /// tested it), monkey OST)` — the points of the paper's Fig. 5.
+    pub per_image: Vec<(String, f64, f64)>,
 }
 
 /// Score the activations under `acts` (`IT-t<k>` stores) against the monkey assembly.
@@ -143,6 +146,22 @@ pub fn score(
         context: format!("{} vs {}", acts.display(), monkey.display()),
         source: e,
     })?;
+    let mut per_image = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mine: Vec<f64> = s
+            .model_ost
+            .iter()
+            .map(|v| v[i])
+            .filter(|x| x.is_finite())
+            .collect();
+        if !mine.is_empty() && monkey_ost[i].is_finite() {
+            per_image.push((
+                id.clone(),
+                mine.iter().sum::<f64>() / mine.len() as f64,
+                monkey_ost[i],
+            ));
+        }
+    }
     let row = |q: &str, split: Option<i64>, v: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.into(),
@@ -170,6 +189,7 @@ pub fn score(
             ceiled: s.ceiled,
             per_split: s.per_split,
             bins: bins_used,
+            per_image,
         },
         rows,
     ))

@@ -114,3 +114,43 @@ pub fn table1_bars(entries: &[Entry]) -> Res<String> {
     }
     Ok(svg)
 }
+
+/// Fig. 5 after the paper: the model's object solution time per image against the monkey's.
+pub fn ost_scatter(points: &[(f64, f64)], rho: f64) -> Res<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (420, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("OST per image, Spearman {rho:.2} (Fig. 5)"),
+                ("sans-serif", 16),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(60.0..260.0, 60.0..260.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("monkey OST (ms)")
+            .y_desc("model OST (ms)")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                vec![(60.0, 60.0), (260.0, 260.0)],
+                BLACK.mix(0.3),
+            ))
+            .map_err(err)?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&(m, o)| Circle::new((m, o), 3, RED.mix(0.6).filled())),
+            )
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}

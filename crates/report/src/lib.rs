@@ -326,19 +326,31 @@ impl StageKind for ReportKind {
                 points.push((m.clone(), *t, have.iter().sum::<f64>() / have.len() as f64));
             }
         }
-        let figs = [
+        let mut figs = vec![
             (
                 "fig1_brainscore_vs_top1.svg",
                 figures::brainscore_vs_top1(&points)?,
             ),
             ("table1.svg", figures::table1_bars(&entries)?),
         ];
+        // Fig. 5 from an OST score store's per-image solution times.
+        for d in &dirs {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(d.join("score.json"))?)?;
+            if let Some(pts) = v["per_image"].as_array() {
+                let xy: Vec<(f64, f64)> = pts
+                    .iter()
+                    .filter_map(|p| Some((p[2].as_f64()?, p[1].as_f64()?)))
+                    .collect();
+                let rho = v["raw"].as_f64().unwrap_or(f64::NAN);
+                figs.push(("fig5_ost.svg", figures::ost_scatter(&xy, rho)?));
+            }
+        }
         md.push_str("\n## Figures\n\n");
         for (name, svg) in &figs {
             std::fs::write(ctx.out_dir.join(name), svg)?;
             md.push_str(&format!("![{name}]({name})\n\n"));
         }
-        md.push_str("Not drawn yet: depth vs scores and the circuitry variants (Fig. 3, 4; `pipelines/variants.toml` computes their numbers), OST model vs monkey (Fig. 5), early/late IT (Fig. 7), behaviour over training (Fig. 8).\n");
+        md.push_str("Not drawn yet: depth vs scores and the circuitry variants (Fig. 3, 4; `pipelines/variants.toml` computes their numbers), early/late IT (Fig. 7), behaviour over training (Fig. 8).\n");
         std::fs::write(ctx.out_dir.join("report.md"), &md)?;
         let mut page = html(&md);
         for (name, svg) in &figs {
