@@ -122,11 +122,7 @@ impl StageKind for NeuralKind {
         }
         let model = match p.get("model").and_then(|v| v.as_str()) {
             Some(m) => m.to_string(),
-            None => ventral_store::Assembly::open(&features)?
-                .meta()
-                .attr_str("model")
-                .unwrap_or("model")
-                .to_string(),
+            None => crate::model_of(&features)?,
         };
         let normalisation: Normalisation = p
             .get("normalisation")
@@ -237,11 +233,7 @@ impl StageKind for BehaviourKind {
         let trials = ctx.one_input("trials")?;
         let model = match p.get("model").and_then(|v| v.as_str()) {
             Some(m) => m.to_string(),
-            None => ventral_store::Assembly::open(&test)?
-                .meta()
-                .attr_str("model")
-                .unwrap_or("model")
-                .to_string(),
+            None => crate::model_of(&test)?,
         };
         let bench = p
             .get("benchmark")
@@ -319,11 +311,7 @@ impl StageKind for OstKind {
         let monkey = ctx.one_input("monkey")?;
         let model = match p.get("model").and_then(|v| v.as_str()) {
             Some(m) => m.to_string(),
-            None => ventral_store::Assembly::open(&acts.join("IT-t0"))?
-                .meta()
-                .attr_str("model")
-                .unwrap_or("model")
-                .to_string(),
+            None => crate::model_of(&acts.join("IT-t0"))?,
         };
         let bench = p
             .get("benchmark")

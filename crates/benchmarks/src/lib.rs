@@ -77,6 +77,15 @@ pub fn commit_timestep(area: &str, bin_start_ms: f64, steps: Option<usize>) -> O
     Some(best)
 }
 
+/// The model named in an activation store's `model` attribute (`"model"` if it has none).
+pub fn model_of(activations: &Path) -> Result<String> {
+    Ok(ventral_store::Assembly::open(activations)?
+        .meta()
+        .attr_str("model")
+        .unwrap_or("model")
+        .to_string())
+}
+
 /// One row of a score store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoreRow {

@@ -404,11 +404,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 trials,
                 c,
             } => {
-                let model = ventral_store::Assembly::open(test)?
-                    .meta()
-                    .attr_str("model")
-                    .unwrap_or("model")
-                    .to_string();
+                let model = ventral_benchmarks::model_of(test)?;
                 let (r, _) = ventral_benchmarks::behaviour::score(
                     "i2n",
                     &model,

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use ventral_ingest::write_fresh;
+
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -131,17 +133,17 @@ pub fn model(cmd: &ModelCmd) -> Result<Value> {
             arch,
         } => {
             let config = arch.config()?;
-            let tmp = fresh(output)?;
-            let meta = ventral_model::import_checkpoint(checkpoint, &config, &tmp);
-            finish(&tmp, output, meta.map_err(Into::into))?;
+            write_fresh(output, |tmp| -> Result<_> {
+                Ok(ventral_model::import_checkpoint(checkpoint, &config, tmp)?)
+            })?;
             let model = Model::open(output, ventral_model::tch::Device::Cpu)?;
             Ok(info_json(&model))
         }
         ModelCmd::Init { output, seed, arch } => {
             let model = Model::new(&arch.config()?, ventral_model::tch::Device::Cpu, *seed)?;
-            let tmp = fresh(output)?;
-            let r = model.save(&tmp, &format!("init:{seed}"));
-            finish(&tmp, output, r.map_err(Into::into))?;
+            write_fresh(output, |tmp| -> Result<_> {
+                Ok(model.save(tmp, &format!("init:{seed}"))?)
+            })?;
             Ok(info_json(&model))
         }
         ModelCmd::Info { weights, arch } => {
@@ -175,48 +177,6 @@ pub fn print_info(v: &Value) {
     }
 }
 
-/// A temporary sibling of `out` to write into; `out` must not hold anything yet.
-fn fresh(out: &Path) -> Result<PathBuf> {
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        anyhow::bail!(
-            "{}: exists and is not empty (choose a new path)",
-            out.display()
-        );
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = out
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    Ok(tmp)
-}
-
-fn finish<T>(tmp: &Path, out: &Path, r: Result<T>) -> Result<T> {
-    match r {
-        Ok(v) => {
-            if out.exists() {
-                std::fs::remove_dir(out).with_context(|| format!("replacing {}", out.display()))?;
-            }
-            std::fs::rename(tmp, out).with_context(|| format!("moving into {}", out.display()))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(tmp);
-            Err(e)
-        }
-    }
-}
-
 /// `ventral extract`.
 pub fn run_extract(
     weights: &Path,
@@ -239,17 +199,15 @@ pub fn run_extract(
         layers: layers.to_vec(),
         producer: None,
     };
-    let tmp = fresh(output)?;
-    let s = extract(
-        &model,
-        &Stimuli::from_path(stimuli),
-        &tmp,
-        &opts,
-        &|done, total| {
-            tracing::info!("{done}/{total} images");
-        },
-    );
-    let s = finish(&tmp, output, s.map_err(Into::into))?;
+    let s = write_fresh(output, |tmp| -> Result<_> {
+        Ok(extract(
+            &model,
+            &Stimuli::from_path(stimuli),
+            tmp,
+            &opts,
+            &|done, total| tracing::info!("{done}/{total} images"),
+        )?)
+    })?;
     Ok(serde_json::to_value(&s)?)
 }
 

@@ -13,11 +13,7 @@ pub fn neural(
     normalisation: Normalisation,
     region: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let model = ventral_store::Assembly::open(source)?
-        .meta()
-        .attr_str("model")
-        .unwrap_or("model")
-        .to_string();
+    let model = ventral_benchmarks::model_of(source)?;
     let (r, _) = ventral_benchmarks::neural::score(
         "neural",
         &model,

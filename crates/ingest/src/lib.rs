@@ -31,8 +31,12 @@ pub use error::{IngestError, Result};
 pub const IMAGE_INDEX_FORMAT: &str = "ventral-image-index v1";
 
 /// Run `f` on a fresh temporary folder next to `out` and move it to `out` when `f`
-/// succeeds; remove it when `f` fails. `out` may be missing or an empty folder.
-pub(crate) fn write_fresh<T>(out: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+/// succeeds; remove it when `f` fails. `out` may be missing or an empty folder. Every
+/// command that writes a new folder uses this, so a failure leaves nothing behind.
+pub fn write_fresh<T, E: From<IngestError>>(
+    out: &Path,
+    f: impl FnOnce(&Path) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     if out.exists() {
         let empty = std::fs::read_dir(out)
             .map(|mut d| d.next().is_none())
@@ -42,29 +46,30 @@ pub(crate) fn write_fresh<T>(out: &Path, f: impl FnOnce(&Path) -> Result<T>) -> 
                 out,
                 "output",
                 "exists and is not empty (choose a new path)",
-            ));
+            )
+            .into());
         }
     }
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| error::io(parent, e))?;
+    std::fs::create_dir_all(parent).map_err(|e| E::from(error::io(parent, e)))?;
     let name = out
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "out".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| error::io(&tmp, e))?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| E::from(error::io(&tmp, e)))?;
     }
-    std::fs::create_dir_all(&tmp).map_err(|e| error::io(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| E::from(error::io(&tmp, e)))?;
     match f(&tmp) {
         Ok(v) => {
             if out.exists() {
-                std::fs::remove_dir(out).map_err(|e| error::io(out, e))?;
+                std::fs::remove_dir(out).map_err(|e| E::from(error::io(out, e)))?;
             }
-            std::fs::rename(&tmp, out).map_err(|e| error::io(out, e))?;
+            std::fs::rename(&tmp, out).map_err(|e| E::from(error::io(out, e)))?;
             Ok(v)
         }
         Err(e) => {
