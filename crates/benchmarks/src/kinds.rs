@@ -7,16 +7,18 @@
 //! region = "IT"                 # the recordings' neuroids of this region
 //! benchmark = "MajajHong2015.IT-pls"
 //! normalisation = "r/c"         # (r/c)^2, r^2/c
+//! time_bins = [190, 210]        # average these 10-ms bins (early/late IT); default: the one bin
+//! min_consistency = 0.9         # only reliable neuroids (the new-images test)
 //! ```
 //!
 //! The activation store is chosen by the time-bin commitment: the recordings' time bin (its
-//! `time_bin_start`) picks the region's nearest model timestep, `<region>-t<k>`; `layer`
-//! names a store directly instead.
+//! `time_bin_start`, or the window's first bin) picks the region's nearest model timestep,
+//! `<region>-t<k>`; `layer` names a store directly instead.
 
 use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
 
-use crate::neural::{load_recordings, score};
+use crate::neural::{Selection, load_recordings, score};
 use crate::{commit_timestep, write_scores};
 
 const PARAMS: &[ParamSpec] = &[
@@ -62,7 +64,39 @@ const PARAMS: &[ParamSpec] = &[
         required: false,
         doc: "cross-validation splits (10)",
     },
+    ParamSpec {
+        name: "time_bins",
+        ty: ParamType::Array,
+        required: false,
+        doc: "[start, end] ms: average the recordings' time bins within (default: the store's single bin)",
+    },
+    ParamSpec {
+        name: "min_consistency",
+        ty: ParamType::Float,
+        required: false,
+        doc: "keep only neuroids whose internal consistency is at least this (default: all)",
+    },
 ];
+
+/// The `[start, end]` window of a `time_bins` parameter.
+fn window(p: &ventral_dag::Params) -> Result<Option<(f64, f64)>, BoxError> {
+    let Some(v) = p.get("time_bins") else {
+        return Ok(None);
+    };
+    match v
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_f64()).collect::<Vec<_>>())
+    {
+        Some(a) if a.len() == 2 && a.iter().all(Option::is_some) => {
+            let (lo, hi) = (a[0].unwrap_or_default(), a[1].unwrap_or_default());
+            if lo < hi {
+                return Ok(Some((lo, hi)));
+            }
+            Err(format!("param `time_bins`: start {lo} must be before end {hi}").into())
+        }
+        _ => Err(format!("param `time_bins`: expected [start, end] in ms, got {v}").into()),
+    }
+}
 
 /// `neural`: PLS predictivity of activations for recordings, with the ceiling.
 pub struct NeuralKind {
@@ -98,10 +132,15 @@ impl StageKind for NeuralKind {
             .to_string();
         let acts = ctx.one_input("activations")?;
         let recs = ctx.one_input("recordings")?;
+        let sel = Selection {
+            region: Some(region.clone()),
+            window: window(p)?,
+            min_consistency: p.get("min_consistency").and_then(|v| v.as_f64()),
+        };
         let layer = match p.get("layer").and_then(|v| v.as_str()) {
             Some(l) => l.to_string(),
             None => {
-                let (_, start, _) = load_recordings(recs, Some(&region), None)?;
+                let (_, start, _) = load_recordings(recs, &sel)?;
                 let start = start.unwrap_or(70.0);
                 let steps = std::fs::read_dir(acts)?
                     .filter_map(|e| e.ok())
@@ -142,23 +181,15 @@ impl StageKind for NeuralKind {
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| format!("MajajHong2015.{region}-pls"));
-        let (result, rows) = score(
-            &bench,
-            &model,
-            &features,
-            recs,
-            Some(&region),
-            normalisation,
-            &opts,
-        )?;
+        let (result, rows) = score(&bench, &model, &features, recs, &sel, normalisation, &opts)?;
         write_scores(ctx.out_dir, &rows)?;
         std::fs::write(
             ctx.out_dir.join("score.json"),
             serde_json::to_string_pretty(&result)? + "\n",
         )?;
         (ctx.progress)(&format!(
-            "{bench}: raw {:.3}, ceiling {:.3}, ceiled {:.3} ({layer})",
-            result.raw, result.ceiling, result.ceiled
+            "{bench}: raw {:.3}, ceiling {:.3}, ceiled {:.3} ({layer}, {} neuroids)",
+            result.raw, result.ceiling, result.ceiled, result.neuroids
         ));
         Ok(())
     }
@@ -327,6 +358,81 @@ impl StageKind for OstKind {
         (ctx.progress)(&format!(
             "{bench}: Spearman {:.3}, ceiled {:.3}",
             result.raw, result.ceiled
+        ));
+        Ok(())
+    }
+}
+
+const COMPOSITE_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "benchmark",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the composite's name (default Brain-Score)",
+    },
+    ParamSpec {
+        name: "members",
+        ty: ParamType::StrList,
+        required: false,
+        doc: "the benchmarks averaged (default: every input's benchmark)",
+    },
+];
+
+/// `composite`: the mean of several benchmarks' ceiled scores (the Brain-Score).
+pub struct CompositeKind {
+    code: String,
+}
+
+impl CompositeKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        CompositeKind { code: code.into() }
+    }
+}
+
+impl StageKind for CompositeKind {
+    fn name(&self) -> &str {
+        "composite"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        COMPOSITE_PARAMS
+    }
+    fn doc(&self) -> &str {
+        "Brain-Score: the mean of the ceiled scores of the input score stores (`scores`), for one model"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p = ctx.params;
+        let bench = p
+            .get("benchmark")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Brain-Score");
+        let members: Option<Vec<String>> = p.get("members").and_then(|v| {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+        });
+        let dirs: Vec<&std::path::Path> =
+            ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
+        let (result, rows) = crate::composite(bench, &dirs, members.as_deref())?;
+        write_scores(ctx.out_dir, &rows)?;
+        std::fs::write(
+            ctx.out_dir.join("score.json"),
+            serde_json::to_string_pretty(&result)? + "\n",
+        )?;
+        (ctx.progress)(&format!(
+            "{bench}: {:.3} = mean of {}",
+            result.ceiled,
+            result
+                .members
+                .iter()
+                .map(|(b, v)| format!("{b} {v:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         Ok(())
     }

@@ -86,6 +86,104 @@ pub fn model_of(activations: &Path) -> Result<String> {
         .to_string())
 }
 
+/// A composite score (the Brain-Score): the mean of its members' ceiled scores.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CompositeResult {
+    /// Its name.
+    pub benchmark: String,
+    /// The model (every member's).
+    pub model: String,
+    /// The mean of the members' ceiled scores.
+    pub ceiled: f64,
+    /// `(benchmark, ceiled)` of each member, in input order.
+    pub members: Vec<(String, f64)>,
+}
+
+/// The mean of the ceiled scores in the score stores `dirs` (their `score.json`), keeping
+/// only `members` when given (each must be present). All must score the same model.
+pub fn composite(
+    benchmark: &str,
+    dirs: &[&Path],
+    members: Option<&[String]>,
+) -> Result<(CompositeResult, Vec<ScoreRow>)> {
+    let mut found: Vec<(String, String, f64)> = Vec::new();
+    for d in dirs {
+        let p = d.join("score.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| data(&p, e.to_string()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| data(&p, e.to_string()))?;
+        let (Some(b), Some(m)) = (v["benchmark"].as_str(), v["model"].as_str()) else {
+            return Err(data(&p, "no `benchmark` or `model` field"));
+        };
+        let c = v["ceiled"]
+            .as_f64()
+            .ok_or_else(|| data(&p, format!("benchmark `{b}`: no `ceiled` score")))?;
+        if let Some(prev) = found.iter().find(|f| f.0 == b) {
+            return Err(data(
+                &p,
+                format!(
+                    "benchmark `{b}` appears twice (models `{}` and `{m}`)",
+                    prev.1
+                ),
+            ));
+        }
+        found.push((b.to_string(), m.to_string(), c));
+    }
+    if let Some(want) = members {
+        for w in want {
+            if !found.iter().any(|f| &f.0 == w) {
+                let have: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+                return Err(data(
+                    dirs.first().copied().unwrap_or(Path::new(".")),
+                    format!("member `{w}` is not among the inputs' benchmarks {have:?}"),
+                ));
+            }
+        }
+        found.retain(|f| want.contains(&f.0));
+    }
+    let Some(first) = found.first() else {
+        return Err(data(Path::new("."), "a composite needs at least one score"));
+    };
+    let model = first.1.clone();
+    if let Some(other) = found.iter().find(|f| f.1 != model) {
+        return Err(data(
+            Path::new("."),
+            format!(
+                "the members score different models: `{model}` ({}) and `{}` ({})",
+                first.0, other.1, other.0
+            ),
+        ));
+    }
+    let ceiled = found.iter().map(|f| f.2).sum::<f64>() / found.len() as f64;
+    let mut rows = vec![ScoreRow {
+        benchmark: benchmark.into(),
+        model: model.clone(),
+        quantity: "ceiled".into(),
+        split: None,
+        neuroid_id: None,
+        value: ceiled,
+    }];
+    for f in &found {
+        rows.push(ScoreRow {
+            benchmark: benchmark.into(),
+            model: model.clone(),
+            quantity: format!("member:{}", f.0),
+            split: None,
+            neuroid_id: None,
+            value: f.2,
+        });
+    }
+    Ok((
+        CompositeResult {
+            benchmark: benchmark.into(),
+            model,
+            ceiled,
+            members: found.into_iter().map(|f| (f.0, f.2)).collect(),
+        },
+        rows,
+    ))
+}
+
 /// One row of a score store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoreRow {
@@ -157,5 +255,35 @@ mod tests {
         assert_eq!(commit_timestep("V4", 190.0, None), Some(2));
         assert_eq!(commit_timestep("V4", 190.0, Some(2)), Some(1));
         assert_eq!(commit_timestep("V9", 70.0, None), None);
+    }
+
+    fn store(dir: &Path, name: &str, bench: &str, model: &str, ceiled: f64) -> PathBuf {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let v = serde_json::json!({"benchmark": bench, "model": model, "ceiled": ceiled});
+        std::fs::write(d.join("score.json"), v.to_string()).unwrap();
+        d
+    }
+
+    #[test]
+    fn composite_is_the_mean_of_its_members() {
+        let t = tempfile::tempdir().unwrap();
+        let a = store(t.path(), "a", "V4", "m", 0.6);
+        let b = store(t.path(), "b", "IT", "m", 0.5);
+        let c = store(t.path(), "c", "OST", "m", 0.1);
+        let (r, rows) = composite("Brain-Score", &[&a, &b, &c], None).unwrap();
+        assert!((r.ceiled - 0.4).abs() < 1e-12);
+        assert_eq!(rows.len(), 4);
+        let only = ["V4".to_string(), "OST".to_string()];
+        let (r, _) = composite("Brain-Score", &[&a, &b, &c], Some(&only)).unwrap();
+        assert!((r.ceiled - 0.35).abs() < 1e-12);
+        // A member that is missing, a second model, a duplicate: named errors.
+        let e = composite("B", &[&a], Some(&only)).unwrap_err().to_string();
+        assert!(e.contains("member `OST`"), "{e}");
+        let d = store(t.path(), "d", "Behaviour", "other", 0.3);
+        let e = composite("B", &[&a, &d], None).unwrap_err().to_string();
+        assert!(e.contains("`m`") && e.contains("`other`"), "{e}");
+        let e = composite("B", &[&a, &a], None).unwrap_err().to_string();
+        assert!(e.contains("appears twice"), "{e}");
     }
 }

@@ -39,13 +39,26 @@ pub(crate) fn ints(batch: &RecordBatch, col: &str, store: &Path) -> Result<Vec<i
     Ok((0..a.len()).map(|i| a.value(i)).collect())
 }
 
-/// Recordings of the neuroids whose `region` is `region` (all when `None`), at time bin
-/// `bin` (index; the store's single bin when `None`), with the time bin's start in ms.
-/// Also returns the kept neuroids' ids.
+/// Which part of a recordings store a neural benchmark scores.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    /// Only neuroids whose `region` coordinate is this (all when `None`).
+    pub region: Option<String>,
+    /// Average the time bins lying within `[start, end]` ms (both `time_bin_start` and
+    /// `time_bin_end` inside); the store's single bin when `None`.
+    pub window: Option<(f64, f64)>,
+    /// Keep only neuroids whose internal consistency (split-half over repetitions,
+    /// Spearman–Brown, mean over the ceiling's splits) is at least this — the paper's
+    /// "reliable neurons" (≥ .9 for the new-images test).
+    pub min_consistency: Option<f64>,
+}
+
+/// Recordings selected by `sel`, the selected time window's start in ms (for the time-bin
+/// commitment), and the kept neuroids' ids. The reliability filter is not applied here
+/// (see [`score`]).
 pub fn load_recordings(
     store: &Path,
-    region: Option<&str>,
-    bin: Option<usize>,
+    sel: &Selection,
 ) -> Result<(Recordings, Option<f64>, Vec<String>)> {
     let a = Assembly::open(store)?;
     let m = a.meta();
@@ -65,48 +78,93 @@ pub fn load_recordings(
     } else {
         1
     };
-    let b = match bin {
-        Some(b) if b < bins => b,
-        Some(b) => return Err(data(store, format!("time bin {b} of {bins}"))),
-        None if bins == 1 => 0,
-        None => return Err(data(store, format!("{bins} time bins: choose one"))),
-    };
-    let start = if m.dims.len() == 3 {
-        a.coords("time_bin")
-            .ok()
-            .and_then(|t| ints(&t, "time_bin_start", store).ok())
-            .and_then(|v| v.get(b).map(|&x| x as f64))
+    let (starts, ends) = if m.dims.len() == 3 {
+        let t = a.coords("time_bin").ok();
+        let get = |c: &str| t.as_ref().and_then(|t| ints(t, c, store).ok());
+        (get("time_bin_start"), get("time_bin_end"))
     } else {
-        None
+        (None, None)
     };
+    let chosen: Vec<usize> = match sel.window {
+        None if bins == 1 => vec![0],
+        None => {
+            return Err(data(
+                store,
+                format!("{bins} time bins: choose a time window (`time_bins = [start, end]`)"),
+            ));
+        }
+        Some((lo, hi)) => {
+            let (Some(s), Some(e)) = (&starts, &ends) else {
+                return Err(data(
+                    store,
+                    "a time window needs the time_bin coordinates `time_bin_start` and `time_bin_end`",
+                ));
+            };
+            let c: Vec<usize> = (0..bins)
+                .filter(|&b| s[b] as f64 >= lo && e[b] as f64 <= hi)
+                .collect();
+            if c.is_empty() {
+                return Err(data(
+                    store,
+                    format!(
+                        "no time bin lies within {lo}–{hi} ms (bins start {}–{} ms)",
+                        s.iter().min().copied().unwrap_or_default(),
+                        s.iter().max().copied().unwrap_or_default()
+                    ),
+                ));
+            }
+            c
+        }
+    };
+    let start = starts
+        .as_ref()
+        .and_then(|s| s.get(chosen[0]).map(|&x| x as f64));
     let neu = a.coords("neuroid")?;
-    let keep: Vec<usize> = match region {
+    let keep: Vec<usize> = match &sel.region {
         Some(r) => {
             let regions = strings(&neu, "region", store)?;
-            (0..regions.len()).filter(|&j| regions[j] == r).collect()
+            (0..regions.len()).filter(|&j| &regions[j] == r).collect()
         }
         None => (0..neu.num_rows()).collect(),
     };
     if keep.is_empty() {
         return Err(data(
             store,
-            format!("no neuroid has region `{}`", region.unwrap_or_default()),
+            format!(
+                "no neuroid has region `{}`",
+                sel.region.as_deref().unwrap_or_default()
+            ),
         ));
     }
     let mut ranges = a.full();
+    let (lo_bin, hi_bin) = (chosen[0], chosen[chosen.len() - 1]);
     if m.dims.len() == 3 {
-        ranges[2] = b as u64..b as u64 + 1;
+        ranges[2] = lo_bin as u64..hi_bin as u64 + 1;
     }
     let all = a.read_f64(&ranges)?;
-    let (n, q) = (all.shape()[0], all.shape()[1]);
     let all = all.as_standard_layout();
+    let shape = all.shape().to_vec();
+    let (n, q) = (shape[0], shape[1]);
+    let nb = shape.get(2).copied().unwrap_or(1);
     let flat = all
         .as_slice()
         .ok_or_else(|| data(store, "values not contiguous"))?;
+    // The mean over the chosen bins, in bin order (a fixed order: reproducible sums); a
+    // NaN bin is skipped, all-NaN stays NaN.
+    let picked: Vec<usize> = chosen.iter().map(|&b| b - lo_bin).collect();
     let mut values = Vec::with_capacity(n * keep.len());
     for i in 0..n {
         for &j in &keep {
-            values.push(flat[i * q + j]);
+            let base = (i * q + j) * nb;
+            let (mut sum, mut k) = (0.0, 0usize);
+            for &b in &picked {
+                let v = flat[base + b];
+                if !v.is_nan() {
+                    sum += v;
+                    k += 1;
+                }
+            }
+            values.push(if k == 0 { f64::NAN } else { sum / k as f64 });
         }
     }
     let pres = a.coords("presentation")?;
@@ -123,6 +181,23 @@ pub fn load_recordings(
         start,
         ids,
     ))
+}
+
+/// Keep the neuroids `keep` (indices) of `rec`.
+fn subset_neuroids(rec: &Recordings, keep: &[usize]) -> Recordings {
+    let q = rec.n_neuroids;
+    let n = rec.stimulus_id.len();
+    let mut values = Vec::with_capacity(n * keep.len());
+    for i in 0..n {
+        values.extend(keep.iter().map(|&j| rec.values[i * q + j]));
+    }
+    Recordings {
+        values,
+        n_neuroids: keep.len(),
+        stimulus_id: rec.stimulus_id.clone(),
+        object_name: rec.object_name.clone(),
+        repetition: rec.repetition.clone(),
+    }
 }
 
 /// Activations `(values, features, stimulus ids)` of a (stimulus, neuroid) store.
@@ -174,6 +249,8 @@ pub struct NeuralResult {
     pub ceiling_per_split: Vec<f64>,
     /// The activation store used.
     pub layer: String,
+    /// How many neuroids were scored.
+    pub neuroids: usize,
 }
 
 /// Score the features at `features` against `recordings` (region `region`).
@@ -183,11 +260,39 @@ pub fn score(
     model: &str,
     features: &Path,
     recordings: &Path,
-    region: Option<&str>,
+    sel: &Selection,
     normalisation: Normalisation,
     opts: &NeuralOptions,
 ) -> Result<(NeuralResult, Vec<ScoreRow>)> {
-    let (rec, _, neuroids) = load_recordings(recordings, region, None)?;
+    let (mut rec, _, mut neuroids) = load_recordings(recordings, sel)?;
+    let ceiling_of = |rec: &Recordings| {
+        rec.internal_consistency(opts.n_splits, opts.seed)
+            .map_err(|e| BenchError::Metric {
+                context: format!("{}: ceiling", recordings.display()),
+                source: e,
+            })
+    };
+    if let Some(min) = sel.min_consistency {
+        let c = ceiling_of(&rec)?;
+        let splits = c.per_neuroid.len().max(1) as f64;
+        let keep: Vec<usize> = (0..rec.n_neuroids)
+            .filter(|&j| {
+                let mean = c.per_neuroid.iter().map(|s| s[j]).sum::<f64>() / splits;
+                mean >= min
+            })
+            .collect();
+        if keep.is_empty() {
+            return Err(data(
+                recordings,
+                format!(
+                    "no neuroid has an internal consistency of at least {min} (of {})",
+                    rec.n_neuroids
+                ),
+            ));
+        }
+        rec = subset_neuroids(&rec, &keep);
+        neuroids = keep.iter().map(|&j| neuroids[j].clone()).collect();
+    }
     let avg = rec.average().map_err(|e| BenchError::Metric {
         context: format!("{}: averaging repetitions", recordings.display()),
         source: e,
@@ -202,12 +307,7 @@ pub fn score(
         context: format!("{} vs {}", features.display(), recordings.display()),
         source: e,
     })?;
-    let c = rec
-        .internal_consistency(opts.n_splits, opts.seed)
-        .map_err(|e| BenchError::Metric {
-            context: format!("{}: ceiling", recordings.display()),
-            source: e,
-        })?;
+    let c = ceiling_of(&rec)?;
     let ceiled = normalisation.apply(s.center, c.center);
     let row = |q: &str, split: Option<i64>, n: Option<String>, v: f64| ScoreRow {
         benchmark: benchmark.into(),
@@ -244,6 +344,7 @@ pub fn score(
         normalisation: format!("{normalisation:?}"),
         per_split: s.per_split,
         ceiling_per_split: c.per_split,
+        neuroids: neuroids.len(),
         layer: features
             .file_name()
             .map(|x| x.to_string_lossy().to_string())

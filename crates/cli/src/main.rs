@@ -267,6 +267,12 @@ enum ScoreCmd {
         /// Only the target's neuroids of this `region` (V4, IT).
         #[arg(long)]
         region: Option<String>,
+        /// Average the target's time bins within START END (ms), e.g. 190 210.
+        #[arg(long, num_args = 2, value_names = ["START", "END"])]
+        time_bins: Option<Vec<f64>>,
+        /// Only the target's neuroids with at least this internal consistency.
+        #[arg(long)]
+        min_consistency: Option<f64>,
     },
     /// I2n (Rajalingham2018): a logistic readout fitted on one activations store, choice
     /// probabilities on another, against human trials.
@@ -377,10 +383,17 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 target,
                 normalisation,
                 region,
+                time_bins,
+                min_consistency,
             },
     } = &cli.command
     {
-        let v = score::neural(source, target, *normalisation, region.as_deref())?;
+        let sel = ventral_benchmarks::neural::Selection {
+            region: region.clone(),
+            window: time_bins.as_ref().map(|t| (t[0], t[1])),
+            min_consistency: *min_consistency,
+        };
+        let v = score::neural(source, target, *normalisation, &sel)?;
         if cli.json {
             print_json(&v)?;
         } else {
@@ -404,13 +417,19 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 trials,
                 c,
             } => {
-                let model = ventral_benchmarks::model_of(test)?;
+                let mut inputs = score::Inputs::new();
+                let (fitting, test, trials) = (
+                    inputs.store(fitting)?,
+                    inputs.store(test)?,
+                    inputs.store(trials)?,
+                );
+                let model = ventral_benchmarks::model_of(&test)?;
                 let (r, _) = ventral_benchmarks::behaviour::score(
                     "i2n",
                     &model,
-                    fitting,
-                    test,
-                    trials,
+                    &fitting,
+                    &test,
+                    &trials,
                     "object_name",
                     *c,
                 )?;
@@ -421,11 +440,13 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 monkey,
                 decoder,
             } => {
+                let mut inputs = score::Inputs::new();
+                let monkey = inputs.store(monkey)?;
                 let (r, _) = ventral_benchmarks::ost::score(
                     "ost",
                     "model",
                     activations,
-                    monkey,
+                    &monkey,
                     decoder.as_deref(),
                 )?;
                 serde_json::to_value(&r)?

@@ -220,6 +220,7 @@ pub fn run_train(
     device_spec: &str,
 ) -> Result<Value> {
     let dev = device(device_spec)?;
+    let rate = ventral_model::train::Throughput::default();
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
     let s = train(
         config,
@@ -228,7 +229,10 @@ pub fn run_train(
         opts,
         dev,
         &|epoch, done, total, loss| {
-            eprint!("\repoch {epoch}: {done}/{total} images, loss {loss:.4}   ");
+            eprint!(
+                "\repoch {epoch}: {done}/{total} images, loss {loss:.4}, {:.1} images/s   ",
+                rate.rate(epoch, done)
+            );
         },
     )?;
     eprintln!();

@@ -54,6 +54,9 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(ventral_benchmarks::kinds::OstKind::new(code_id(
         "ost",
     )?)));
+    r.register(Arc::new(ventral_benchmarks::kinds::CompositeKind::new(
+        code_id("composite")?,
+    )));
     r.register(Arc::new(ventral_report::ReportKind::new(code_id(
         "report",
     )?)));

@@ -1,25 +1,72 @@
-//! `ventral score neural`: score activations against recordings directly from stores,
-//! outside any pipeline (the same code as the `neural` stage kind).
+//! `ventral score neural|i2n|ost`: score activations against recordings directly, outside
+//! any pipeline (the same code as the stage kinds), from our stores or BrainIO netCDF files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use ventral_benchmarks::neural::Selection;
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
+
+/// Where BrainIO netCDF inputs are ingested for one command; removed when dropped.
+pub struct Inputs {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Inputs {
+    /// No input converted yet.
+    pub fn new() -> Self {
+        Inputs { dir: None }
+    }
+
+    /// `path` as an assembly store: a store is used as it is; a BrainIO netCDF file (`.nc`)
+    /// is ingested into a temporary store first (the same reader as `ventral ingest`).
+    pub fn store(&mut self, path: &Path) -> Result<PathBuf> {
+        let is_nc = path.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("nc"));
+        if !is_nc {
+            return Ok(path.to_path_buf());
+        }
+        if self.dir.is_none() {
+            self.dir = Some(
+                tempfile::Builder::new()
+                    .prefix("ventral-score-")
+                    .tempdir()
+                    .context("creating a temporary folder for the netCDF inputs")?,
+            );
+        }
+        let Some(dir) = self.dir.as_ref() else {
+            anyhow::bail!("no temporary folder");
+        };
+        let n = std::fs::read_dir(dir.path())?.count();
+        let out = dir.path().join(format!("input-{n}"));
+        ventral_ingest::netcdf::ingest_netcdf(
+            path,
+            &out,
+            &ventral_ingest::netcdf::IngestOptions::default(),
+        )
+        .with_context(|| format!("reading the BrainIO file {}", path.display()))?;
+        Ok(out)
+    }
+}
 
 /// The scores as JSON.
 pub fn neural(
     source: &Path,
     target: &Path,
     normalisation: Normalisation,
-    region: Option<&str>,
+    sel: &Selection,
 ) -> Result<serde_json::Value> {
-    let model = ventral_benchmarks::model_of(source)?;
+    let mut inputs = Inputs::new();
+    let (source_store, target_store) = (inputs.store(source)?, inputs.store(target)?);
+    let model = ventral_benchmarks::model_of(&source_store)?;
     let (r, _) = ventral_benchmarks::neural::score(
         "neural",
         &model,
-        source,
-        target,
-        region,
+        &source_store,
+        &target_store,
+        sel,
         normalisation,
         &NeuralOptions::default(),
     )?;
@@ -27,7 +74,10 @@ pub fn neural(
         "benchmark": "neural",
         "source": source,
         "target": target,
-        "region": region,
+        "region": sel.region,
+        "time_bins": sel.window.map(|(a, b)| [a, b]),
+        "min_consistency": sel.min_consistency,
+        "neuroids": r.neuroids,
         "score": r.raw,
         "score_error": r.raw_error,
         "ceiling": r.ceiling,

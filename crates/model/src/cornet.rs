@@ -131,6 +131,19 @@ impl CornetConfig {
         }
     }
 
+    /// Depth as the paper's Fig. 3 counts it: the convolutions and linear layers on the
+    /// longest path from image to logits, with the recurrent areas unrolled in time.
+    /// CORnet-S: V1's 2 convolutions, per area the input convolution plus `convs` per
+    /// timestep, and the decoder's linear layer (standard: 2 + 7 + 13 + 7 + 1 = 30);
+    /// CORnet-Z: 5. `None` for CORnet-R/RT, whose unrolled graph this does not model.
+    pub fn depth(&self) -> Option<usize> {
+        match self.arch {
+            Arch::S => Some(2 + self.times.iter().map(|t| 1 + t * self.convs).sum::<usize>() + 1),
+            Arch::Z => Some(5),
+            Arch::R | Arch::RT => None,
+        }
+    }
+
     /// The channels of V1, V2, V4, IT.
     pub fn channels(&self) -> [i64; 4] {
         [64, 128, 256, 512].map(|c| ((c as f64 * self.width).round() as i64).max(1))

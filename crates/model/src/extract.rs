@@ -238,6 +238,7 @@ pub fn extract(
                         Ok(Tensor::from_slice(&px[b0 * per..b1 * per]).view(dims.as_slice()))
                     }
                 };
+                let t = t.map(|x| images::pin_for(x, device));
                 let failed = t.is_err();
                 if tx.send(t).is_err() || failed {
                     break;
@@ -246,7 +247,7 @@ pub fn extract(
         });
         let mut done = 0;
         for x in rx {
-            let x = x?.to_device(device);
+            let x = crate::images::upload(&x?, device);
             let t0 = std::time::Instant::now();
             let outs = model.net.forward_layers(&x, false);
             let b = x.size()[0];

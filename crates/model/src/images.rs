@@ -183,3 +183,23 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
     }
     Ok(Tensor::from_data_size(data, &shape, Kind::Float))
 }
+
+/// A host batch made ready for `device`: on CUDA it is copied into page-locked (pinned)
+/// memory by the loader thread, so that [`upload`] can copy it asynchronously; elsewhere,
+/// or if pinning fails, it is returned as it is.
+pub fn pin_for(x: tch::Tensor, device: tch::Device) -> tch::Tensor {
+    if device.is_cuda() {
+        x.f_pin_memory(device).unwrap_or(x)
+    } else {
+        x
+    }
+}
+
+/// Move a host batch to `device` (non-blocking from pinned memory on CUDA).
+pub fn upload(x: &tch::Tensor, device: tch::Device) -> tch::Tensor {
+    if device.is_cuda() {
+        x.to_device_(device, x.kind(), x.is_pinned(device), false)
+    } else {
+        x.to_device(device)
+    }
+}

@@ -188,8 +188,12 @@ impl StageKind for TrainKind {
             .join(".ventral/cache/train")
             .join(&h.finalize().to_hex()[..32]);
         std::fs::create_dir_all(&work)?;
+        let rate = crate::train::Throughput::default();
         let progress = |epoch: usize, done: usize, total: usize, loss: f64| {
-            (ctx.progress)(&format!("epoch {epoch}: {done}/{total}, loss {loss:.4}"));
+            (ctx.progress)(&format!(
+                "epoch {epoch}: {done}/{total}, loss {loss:.4}, {:.1} images/s",
+                rate.rate(epoch, done)
+            ));
         };
         train(&c, index, &work, &opts, device, &progress)?;
         // Move everything into the output (the object store keeps every epoch).
@@ -214,6 +218,12 @@ const EVAL_PARAMS: &[ParamSpec] = &[
         ty: ParamType::Int,
         required: false,
         doc: "images per forward pass (default 64)",
+    },
+    ParamSpec {
+        name: "model_id",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the model's name in eval.json, as the benchmarks' scores name it (default: the weights' architecture)",
     },
     DEVICE,
 ];
@@ -250,9 +260,17 @@ impl StageKind for EvaluateKind {
             .and_then(|v| v.as_u64())
             .unwrap_or(64) as usize;
         let s = evaluate(&model, ctx.one_input("index")?, split, batch)?;
+        let config = &model.net.config;
+        let mut v = serde_json::to_value(&s)?;
+        v["model"] = match ctx.params.get("model_id").and_then(|v| v.as_str()) {
+            Some(m) => m.into(),
+            None => crate::describe(config).into(),
+        };
+        v["depth"] = config.depth().into();
+        v["parameters"] = model.parameters().into();
         std::fs::write(
             ctx.out_dir.join("eval.json"),
-            serde_json::to_string_pretty(&s)? + "\n",
+            serde_json::to_string_pretty(&v)? + "\n",
         )?;
         (ctx.progress)(&format!("top-1 {:.4}, top-5 {:.4}", s.top1, s.top5));
         Ok(())

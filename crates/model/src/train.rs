@@ -188,6 +188,36 @@ pub struct TrainSummary {
 
 /// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
 /// weights in `out` itself. `progress(epoch, done, total, loss)` is called after each batch.
+/// Images per second within the current epoch, for progress displays (thread-safe, so a
+/// `progress` callback can hold one).
+#[derive(Debug)]
+pub struct Throughput {
+    state: std::sync::Mutex<(usize, std::time::Instant)>,
+}
+
+impl Default for Throughput {
+    fn default() -> Self {
+        Throughput {
+            state: std::sync::Mutex::new((usize::MAX, std::time::Instant::now())),
+        }
+    }
+}
+
+impl Throughput {
+    /// The rate after `done` images of `epoch` (the clock restarts at a new epoch).
+    pub fn rate(&self, epoch: usize, done: usize) -> f64 {
+        let mut s = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        if s.0 != epoch {
+            *s = (epoch, std::time::Instant::now());
+        }
+        let secs = s.1.elapsed().as_secs_f64();
+        if secs > 0.0 { done as f64 / secs } else { 0.0 }
+    }
+}
+
 pub fn train(
     config: &CornetConfig,
     index: &Path,
@@ -275,7 +305,8 @@ pub fn train(
             scope.spawn(move || {
                 for (b, idx) in batches2.iter().enumerate() {
                     let seed = splitmix(opts.seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20));
-                    let r = load_batch(split, idx, size, Some(seed));
+                    let r = load_batch(split, idx, size, Some(seed))
+                        .map(|(x, y)| (crate::images::pin_for(x, device), y));
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {
                         break;
@@ -284,7 +315,7 @@ pub fn train(
             });
             for r in rx {
                 let (x, y) = r?;
-                let (x, y) = (x.to_device(device), y.to_device(device));
+                let (x, y) = (crate::images::upload(&x, device), y.to_device(device));
                 let logits = match amp {
                     Some(k) if device.is_cuda() => {
                         tch::autocast(true, || model.net.forward_t(&x.to_kind(k), true))
