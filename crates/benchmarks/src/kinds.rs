@@ -437,3 +437,121 @@ impl StageKind for CompositeKind {
         Ok(())
     }
 }
+
+const TRANSFER_PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "benchmark",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the benchmark's name (default CIFAR-100-transfer)",
+    },
+    ParamSpec {
+        name: "layer",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the activation store read out (default decoder-t0, the avgpool)",
+    },
+    ParamSpec {
+        name: "label",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the stimuli's label column (default label)",
+    },
+    ParamSpec {
+        name: "c_range",
+        ty: ParamType::Array,
+        required: false,
+        doc: "[low, high, steps] of the log-spaced C grid (default [0.0005, 0.05, 10])",
+    },
+    ParamSpec {
+        name: "seed",
+        ty: ParamType::Int,
+        required: false,
+        doc: "seed of the validation split (default 0)",
+    },
+    ParamSpec {
+        name: "model",
+        ty: ParamType::Str,
+        required: false,
+        doc: "the model's name (default: the activations' `model`)",
+    },
+];
+
+/// `transfer`: linear transfer of a model's features to another task (CIFAR-100).
+pub struct TransferKind {
+    code: String,
+}
+
+impl TransferKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        TransferKind { code: code.into() }
+    }
+}
+
+impl StageKind for TransferKind {
+    fn name(&self) -> &str {
+        "transfer"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        TRANSFER_PARAMS
+    }
+    fn doc(&self) -> &str {
+        "transfer: logistic readout fitted on `train` activations (C chosen on a validation part), accuracy on `test` activations"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p = ctx.params;
+        let layer = p
+            .get("layer")
+            .and_then(|v| v.as_str())
+            .unwrap_or("decoder-t0");
+        let train = ctx.one_input("train")?.join(layer);
+        let test = ctx.one_input("test")?.join(layer);
+        let model = match p.get("model").and_then(|v| v.as_str()) {
+            Some(m) => m.to_string(),
+            None => crate::model_of(&test)?,
+        };
+        let bench = p
+            .get("benchmark")
+            .and_then(|v| v.as_str())
+            .unwrap_or("CIFAR-100-transfer");
+        let label = p.get("label").and_then(|v| v.as_str()).unwrap_or("label");
+        let grid = match p.get("c_range") {
+            None => crate::transfer::log_grid(0.0005, 0.05, 10),
+            Some(v) => match v.as_array().map(Vec::as_slice) {
+                Some([lo, hi, n]) => match (lo.as_f64(), hi.as_f64(), n.as_u64()) {
+                    (Some(lo), Some(hi), Some(n)) if lo > 0.0 && hi >= lo && n > 0 => {
+                        crate::transfer::log_grid(lo, hi, n as usize)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "param `c_range`: {v} is not [low > 0, high ≥ low, steps ≥ 1]"
+                        )
+                        .into());
+                    }
+                },
+                _ => {
+                    return Err(
+                        format!("param `c_range`: expected [low, high, steps], got {v}").into(),
+                    );
+                }
+            },
+        };
+        let seed = p.get("seed").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let (result, rows) =
+            crate::transfer::score(bench, &model, &train, &test, label, &grid, seed)?;
+        write_scores(ctx.out_dir, &rows)?;
+        std::fs::write(
+            ctx.out_dir.join("score.json"),
+            serde_json::to_string_pretty(&result)? + "\n",
+        )?;
+        (ctx.progress)(&format!(
+            "{bench}: accuracy {:.3} (chance {:.3}), C = {}",
+            result.raw, result.chance, result.c
+        ));
+        Ok(())
+    }
+}

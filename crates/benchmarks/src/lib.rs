@@ -10,6 +10,7 @@ pub mod behaviour;
 pub mod kinds;
 pub mod neural;
 pub mod ost;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

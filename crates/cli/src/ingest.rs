@@ -47,6 +47,17 @@ pub enum IngestCmd {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// CIFAR-100, binary version: train.bin, test.bin and the label names.
+    Cifar {
+        /// The folder (or its parent) holding cifar-100-binary's files.
+        root: PathBuf,
+        /// The new store (stimulus sets `train/` and `test/`).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Verify the root against this manifest first.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
     /// MS COCO: an image folder and its instances JSON.
     Coco {
         /// The image folder.
@@ -201,6 +212,17 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
         } => {
             verify_manifest(root, manifest.as_deref())?;
             let s = ventral_ingest::imagenet::ingest_imagenet(root, val_labels.as_deref(), output)?;
+            let mut v = serde_json::to_value(&s)?;
+            v["digest"] = json!(digest(output)?);
+            Ok(v)
+        }
+        IngestCmd::Cifar {
+            root,
+            output,
+            manifest,
+        } => {
+            verify_manifest(root, manifest.as_deref())?;
+            let s = ventral_ingest::cifar::ingest_cifar(root, output)?;
             let mut v = serde_json::to_value(&s)?;
             v["digest"] = json!(digest(output)?);
             Ok(v)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use ventral_dag::Registry;
 use ventral_dag::kinds::cmd::CmdKind;
-use ventral_ingest::kinds::{BrainioKind, CocoKind, ImagenetKind};
+use ventral_ingest::kinds::{BrainioKind, CifarKind, CocoKind, ImagenetKind};
 use ventral_model::kinds::{EvaluateKind, ExtractKind, ImportKind, InitKind, TrainKind};
 
 include!(concat!(env!("OUT_DIR"), "/code_ids.rs"));
@@ -37,6 +37,7 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(BrainioKind::new(code_id("brainio")?)));
     r.register(Arc::new(ImagenetKind::new(code_id("imagenet")?)));
     r.register(Arc::new(CocoKind::new(code_id("coco")?)));
+    r.register(Arc::new(CifarKind::new(code_id("cifar")?)));
     r.register(Arc::new(InitKind::new(code_id("init")?)));
     r.register(Arc::new(ventral_synth::kind::SynthKind::new(code_id(
         "synth",
@@ -54,6 +55,9 @@ pub fn registry() -> Result<Registry> {
     r.register(Arc::new(ventral_benchmarks::kinds::OstKind::new(code_id(
         "ost",
     )?)));
+    r.register(Arc::new(ventral_benchmarks::kinds::TransferKind::new(
+        code_id("transfer")?,
+    )));
     r.register(Arc::new(ventral_benchmarks::kinds::CompositeKind::new(
         code_id("composite")?,
     )));

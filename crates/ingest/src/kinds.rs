@@ -176,6 +176,41 @@ impl StageKind for ImagenetKind {
     }
 }
 
+/// `cifar`: CIFAR-100 (binary version) into a stimulus-set store per split.
+pub struct CifarKind {
+    code: String,
+}
+
+impl CifarKind {
+    /// With its code identity.
+    pub fn new(code: &str) -> Self {
+        CifarKind { code: code.into() }
+    }
+}
+
+impl StageKind for CifarKind {
+    fn name(&self) -> &str {
+        "cifar"
+    }
+    fn code_identity(&self) -> &str {
+        &self.code
+    }
+    fn params(&self) -> &[ParamSpec] {
+        &[]
+    }
+    fn doc(&self) -> &str {
+        "CIFAR-100 binary files (input `root`, optional `manifest`) into stimulus-set stores \
+         ${out}/train and ${out}/test"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let root = ctx.one_input("root")?;
+        check_manifest(ctx, root)?;
+        let s = crate::cifar::ingest_cifar(root, ctx.out_dir)?;
+        (ctx.progress)(&format!("{:?}, {} classes", s.counts, s.classes));
+        Ok(())
+    }
+}
+
 const COCO_PARAMS: &[ParamSpec] = &[ParamSpec {
     name: "grayscale_only",
     ty: ParamType::Bool,

@@ -14,6 +14,7 @@
 //! nothing behind; every error names the file and the field at fault.
 
 pub mod catalog;
+pub mod cifar;
 pub mod coco;
 mod error;
 pub mod export;

@@ -30,10 +30,16 @@ pub const PUBLISHED: [(&str, f64); 6] = [
     ("ImageNet top-1", 0.731),
 ];
 
+/// The Table 1 benchmark columns (Brain-Score is their mean).
+pub const TABLE1: [&str; 4] = ["V4", "IT", "Behaviour", "OST"];
+
 /// One score read from a store.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Table column (V4, IT, Behaviour, OST).
+    /// The benchmark as the score store names it.
+    pub benchmark: String,
+    /// Table column: V4, IT, Behaviour, OST, Brain-Score, or the benchmark's own name for
+    /// the generalisation tests.
     pub column: String,
     /// Model.
     pub model: String,
@@ -45,16 +51,41 @@ pub struct Entry {
     pub source: String,
 }
 
-fn column_of(benchmark: &str) -> String {
+/// One ImageNet evaluation.
+#[derive(Clone, Debug)]
+pub struct Eval {
+    /// Model.
+    pub model: String,
+    /// Top-1 accuracy.
+    pub top1: f64,
+    /// Depth (Fig. 3), when the architecture defines it.
+    pub depth: Option<f64>,
+    /// The output it came from.
+    pub source: String,
+}
+
+/// The column a benchmark fills: Table 1's (by the names Brain-Score and our kinds use),
+/// `Brain-Score` for a composite, else its own name (generalisation, early/late IT).
+pub fn column_of(benchmark: &str) -> String {
+    let l = benchmark.to_lowercase();
+    if benchmark == "Brain-Score" || l == "brain-score" {
+        return "Brain-Score".into();
+    }
+    if ["early", "late", "new", "transfer"]
+        .iter()
+        .any(|k| l.contains(k))
+    {
+        return benchmark.into();
+    }
     for c in ["V4", "IT"] {
         if benchmark.contains(&format!(".{c}")) {
             return c.into();
         }
     }
-    if benchmark.contains("Rajalingham") || benchmark.to_lowercase().contains("i2n") {
+    if benchmark.contains("Rajalingham") || l.contains("i2n") {
         return "Behaviour".into();
     }
-    if benchmark.contains("Kar") || benchmark.to_lowercase().contains("ost") {
+    if benchmark.contains("Kar") || l.contains("ost") {
         return "OST".into();
     }
     benchmark.into()
@@ -67,21 +98,38 @@ fn digest_of(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+fn read_json(p: &Path) -> Result<Value, BoxError> {
+    serde_json::from_str(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+        .map_err(|e| format!("{}: {e}", p.display()).into())
+}
+
 /// Read `score.json` of each score store.
 pub fn read_scores(dirs: &[&Path]) -> Result<Vec<Entry>, BoxError> {
     let mut out = Vec::new();
     for d in dirs {
-        let p = d.join("score.json");
-        let v: Value = serde_json::from_str(
-            &std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?,
-        )
-        .map_err(|e| format!("{}: {e}", p.display()))?;
+        let v = read_json(&d.join("score.json"))?;
         let bench = v["benchmark"].as_str().unwrap_or_default();
         out.push(Entry {
+            benchmark: bench.to_string(),
             column: column_of(bench),
             model: v["model"].as_str().unwrap_or("model").to_string(),
             value: v["ceiled"].as_f64().unwrap_or(f64::NAN),
             raw: v["raw"].as_f64().zip(v["ceiling"].as_f64()),
+            source: digest_of(d),
+        });
+    }
+    Ok(out)
+}
+
+/// Read `eval.json` of each evaluation; one without a `model` is `default_model`'s.
+pub fn read_evals(dirs: &[&Path], default_model: &str) -> Result<Vec<Eval>, BoxError> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let v = read_json(&d.join("eval.json"))?;
+        out.push(Eval {
+            model: v["model"].as_str().unwrap_or(default_model).to_string(),
+            top1: v["top1"].as_f64().unwrap_or(f64::NAN),
+            depth: v["depth"].as_f64(),
             source: digest_of(d),
         });
     }
@@ -95,16 +143,89 @@ fn fmt(x: Option<f64>) -> String {
     }
 }
 
-/// The report's Markdown.
-pub fn markdown(entries: &[Entry], top1: &[(String, f64, String)], profile: &str) -> String {
-    let mut models: Vec<String> = entries
-        .iter()
-        .map(|e| e.model.clone())
-        .chain(top1.iter().map(|t| t.0.clone()))
-        .collect();
-    models.sort();
-    models.dedup();
-    let cols = ["V4", "IT", "Behaviour", "OST"];
+/// Scores and evaluations of every model the inputs name.
+pub struct Results {
+    /// Scores.
+    pub entries: Vec<Entry>,
+    /// ImageNet evaluations.
+    pub evals: Vec<Eval>,
+}
+
+impl Results {
+    /// The models, in the order the inputs first name them.
+    pub fn models(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in self
+            .entries
+            .iter()
+            .map(|e| &e.model)
+            .chain(self.evals.iter().map(|e| &e.model))
+        {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
+    /// `model`'s score in `column`.
+    pub fn get(&self, model: &str, column: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|e| e.model == model && e.column == column)
+    }
+
+    /// `model`'s ImageNet evaluation.
+    pub fn eval(&self, model: &str) -> Option<&Eval> {
+        self.evals.iter().find(|e| e.model == model)
+    }
+
+    /// `model`'s Brain-Score: its composite score store if there is one, else the mean of
+    /// the Table 1 benchmarks it has (with a note saying which).
+    pub fn brain_score(&self, model: &str) -> (Option<f64>, Option<String>) {
+        if let Some(e) = self.get(model, "Brain-Score") {
+            return (Some(e.value), None);
+        }
+        let which: Vec<&str> = TABLE1
+            .iter()
+            .copied()
+            .filter(|c| self.get(model, c).is_some())
+            .collect();
+        if which.is_empty() {
+            return (None, None);
+        }
+        let mean = which
+            .iter()
+            .filter_map(|c| self.get(model, c).map(|e| e.value))
+            .sum::<f64>()
+            / which.len() as f64;
+        let note = (which.len() < TABLE1.len()).then(|| {
+            format!(
+                "{model}: Brain-Score here is the mean of {} only (the other benchmarks did not run).",
+                which.join(", ")
+            )
+        });
+        (Some(mean), note)
+    }
+
+    /// The generalisation columns (benchmarks outside Table 1), in input order.
+    pub fn extra_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.entries {
+            if e.column != "Brain-Score"
+                && !TABLE1.contains(&e.column.as_str())
+                && !out.contains(&e.column)
+            {
+                out.push(e.column.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The report's Markdown (without the figures section).
+pub fn markdown(r: &Results, profile: &str) -> String {
+    let models = r.models();
     let mut s = String::new();
     s.push_str("# CORnet-S, reproduced\n\n");
     s.push_str(&format!(
@@ -128,58 +249,145 @@ pub fn markdown(entries: &[Entry], top1: &[(String, f64, String)], profile: &str
     ));
     let mut notes = Vec::new();
     for m in &models {
-        let get = |c: &str| entries.iter().find(|e| &e.model == m && e.column == c);
-        let have: Vec<f64> = cols
-            .iter()
-            .filter_map(|c| get(c).map(|e| e.value))
-            .collect();
-        let composite = if have.is_empty() {
-            None
-        } else {
-            Some(have.iter().sum::<f64>() / have.len() as f64)
-        };
-        let which: Vec<&str> = cols.iter().copied().filter(|c| get(c).is_some()).collect();
-        if which.len() < cols.len() && !which.is_empty() {
-            notes.push(format!(
-                "{m}: Brain-Score here is the mean of {} only (the other benchmarks did not run).",
-                which.join(", ")
-            ));
-        }
-        let t = top1.iter().find(|t| &t.0 == m);
+        let (bs, note) = r.brain_score(m);
+        notes.extend(note);
+        let get = |c: &str| r.get(m, c).map(|e| e.value);
         s.push_str(&format!(
             "| {m} ({profile}) | {} | {} | {} | {} | {} | {} |\n",
-            fmt(composite),
-            fmt(get("V4").map(|e| e.value)),
-            fmt(get("IT").map(|e| e.value)),
-            fmt(get("Behaviour").map(|e| e.value)),
-            fmt(get("OST").map(|e| e.value)),
-            fmt(t.map(|t| t.1))
+            fmt(bs),
+            fmt(get("V4")),
+            fmt(get("IT")),
+            fmt(get("Behaviour")),
+            fmt(get("OST")),
+            fmt(r.eval(m).map(|t| t.top1))
         ));
     }
     s.push('\n');
     for n in notes {
         s.push_str(&format!("- {n}\n"));
     }
-    s.push_str("\n## Where each number comes from\n\n| model | column | ceiled | raw | ceiling | output |\n|---|---|---|---|---|---|\n");
-    for e in entries {
+    let extra = r.extra_columns();
+    if !extra.is_empty() {
+        s.push_str("\n## Generalisation and early/late IT (paper §3.4, Fig. 7)\n\nCeiled scores; the raw score and ceiling of each are in the next table.\n\n| model |");
+        for c in &extra {
+            s.push_str(&format!(" {c} |"));
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---|".repeat(extra.len()));
+        s.push('\n');
+        for m in &models {
+            if extra.iter().all(|c| r.get(m, c).is_none()) {
+                continue;
+            }
+            s.push_str(&format!("| {m} |"));
+            for c in &extra {
+                s.push_str(&format!(" {} |", fmt(r.get(m, c).map(|e| e.value))));
+            }
+            s.push('\n');
+        }
+    }
+    s.push_str("\n## Where each number comes from\n\n| model | benchmark | ceiled | raw | ceiling | output |\n|---|---|---|---|---|---|\n");
+    for e in &r.entries {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | `{}` |\n",
             e.model,
-            e.column,
+            e.benchmark,
             fmt(Some(e.value)),
             fmt(e.raw.map(|r| r.0)),
             fmt(e.raw.map(|r| r.1)),
             e.source
         ));
     }
-    for (m, v, src) in top1 {
+    for t in &r.evals {
         s.push_str(&format!(
-            "| {m} | ImageNet top-1 | {} | | | `{src}` |\n",
-            fmt(Some(*v))
+            "| {} | ImageNet top-1 | {} | | | `{}` |\n",
+            t.model,
+            fmt(Some(t.top1)),
+            t.source
         ));
     }
     s.push_str("\nThe same table from the score stores:\n\n```sql\nSELECT model, benchmark, value AS ceiled, stage, stage_key\nFROM scores\nWHERE quantity = 'ceiled' AND split IS NULL\nORDER BY model, benchmark;\n```\n\n`ventral sql` runs it in the workspace; `ventral show STAGE` gives each stage's key and output.\n");
     s
+}
+
+/// The figures the results allow: each drawn only when its data is there.
+pub fn figures(
+    r: &Results,
+    ost: &[(Vec<(f64, f64)>, f64)],
+) -> Result<Vec<figures::Figure>, BoxError> {
+    let models = r.models();
+    let mut out = Vec::new();
+    let fig1: Vec<(String, f64, f64)> = models
+        .iter()
+        .filter_map(|m| Some((m.clone(), r.eval(m)?.top1, r.brain_score(m).0?)))
+        .collect();
+    if !fig1.is_empty() {
+        out.push(figures::brainscore_vs_top1(&fig1)?);
+    }
+    let t1: Vec<(String, [Option<f64>; 4])> = models
+        .iter()
+        .map(|m| (m.clone(), TABLE1.map(|c| r.get(m, c).map(|e| e.value))))
+        .filter(|(_, v)| v.iter().any(Option::is_some))
+        .collect();
+    if !t1.is_empty() {
+        out.push(figures::table1_bars(&t1)?);
+    }
+    let fig3: Vec<(String, f64, f64, f64)> = models
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m.clone(),
+                r.eval(m)?.depth?,
+                r.get(m, "V4")?.value,
+                r.get(m, "IT")?.value,
+            ))
+        })
+        .collect();
+    if fig3.len() >= 2 {
+        out.push(figures::depth_vs_scores(&fig3)?);
+    }
+    let fig4: Vec<(String, [Option<f64>; 3])> = models
+        .iter()
+        .map(|m| {
+            (
+                m.clone(),
+                [
+                    r.get(m, "V4").map(|e| e.value),
+                    r.get(m, "IT").map(|e| e.value),
+                    r.eval(m).map(|e| e.top1),
+                ],
+            )
+        })
+        .filter(|(_, v)| v[0].is_some() || v[1].is_some())
+        .collect();
+    if fig4.len() >= 2 {
+        out.push(figures::variants(&fig4)?);
+    }
+    for (points, rho) in ost {
+        out.push(figures::ost_scatter(points, *rho)?);
+    }
+    let early_late = |m: &str, k: &str| {
+        r.entries
+            .iter()
+            .find(|e| e.model == m && e.benchmark.to_lowercase().contains(k))
+            .map(|e| e.value)
+    };
+    let fig7: Vec<(String, Option<f64>, Option<f64>)> = models
+        .iter()
+        .map(|m| (m.clone(), early_late(m, "early"), early_late(m, "late")))
+        .filter(|(_, a, b)| a.is_some() || b.is_some())
+        .collect();
+    if !fig7.is_empty() {
+        out.push(figures::early_late(&fig7)?);
+    }
+    let fig8: Vec<(String, f64, f64)> = models
+        .iter()
+        .filter_map(|m| Some((m.clone(), r.eval(m)?.top1, r.get(m, "Behaviour")?.value)))
+        .collect();
+    if fig8.len() >= 2 {
+        out.push(figures::behaviour_vs_top1(&fig8)?);
+    }
+    Ok(out)
 }
 
 /// A CSV field, quoted when it holds a comma, quote or newline.
@@ -290,75 +498,67 @@ impl StageKind for ReportKind {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let dirs: Vec<&Path> = ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
         let entries = read_scores(&dirs)?;
-        let model = entries
+        let first = entries
             .first()
             .map(|e| e.model.clone())
             .unwrap_or_else(|| "model".into());
-        let mut top1 = Vec::new();
-        if let Some(evals) = ctx.inputs.get("imagenet") {
-            for d in evals {
-                let p = d.join("eval.json");
-                let v: Value = serde_json::from_str(
-                    &std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?,
-                )?;
-                top1.push((
-                    model.clone(),
-                    v["top1"].as_f64().unwrap_or(f64::NAN),
-                    digest_of(d),
-                ));
-            }
-        }
+        let evals = match ctx.inputs.get("imagenet") {
+            Some(d) => read_evals(&d.iter().map(|p| p.as_path()).collect::<Vec<_>>(), &first)?,
+            None => Vec::new(),
+        };
         let profile = ctx
             .params
             .get("profile")
             .and_then(|v| v.as_str())
             .unwrap_or("embedded (synthetic world)");
-        let mut md = markdown(&entries, &top1, profile);
-        // Figures: SVG files beside the report, inlined into the HTML.
-        let mut points = Vec::new();
-        for (m, t, _) in &top1 {
-            let have: Vec<f64> = entries
-                .iter()
-                .filter(|e| &e.model == m)
-                .map(|e| e.value)
-                .collect();
-            if !have.is_empty() {
-                points.push((m.clone(), *t, have.iter().sum::<f64>() / have.len() as f64));
-            }
-        }
-        let mut figs = vec![
-            (
-                "fig1_brainscore_vs_top1.svg",
-                figures::brainscore_vs_top1(&points)?,
-            ),
-            ("table1.svg", figures::table1_bars(&entries)?),
-        ];
-        // Fig. 5 from an OST score store's per-image solution times.
+        let results = Results { entries, evals };
+        let mut md = markdown(&results, profile);
+        // Fig. 5 from OST score stores' per-image solution times.
+        let mut ost = Vec::new();
         for d in &dirs {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(d.join("score.json"))?)?;
+            let v = read_json(&d.join("score.json"))?;
             if let Some(pts) = v["per_image"].as_array() {
                 let xy: Vec<(f64, f64)> = pts
                     .iter()
                     .filter_map(|p| Some((p[2].as_f64()?, p[1].as_f64()?)))
                     .collect();
-                let rho = v["raw"].as_f64().unwrap_or(f64::NAN);
-                figs.push(("fig5_ost.svg", figures::ost_scatter(&xy, rho)?));
+                ost.push((xy, v["raw"].as_f64().unwrap_or(f64::NAN)));
             }
         }
-        md.push_str("\n## Figures\n\n");
-        for (name, svg) in &figs {
-            std::fs::write(ctx.out_dir.join(name), svg)?;
-            md.push_str(&format!("![{name}]({name})\n\n"));
+        let figs = figures(&results, &ost)?;
+        md.push_str("\n## Figures\n\nEach figure is beside this report as SVG and PNG.\n\n");
+        let mut page_figs = Vec::new();
+        for f in &figs {
+            std::fs::write(ctx.out_dir.join(format!("{}.svg", f.name)), &f.svg)?;
+            std::fs::write(ctx.out_dir.join(format!("{}.png", f.name)), &f.png)?;
+            let line = format!("![{}]({}.svg)", f.title, f.name);
+            md.push_str(&format!("{line}\n\n[PNG]({}.png)\n\n", f.name));
+            page_figs.push((format!("<p>{}</p>", html_escape(&line)), f.svg.clone()));
         }
-        md.push_str("Not drawn yet: depth vs scores and the circuitry variants (Fig. 3, 4; `pipelines/variants.toml` computes their numbers), early/late IT (Fig. 7), behaviour over training (Fig. 8).\n");
+        let drawn: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
+        let missing: Vec<&str> = [
+            ("fig3_depth_vs_scores", "depth vs scores (Fig. 3) needs two or more models with a depth and V4 and IT scores"),
+            ("fig4_variants", "circuitry variants (Fig. 4) need two or more models with V4 or IT scores"),
+            ("fig8_behaviour_vs_top1", "behaviour vs top-1 over training (Fig. 8) needs two or more checkpoints with behaviour and top-1"),
+        ]
+        .iter()
+        .filter(|(n, _)| !drawn.contains(n))
+        .map(|(_, why)| *why)
+        .collect();
+        if !missing.is_empty() {
+            md.push_str(&format!(
+                "Not drawn from these inputs: {}. `pipelines/variants.toml` scores the variants and the checkpoints along training.\n",
+                missing.join("; ")
+            ));
+        }
         std::fs::write(ctx.out_dir.join("report.md"), &md)?;
         let mut page = html(&md);
-        for (name, svg) in &figs {
-            page = page.replace(&format!("<p>![{name}]({name})</p>"), svg);
+        for (p, svg) in &page_figs {
+            page = page.replace(p, svg);
         }
         std::fs::write(ctx.out_dir.join("report.html"), page)?;
         let mut csv = String::from("model,column,ceiled,raw,ceiling,output\n");
-        for e in &entries {
+        for e in &results.entries {
             csv.push_str(&format!(
                 "{},{},{},{},{},{}\n",
                 quote(&e.model),
@@ -369,11 +569,20 @@ impl StageKind for ReportKind {
                 e.source
             ));
         }
-        for (m, v, src) in &top1 {
-            csv.push_str(&format!("{},ImageNet top-1,{v},,,{src}\n", quote(m)));
+        for t in &results.evals {
+            csv.push_str(&format!(
+                "{},ImageNet top-1,{},,,{}\n",
+                quote(&t.model),
+                t.top1,
+                t.source
+            ));
         }
         std::fs::write(ctx.out_dir.join("table1.csv"), csv)?;
-        (ctx.progress)(&format!("{} scores", entries.len()));
+        (ctx.progress)(&format!(
+            "{} scores, {} figures",
+            results.entries.len(),
+            figs.len()
+        ));
         Ok(())
     }
 }

@@ -188,26 +188,50 @@ pub fn latency(st: &Stimulus, seed: u64, index: usize) -> f64 {
     (100.0 + 110.0 * st.difficulty + 6.0 * r.normal()).clamp(90.0, 230.0)
 }
 
-/// IT over time: `[bin][image][site]` noise-free.
-pub fn it_over_time(truth: &[Vec<f64>], latencies: &[f64]) -> Vec<Vec<Vec<f64>>> {
+/// IT over time: `[bin][image][site]` noise-free. Each site's response is its mean, a
+/// stimulus-independent onset transient near 85 ms, an early visual component `early`
+/// (feed-forward, image-specific but not object-specific) peaking near 105 ms and gone by
+/// 170 ms — scaled to the site's identity signal —, and the object-identity response
+/// `truth` that arrives at each image's latency. So early bins (90–110 ms) carry image
+/// information without identity, and late bins (190–210 ms) identity alone.
+pub fn it_over_time(
+    truth: &[Vec<f64>],
+    early: &[Vec<f64>],
+    latencies: &[f64],
+) -> Vec<Vec<Vec<f64>>> {
     let sites = truth.first().map_or(0, Vec::len);
     let n = truth.len().max(1) as f64;
-    let mean: Vec<f64> = (0..sites)
-        .map(|j| truth.iter().map(|t| t[j]).sum::<f64>() / n)
+    let stats = |rows: &[Vec<f64>], j: usize| {
+        let m = rows.iter().map(|t| t[j]).sum::<f64>() / n;
+        let v = rows.iter().map(|t| (t[j] - m).powi(2)).sum::<f64>() / n;
+        (m, v.sqrt())
+    };
+    let mean: Vec<f64> = (0..sites).map(|j| stats(truth, j).0).collect();
+    let early_z: Vec<(f64, f64)> = (0..sites)
+        .map(|j| {
+            let (m, s) = stats(early, j);
+            (m, stats(truth, j).1 / s.max(1e-12))
+        })
         .collect();
     time_bins()
         .iter()
         .map(|&t0| {
             let t = t0 as f64 + 5.0;
+            let gain = (-((t - 105.0) / 25.0).powi(2)).exp();
             truth
                 .iter()
+                .zip(early)
                 .zip(latencies)
-                .map(|(row, &lat)| {
+                .map(|((row, e), &lat)| {
                     let on = 1.0 / (1.0 + (-(t - lat) / 6.0).exp());
                     let onset = 0.5 * (-((t - 85.0) / 12.0).powi(2)).exp();
                     row.iter()
+                        .zip(e)
                         .zip(&mean)
-                        .map(|(x, m)| m + onset + (x - m) * on)
+                        .zip(&early_z)
+                        .map(|(((x, ej), m), (em, scale))| {
+                            m + onset + gain * (ej - em) * scale + (x - m) * on
+                        })
                         .collect()
                 })
                 .collect()

@@ -126,9 +126,25 @@ pub fn generate(
         seconds: 0.0,
     };
     write::hvm(cfg, out, &mut summary, progress)?;
-    write::objectome(cfg, out, &mut summary, progress)?;
+    write::objectome(
+        cfg,
+        out,
+        &write::Task::objectome(cfg),
+        &mut summary,
+        progress,
+    )?;
+    if cfg.new_objects[0] > 1 && cfg.new_objects[1] > 0 {
+        write::objectome(
+            cfg,
+            out,
+            &write::Task::new_objects(cfg),
+            &mut summary,
+            progress,
+        )?;
+    }
     write::kar(cfg, out, &mut summary, progress)?;
     write::imagenet(cfg, out, &mut summary, progress)?;
+    write::cifar(cfg, out, &mut summary, progress)?;
     write::catalog(out)?;
     let manifest = ventral_ingest::manifest::Manifest::create(out, "synthetic-world")?;
     summary.bytes = manifest.files.iter().map(|f| f.size).sum();

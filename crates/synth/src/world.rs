@@ -128,6 +128,15 @@ pub struct WorldConfig {
     pub coco_size: u32,
     /// Repetitions of the time-binned IT recordings on the COCO-like images.
     pub ost_repetitions: usize,
+    /// The generalisation test "new neurons, old images": IT sites of another animal, and
+    /// how many of the HvM images they were recorded on (the paper: 288 on 640).
+    pub new_neurons: [usize; 2],
+    /// The generalisation test "new objects": how many objects outside the objectome's 24
+    /// (the paper: 20) and test images per object (10).
+    pub new_objects: [usize; 2],
+    /// The transfer test's CIFAR-100-like set: classes (100 for the real layout: 20
+    /// superclasses of 5), training and test images per class, at 32 px.
+    pub cifar: [usize; 3],
 }
 
 impl Default for WorldConfig {
@@ -154,6 +163,9 @@ impl WorldConfig {
             coco: [10, 16],
             coco_size: 128,
             ost_repetitions: 10,
+            new_neurons: [40, 640],
+            new_objects: [20, 10],
+            cifar: [100, 20, 5],
         }
     }
 
@@ -174,6 +186,9 @@ impl WorldConfig {
             coco: [10, 132],
             coco_size: 256,
             ost_repetitions: 40,
+            new_neurons: [288, 640],
+            new_objects: [20, 10],
+            cifar: [100, 500, 100],
         }
     }
 }
@@ -361,6 +376,24 @@ pub fn hvm_stimuli(cfg: &WorldConfig, objects: &[Object]) -> Vec<Stimulus> {
     out
 }
 
+/// The objectome's 24 objects (3 from each HvM category), as indices into the HvM objects.
+pub fn objectome_objects() -> Vec<usize> {
+    (0..8).flat_map(|c| [c * 8, c * 8 + 3, c * 8 + 6]).collect()
+}
+
+/// `count` HvM objects that are not among the objectome's (the "new objects" test), spread
+/// over the categories.
+pub fn new_objects(count: usize) -> Vec<usize> {
+    let old = objectome_objects();
+    let mut v: Vec<usize> = [1, 4, 7, 2, 5]
+        .iter()
+        .flat_map(|k| (0..8).map(move |c| c * 8 + k))
+        .filter(|o| !old.contains(o))
+        .collect();
+    v.truncate(count.min(40));
+    v
+}
+
 /// Objectome-like stimuli: 24 objects (3 from each HvM category), `per_object` images each at
 /// high variation, grayscale. `fitting` draws the readout's training images instead of the
 /// test images (other streams, other ids).
@@ -374,7 +407,20 @@ pub fn objectome_stimuli(
     } else {
         ("objectome", cfg.objectome_per_object)
     };
-    let chosen: Vec<usize> = (0..8).flat_map(|c| [c * 8, c * 8 + 3, c * 8 + 6]).collect();
+    let chosen = objectome_objects();
+    let out = task_stimuli(cfg, objects, &chosen, tag, count);
+    (chosen, out)
+}
+
+/// `count` objectome-like images of each object of `chosen` (HvM indices); `tag` names the
+/// random streams and ids. `Stimulus::object` indexes `chosen`.
+pub fn task_stimuli(
+    cfg: &WorldConfig,
+    objects: &[Object],
+    chosen: &[usize],
+    tag: &str,
+    count: usize,
+) -> Vec<Stimulus> {
     let mut out = Vec::new();
     for (j, &o) in chosen.iter().enumerate() {
         for k in 0..count {
@@ -404,7 +450,7 @@ pub fn objectome_stimuli(
             });
         }
     }
-    (chosen, out)
+    out
 }
 
 /// COCO-like cluttered grayscale scenes for OST: a target object among 1–4 distractors.

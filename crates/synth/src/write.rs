@@ -344,6 +344,7 @@ pub(crate) fn hvm(
         "dicarlo.MajajHong2015.public".into(),
         vec![n_neu, reps * n_img, 1],
     ));
+    new_neurons(cfg, &dir, &stimuli, &objs, summary, progress)?;
 
     // Ground truth: the generating features of both areas per image (for readout tests).
     let truth = out.join("truth");
@@ -398,24 +399,117 @@ pub(crate) fn hvm(
     Ok(())
 }
 
+/// The generalisation test "new neurons, old images": IT sites of another animal (their own
+/// random streams) recorded on a subset of the HvM images, 70–170 ms, with repetitions.
+fn new_neurons(
+    cfg: &WorldConfig,
+    dir: &Path,
+    stimuli: &[Stimulus],
+    objects: &[&Object],
+    summary: &mut WorldSummary,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let [n_it, n_img] = cfg.new_neurons;
+    if n_it == 0 || n_img == 0 {
+        return Ok(());
+    }
+    // A pseudo-random subset: the images with the smallest ids, in the set's order.
+    let mut pick: Vec<usize> = (0..stimuli.len()).collect();
+    pick.sort_by(|&a, &b| stimuli[a].id.cmp(&stimuli[b].id));
+    pick.truncate(n_img.min(stimuli.len()));
+    pick.sort_unstable();
+    let subset: Vec<Stimulus> = pick.iter().map(|&i| stimuli[i].clone()).collect();
+    let seed = cfg.seed ^ 0x6e65_772d_6e65_7572; // another animal: other sites
+    let b = Brain::new(seed, 0, n_it, 1);
+    let it = b.it_true(&subset, objects);
+    let reps = cfg.repetitions.max(2);
+    let sd = brain::noise_for_ceiling(&it, cfg.ceilings[1], reps, seed, "new-it-noise-level");
+    let t = brain::trials(&it, &sd, reps, seed, "new-it-noise");
+    let n = subset.len();
+    let mut values = Vec::with_capacity(reps * n * n_it);
+    for rep in &t {
+        for row in rep {
+            values.extend(row.iter().map(|&x| x as f32));
+        }
+    }
+    let pres = |g: &dyn Fn(&Stimulus) -> String| -> Vec<String> {
+        (0..reps).flat_map(|_| subset.iter().map(g)).collect()
+    };
+    let id = "dicarlo.Kubilius2019.new_neurons";
+    progress(&format!("writing {id}"));
+    write_nc(
+        &dir.join("assy_dicarlo_Kubilius2019_new_neurons.nc"),
+        id,
+        Some("dicarlo.hvm-public"),
+        &["presentation", "neuroid", "time_bin"],
+        &[reps * n, n_it, 1],
+        &["neuroid", "presentation", "time_bin"],
+        &values,
+        vec![
+            Coord {
+                name: "stimulus_id",
+                dim: "presentation",
+                col: Column::Str(pres(&|s| s.id.clone())),
+            },
+            Coord {
+                name: "repetition",
+                dim: "presentation",
+                col: Column::Int(
+                    (0..reps)
+                        .flat_map(|r| std::iter::repeat_n(r as i64, n))
+                        .collect(),
+                ),
+            },
+            Coord {
+                name: "object_name",
+                dim: "presentation",
+                col: Column::Str(pres(&|s| objects[s.object].name.clone())),
+            },
+            Coord {
+                name: "neuroid_id",
+                dim: "neuroid",
+                col: Column::Str((0..n_it).map(|j| format!("Magneto_IT_{j:03}")).collect()),
+            },
+            Coord {
+                name: "region",
+                dim: "neuroid",
+                col: Column::Str(vec!["IT".into(); n_it]),
+            },
+            Coord {
+                name: "animal",
+                dim: "neuroid",
+                col: Column::Str(vec!["Magneto".into(); n_it]),
+            },
+            Coord {
+                name: "time_bin_start",
+                dim: "time_bin",
+                col: Column::Int(vec![70]),
+            },
+            Coord {
+                name: "time_bin_end",
+                dim: "time_bin",
+                col: Column::Int(vec![170]),
+            },
+        ],
+    )?;
+    summary
+        .assemblies
+        .push((id.into(), vec![n_it, reps * n, 1]));
+    Ok(())
+}
+
 /// Render and write one objectome-like StimulusSet (the fitting or the test images).
+#[allow(clippy::too_many_arguments)]
 fn objectome_set(
     cfg: &WorldConfig,
     objects: &[Object],
-    fitting: bool,
+    chosen: &[usize],
+    stimuli: &[Stimulus],
+    (id, stem): (&str, &str),
     dir: &Path,
     summary: &mut WorldSummary,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<(Vec<usize>, Vec<Stimulus>)> {
-    let (chosen, stimuli) = world::objectome_stimuli(cfg, objects, fitting);
-    let (id, stem) = if fitting {
-        (
-            "dicarlo.objectome.fitting",
-            "image_dicarlo_objectome_fitting",
-        )
-    } else {
-        ("dicarlo.objectome.public", "image_dicarlo_objectome_public")
-    };
+) -> Result<()> {
     progress(&format!("rendering {} images of {id}", stimuli.len()));
     let scenes: Vec<&crate::render::Scene> = stimuli.iter().map(|s| &s.scene).collect();
     let encoded = encode_all(&scenes, cfg.hvm_size, false);
@@ -442,23 +536,102 @@ fn objectome_set(
         &["stimulus_id", "filename", "object_name", "variation"],
         &rows,
         &images,
-    )?;
-    Ok((chosen, stimuli))
+    )
 }
 
-/// Objectome-like images and human 2-AFC trials.
+/// One 2-AFC task: its objects, image sets and trials assembly.
+pub(crate) struct Task {
+    /// HvM object indices.
+    pub chosen: Vec<usize>,
+    /// Random-stream tag of the test images.
+    pub tag: &'static str,
+    /// Test images per object, fitting images per object.
+    pub per_object: [usize; 2],
+    /// (identifier, file stem) of the test set, the fitting set, and the trials assembly.
+    pub test: (&'static str, &'static str),
+    pub fitting: (&'static str, &'static str),
+    pub trials: (&'static str, &'static str),
+}
+
+impl Task {
+    /// Rajalingham2018's objectome task (24 objects).
+    pub fn objectome(cfg: &WorldConfig) -> Task {
+        Task {
+            chosen: world::objectome_objects(),
+            tag: "objectome",
+            per_object: [cfg.objectome_per_object, cfg.objectome_fitting_per_object],
+            test: ("dicarlo.objectome.public", "image_dicarlo_objectome_public"),
+            fitting: (
+                "dicarlo.objectome.fitting",
+                "image_dicarlo_objectome_fitting",
+            ),
+            trials: (
+                "dicarlo.Rajalingham2018.public",
+                "assy_dicarlo_Rajalingham2018_public.nc",
+            ),
+        }
+    }
+
+    /// The paper's "new objects" generalisation test: objects the objectome task lacks.
+    pub fn new_objects(cfg: &WorldConfig) -> Task {
+        Task {
+            chosen: world::new_objects(cfg.new_objects[0]),
+            tag: "new-objects",
+            per_object: [cfg.new_objects[1], cfg.objectome_fitting_per_object],
+            test: (
+                "dicarlo.objectome.new_objects",
+                "image_dicarlo_objectome_new_objects",
+            ),
+            fitting: (
+                "dicarlo.objectome.new_objects.fitting",
+                "image_dicarlo_objectome_new_objects_fitting",
+            ),
+            trials: (
+                "dicarlo.Rajalingham2018.new_objects",
+                "assy_dicarlo_Rajalingham2018_new_objects.nc",
+            ),
+        }
+    }
+}
+
+/// Objectome-like images and human 2-AFC trials of `task`.
 pub(crate) fn objectome(
     cfg: &WorldConfig,
     out: &Path,
+    task: &Task,
     summary: &mut WorldSummary,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<()> {
     let dir = out.join("brainio");
     let objects = world::hvm_objects(cfg.seed);
+    let chosen = &task.chosen;
     // The readout's fitting images (a stimulus set of their own), then the test images.
-    let (chosen, _) = objectome_set(cfg, &objects, true, &dir, summary, progress)?;
-    let (_, stimuli) = objectome_set(cfg, &objects, false, &dir, summary, progress)?;
+    let fit_tag = format!("{}-fitting", task.tag);
+    let fitting = world::task_stimuli(cfg, &objects, chosen, &fit_tag, task.per_object[1]);
+    objectome_set(
+        cfg,
+        &objects,
+        chosen,
+        &fitting,
+        task.fitting,
+        &dir,
+        summary,
+        progress,
+    )?;
+    drop(fitting);
+    let stimuli = world::task_stimuli(cfg, &objects, chosen, task.tag, task.per_object[0]);
+    objectome_set(
+        cfg, &objects, chosen, &stimuli, task.test, &dir, summary, progress,
+    )?;
     let name = |j: usize| objects[chosen[j]].name.clone();
+    // The objectome keeps its historical stream names; other tasks get their own.
+    let stream = |s: &str| {
+        if task.tag == "objectome" {
+            s.to_string()
+        } else {
+            format!("{}-{s}", task.tag)
+        }
+    };
 
     // Human trials: accuracy falls with image difficulty and with the similarity of the
     // distractor to the sample object (latent distance); workers differ in skill.
@@ -480,17 +653,17 @@ pub(crate) fn objectome(
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for (i, s) in stimuli.iter().enumerate() {
         // Each image is also idiosyncratically easy or hard (beyond its pose).
-        let own = Rng::new(cfg.seed, "image-difficulty", i as u64).normal();
+        let own = Rng::new(cfg.seed, &stream("image-difficulty"), i as u64).normal();
         for t in 0..cfg.trials_per_image {
             // Every distractor equally often (a balanced design, as in the real task).
-            let mut r = Rng::new(cfg.seed, "human-trial", (i * 1_000_000 + t) as u64);
+            let mut r = Rng::new(cfg.seed, &stream("human-trial"), (i * 1_000_000 + t) as u64);
             let mut d = (t + i) % (k - 1);
             if d >= s.object {
                 d += 1;
             }
             let w = r.below(workers);
             // Image-specific confusions: this view of the object resembles some distractors.
-            let pair = Rng::new(cfg.seed, "image-confusion", (i * 64 + d) as u64).normal();
+            let pair = Rng::new(cfg.seed, &stream("image-confusion"), (i * 64 + d) as u64).normal();
             let dp = 2.0 * (1.0 - 0.8 * s.difficulty) + 0.4 + 0.5 * own + 0.9 * pair
                 - 1.5 * sim(s.object, d)
                 + skill[w];
@@ -505,11 +678,11 @@ pub(crate) fn objectome(
         }
     }
     let n = sid.len();
-    progress("writing dicarlo.Rajalingham2018.public");
+    progress(&format!("writing {}", task.trials.0));
     write_nc(
-        &dir.join("assy_dicarlo_Rajalingham2018_public.nc"),
-        "dicarlo.Rajalingham2018.public",
-        Some("dicarlo.objectome.public"),
+        &dir.join(task.trials.1),
+        task.trials.0,
+        Some(task.test.0),
         &["presentation"],
         &[n],
         &["presentation"],
@@ -547,9 +720,7 @@ pub(crate) fn objectome(
             },
         ],
     )?;
-    summary
-        .assemblies
-        .push(("dicarlo.Rajalingham2018.public".into(), vec![n]));
+    summary.assemblies.push((task.trials.0.into(), vec![n]));
     Ok(())
 }
 
@@ -689,7 +860,15 @@ pub(crate) fn kar(
     let b = Brain::new(cfg.seed, 0, n_it, 1);
     let objs: Vec<&Object> = chosen.iter().map(|&o| &objects[o]).collect();
     let truth = b.it_true(&stimuli, &objs);
-    let over = brain::it_over_time(&truth, &lat);
+    // The early, feed-forward component: V4-like readouts of the images' mid-level features.
+    let mut feats: Vec<Vec<f64>> = encoded
+        .iter()
+        .map(|(_, img)| midlevel_features(img))
+        .collect();
+    brain::standardise(&mut feats);
+    let early =
+        Brain::new(cfg.seed ^ 0x6561_726c_7969_7421, n_it, 0, feats[0].len()).v4_true(&feats);
+    let over = brain::it_over_time(&truth, &early, &lat);
     let reps = cfg.ost_repetitions.max(2);
     let sigma =
         brain::noise_for_ceiling(&truth, cfg.ceilings[1], reps, cfg.seed, "kar-noise-level");
@@ -811,6 +990,76 @@ pub(crate) fn imagenet(
     Ok(())
 }
 
+/// The transfer test's CIFAR-100-like set in CIFAR-100's binary layout
+/// (`cifar-100-binary/{train,test}.bin` + label names): 32 px colour images of object
+/// families (the ImageNet-like renderer with its own streams), 5 classes per superclass.
+pub(crate) fn cifar(
+    cfg: &WorldConfig,
+    out: &Path,
+    summary: &mut WorldSummary,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    let [classes, n_train, n_test] = cfg.cifar;
+    if classes == 0 {
+        return Ok(());
+    }
+    if classes > 255 {
+        return Err(io(
+            out,
+            format!("cifar: {classes} classes (at most 255 fit a byte)"),
+        ));
+    }
+    let dir = out.join("cifar-100-binary");
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let coarse_n = classes.div_ceil(5);
+    let render_cfg = WorldConfig {
+        imagenet: [classes, n_train, n_test],
+        ..cfg.clone()
+    };
+    for (split, count) in [("train", n_train), ("test", n_test)] {
+        progress(&format!(
+            "rendering {} CIFAR-like {split} images",
+            classes * count
+        ));
+        // Image-major order (each class in turn), as the real files interleave classes.
+        let labels: Vec<usize> = (0..count).flat_map(|_| 0..classes).collect();
+        let scenes: Vec<crate::render::Scene> = (0..count)
+            .flat_map(|k| {
+                let render_cfg = &render_cfg;
+                (0..classes).map(move |c| {
+                    world::imagenet_scene(render_cfg, c, &format!("cifar-{split}"), k)
+                })
+            })
+            .collect();
+        let refs: Vec<&crate::render::Scene> = scenes.iter().collect();
+        let mut bytes = Vec::with_capacity(labels.len() * ventral_ingest::cifar::RECORD);
+        for ((_, img), &c) in encode_all(&refs, 32, false).iter().zip(&labels) {
+            bytes.push((c / 5) as u8);
+            bytes.push(c as u8);
+            for ch in 0..3 {
+                bytes.extend(img.pixels().map(|p| p.0[ch]));
+            }
+        }
+        let p = dir.join(format!("{split}.bin"));
+        std::fs::write(&p, &bytes).map_err(|e| io(&p, e))?;
+        summary
+            .images
+            .push((format!("cifar-100-{split}"), labels.len()));
+    }
+    let fine: String = (0..classes).map(|c| format!("class_{c:03}\n")).collect();
+    let coarse: String = (0..coarse_n)
+        .map(|c| format!("superclass_{c:02}\n"))
+        .collect();
+    for (name, text) in [
+        ("fine_label_names.txt", fine),
+        ("coarse_label_names.txt", coarse),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}
+
 /// `brainio/lookup.csv` over every BrainIO file, with SHA1s.
 pub(crate) fn catalog(out: &Path) -> Result<()> {
     use ventral_ingest::catalog::{Catalog, CatalogEntry, sha1_file};
@@ -824,8 +1073,20 @@ pub(crate) fn catalog(out: &Path) -> Result<()> {
             "image_dicarlo_objectome_fitting",
         ),
         ("dicarlo.Kar2019", "image_dicarlo_Kar2019"),
+        (
+            "dicarlo.objectome.new_objects",
+            "image_dicarlo_objectome_new_objects",
+        ),
+        (
+            "dicarlo.objectome.new_objects.fitting",
+            "image_dicarlo_objectome_new_objects_fitting",
+        ),
     ];
     for (id, stem) in sets {
+        // Optional parts of the world (the generalisation tests) may be switched off.
+        if !dir.join(format!("{stem}.csv")).is_file() {
+            continue;
+        }
         for ext in ["csv", "zip"] {
             let p = dir.join(format!("{stem}.{ext}"));
             entries.push(CatalogEntry {
@@ -867,9 +1128,24 @@ pub(crate) fn catalog(out: &Path) -> Result<()> {
             "NeuronRecordingAssembly",
             "dicarlo.Kar2019",
         ),
+        (
+            "dicarlo.Kubilius2019.new_neurons",
+            "assy_dicarlo_Kubilius2019_new_neurons.nc",
+            "NeuronRecordingAssembly",
+            "dicarlo.hvm-public",
+        ),
+        (
+            "dicarlo.Rajalingham2018.new_objects",
+            "assy_dicarlo_Rajalingham2018_new_objects.nc",
+            "BehavioralAssembly",
+            "dicarlo.objectome.new_objects",
+        ),
     ];
     for (id, file, class, set) in assemblies {
         let p = dir.join(file);
+        if !p.is_file() {
+            continue;
+        }
         entries.push(CatalogEntry {
             identifier: id.into(),
             lookup_type: "assembly".into(),

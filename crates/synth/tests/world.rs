@@ -200,6 +200,9 @@ fn same_seed_same_bytes_at_any_thread_count_and_seeds_differ() {
         coco: [3, 2],
         coco_size: 64,
         ost_repetitions: 2,
+        new_neurons: [3, 8],
+        new_objects: [2, 1],
+        cifar: [6, 2, 1],
         ..WorldConfig::embedded()
     };
     let dir = tempfile::tempdir().unwrap();
