@@ -266,3 +266,86 @@ pub fn ingest_cifar(root: &Path, out: &Path) -> Result<CifarSummary> {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two classes' names and `records` (coarse, fine, first red pixel) written as CIFAR.
+    fn write(dir: &Path, split: &str, records: &[(u8, u8, u8)]) {
+        let mut bytes = Vec::new();
+        for &(c, f, r) in records {
+            bytes.extend([c, f]);
+            let mut px = vec![0u8; 3072];
+            px[0] = r; // red plane, pixel (0, 0)
+            px[1024 + 1] = 200; // green plane, pixel (1, 0)
+            px[2048 + 32] = 100; // blue plane, pixel (0, 1)
+            bytes.extend(px);
+        }
+        std::fs::write(dir.join(format!("{split}.bin")), bytes).unwrap();
+    }
+
+    fn root(train: &[(u8, u8, u8)], test: &[(u8, u8, u8)]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("cifar-100-binary");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("fine_label_names.txt"), "apple\nbee\nchair\n").unwrap();
+        std::fs::write(d.join("coarse_label_names.txt"), "fruit\ninsects\n").unwrap();
+        write(&d, "train", train);
+        write(&d, "test", test);
+        t
+    }
+
+    #[test]
+    fn records_become_stimulus_sets_with_planes_interleaved() {
+        let t = root(&[(0, 0, 7), (1, 1, 9), (0, 2, 11)], &[(1, 1, 13)]);
+        let out = t.path().join("out");
+        let s = ingest_cifar(t.path(), &out).unwrap();
+        assert_eq!(s.classes, 3);
+        assert_eq!(
+            s.counts,
+            [("train".to_string(), 3), ("test".to_string(), 1)]
+        );
+        let (meta, batch) = crate::stimuli::open_stimulus_set(&out.join("train")).unwrap();
+        assert_eq!(meta.count, 3);
+        let labels: Vec<String> = {
+            use ventral_store::arrow::array::{Array, AsArray};
+            let a = batch.column_by_name("label").unwrap().as_string::<i32>();
+            (0..a.len()).map(|i| a.value(i).to_string()).collect()
+        };
+        assert_eq!(labels, ["apple", "bee", "chair"]);
+        let img = image::open(out.join("train/images/cifar100-train-00001.png"))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (32, 32));
+        assert_eq!(img.get_pixel(0, 0).0, [9, 0, 0]);
+        assert_eq!(img.get_pixel(1, 0).0, [0, 200, 0]);
+        assert_eq!(img.get_pixel(0, 1).0, [0, 0, 100]);
+    }
+
+    #[test]
+    fn bad_files_are_named_and_nothing_is_written() {
+        // A fine label beyond the names.
+        let t = root(&[(0, 5, 1)], &[(0, 0, 1)]);
+        let out = t.path().join("out");
+        let e = ingest_cifar(t.path(), &out).unwrap_err().to_string();
+        assert!(
+            e.contains("train.bin") && e.contains("record 0 fine label") && e.contains('5'),
+            "{e}"
+        );
+        assert!(!out.exists());
+        // A truncated file.
+        let t = root(&[(0, 0, 1)], &[(0, 0, 1)]);
+        let test = t.path().join("cifar-100-binary/test.bin");
+        let mut b = std::fs::read(&test).unwrap();
+        b.truncate(100);
+        std::fs::write(&test, b).unwrap();
+        let e = ingest_cifar(t.path(), &out).unwrap_err().to_string();
+        assert!(e.contains("test.bin") && e.contains("100 bytes"), "{e}");
+        assert!(!out.exists());
+        // No CIFAR files at all.
+        let empty = tempfile::tempdir().unwrap();
+        let e = ingest_cifar(empty.path(), &out).unwrap_err().to_string();
+        assert!(e.contains("train.bin"), "{e}");
+    }
+}

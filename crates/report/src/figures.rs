@@ -104,6 +104,9 @@ fn range(values: impl Iterator<Item = f64>, lo: f64, hi: f64) -> (f64, f64) {
         a = a.min(v);
         b = b.max(v);
     }
+    if !a.is_finite() || !b.is_finite() {
+        return (0.0, 1.0);
+    }
     let pad = ((b - a) * 0.08).max(0.02);
     (a - pad, b + pad)
 }
@@ -130,8 +133,10 @@ fn scatter<DB: DrawingBackend>(
     line: bool,
 ) -> Res<()> {
     root.fill(&WHITE).map_err(err)?;
-    let (x0, x1) = range(points.iter().map(|p| p.1), 0.0, 0.0);
-    let (y0, y1) = range(points.iter().map(|p| p.2), 0.0, 0.0);
+    let (x0, x1) = range(points.iter().map(|p| p.1), f64::INFINITY, f64::NEG_INFINITY);
+    let (y0, y1) = range(points.iter().map(|p| p.2), f64::INFINITY, f64::NEG_INFINITY);
+    // Room on the right for the labels.
+    let x1 = x1 + (x1 - x0) * 0.25;
     let mut chart = ChartBuilder::on(root)
         .caption(caption, ("sans-serif", 16))
         .margin(14)

@@ -317,8 +317,10 @@ pub fn figures(
 ) -> Result<Vec<figures::Figure>, BoxError> {
     let models = r.models();
     let mut out = Vec::new();
+    // Fig. 1 needs a whole Brain-Score: a composite, or all four benchmarks.
     let fig1: Vec<(String, f64, f64)> = models
         .iter()
+        .filter(|m| r.brain_score(m).1.is_none())
         .filter_map(|m| Some((m.clone(), r.eval(m)?.top1, r.brain_score(m).0?)))
         .collect();
     if !fig1.is_empty() {

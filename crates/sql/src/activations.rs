@@ -48,6 +48,11 @@ const STIMULUS: usize = 4;
 const NEUROID: usize = 5;
 const VALUE: usize = 6;
 
+/// The type of the `stimulus_id` column: a dictionary whose keys are row indices.
+pub(crate) fn stimulus_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 pub(crate) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("assembly", DataType::Utf8View, false),
@@ -67,20 +72,20 @@ pub(crate) fn schema() -> SchemaRef {
 /// A table provider over activation assemblies.
 #[derive(Debug)]
 pub(crate) struct ActivationsTable {
-    entries: Arc<Vec<Arc<EntryShared>>>,
-    stats: Arc<ScanStats>,
+    pub(crate) entries: Arc<Vec<Arc<EntryShared>>>,
+    pub(crate) stats: Arc<ScanStats>,
 }
 
 /// An entry plus precomputed string views.
 pub(crate) struct EntryShared {
-    entry: Entry,
+    pub(crate) entry: Entry,
     /// One buffer holding every string this entry needs; views point into it.
     buffer: Buffer,
-    assembly_view: u128,
-    model_view: u128,
-    layer_view: u128,
+    pub(crate) assembly_view: u128,
+    pub(crate) model_view: u128,
+    pub(crate) layer_view: u128,
     /// The stimulus ids as the values of a dictionary whose keys are row indices.
-    stimulus_values: ArrayRef,
+    pub(crate) stimulus_values: ArrayRef,
 }
 
 impl std::fmt::Debug for EntryShared {
@@ -119,7 +124,7 @@ impl EntryShared {
         }
     }
 
-    fn const_view(&self, view: u128, n: usize) -> ArrayRef {
+    pub(crate) fn const_view(&self, view: u128, n: usize) -> ArrayRef {
         Arc::new(StringViewArray::new(
             ScalarBuffer::from(vec![view; n]),
             vec![self.buffer.clone()],
@@ -144,12 +149,12 @@ impl ActivationsTable {
 
 /// What the pushed-down filters allow.
 #[derive(Default, Debug)]
-struct Pruning {
+pub(crate) struct Pruning {
     assembly: Option<BTreeSet<String>>,
     model: Option<BTreeSet<String>>,
     layer: Option<BTreeSet<String>>,
     timestep: Option<BTreeSet<i64>>,
-    stimulus: Option<BTreeSet<String>>,
+    pub(crate) stimulus: Option<BTreeSet<String>>,
     neuroid_lo: Option<i64>,
     neuroid_hi: Option<i64>,
 }
@@ -203,13 +208,13 @@ fn intersect<T: Ord + Clone>(slot: &mut Option<BTreeSet<T>>, values: BTreeSet<T>
 
 impl Pruning {
     /// Whether this filter is one we can use to prune.
-    fn usable(e: &Expr) -> bool {
+    pub(crate) fn usable(e: &Expr) -> bool {
         let mut p = Pruning::default();
         p.add(e)
     }
 
     /// Record what `e` implies; false when it implies nothing we can use.
-    fn add(&mut self, e: &Expr) -> bool {
+    pub(crate) fn add(&mut self, e: &Expr) -> bool {
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 if *op == Operator::And {
@@ -379,7 +384,7 @@ impl Pruning {
         }
     }
 
-    fn keeps(&self, e: &Entry) -> bool {
+    pub(crate) fn keeps(&self, e: &Entry) -> bool {
         let has =
             |s: &Option<BTreeSet<String>>, v: &str| s.as_ref().is_none_or(|set| set.contains(v));
         has(&self.assembly, &e.assembly)

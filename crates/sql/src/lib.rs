@@ -24,6 +24,7 @@ mod activations;
 mod catalog;
 mod error;
 mod output;
+mod pushdown;
 mod session;
 pub use session::within;
 

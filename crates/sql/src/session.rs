@@ -133,6 +133,8 @@ impl SqlSession {
             .with_information_schema(true)
             .with_default_catalog_and_schema("ventral", "public");
         let ctx = SessionContext::new_with_config(config);
+        // Aggregates of `value` computed from per-stimulus partial aggregates.
+        ctx.add_optimizer_rule(Arc::new(crate::pushdown::ActivationsAggregatePushdown));
         let stats = Arc::new(ScanStats::default());
 
         // Find and open every assembly; names are identifiers, made unique if needed.
@@ -438,6 +440,12 @@ impl SqlSession {
             })?;
             Ok(df.collect().await?)
         })
+    }
+
+    /// Turn the aggregate push-down (`crate::pushdown`) off, e.g. to compare answers.
+    pub fn without_aggregate_pushdown(&self) {
+        self.ctx
+            .remove_optimizer_rule("ventral_activations_aggregate_pushdown");
     }
 
     /// Reset the scan counters.

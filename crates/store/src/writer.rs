@@ -75,9 +75,19 @@ impl AssemblySpec {
     }
 }
 
-/// Streams rows into a new assembly with bounded memory: rows are buffered until one band of
-/// chunks (`chunk_rows` rows) is full, then that band is compressed (in parallel, by zarrs)
-/// and written. At most one band plus the caller's batch is in memory.
+/// Rows of chunks per band: the cores, at most 8.
+fn band_chunks() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+}
+
+/// Streams rows into a new assembly with bounded memory: rows are buffered until a band of
+/// chunk rows is full — one row of chunks per core, at most 8, so that zarrs compresses that
+/// many chunks in parallel —, then the band is compressed and written. At most one band
+/// (`cores × chunk_rows` rows) plus the caller's batch is in memory; the chunks' bytes do not
+/// depend on the band's size.
 pub struct AssemblyWriter<T: Element + Copy + Default> {
     dir: PathBuf,
     spec: AssemblySpec,
@@ -142,7 +152,7 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
         let row_len = spec.inner_shape.iter().product::<u64>() as usize;
         Ok(AssemblyWriter {
             dir: dir.to_path_buf(),
-            band: Vec::with_capacity(chunk[0] as usize * row_len),
+            band: Vec::with_capacity(chunk[0] as usize * row_len * band_chunks()),
             spec,
             array,
             chunk,
@@ -173,7 +183,7 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
                 ),
             });
         }
-        let band_len = self.chunk[0] as usize * self.row_len;
+        let band_len = self.chunk[0] as usize * self.row_len * band_chunks();
         let mut rest = data;
         while !rest.is_empty() {
             let take = (band_len - self.band.len()).min(rest.len());
