@@ -19,5 +19,6 @@ pub mod pls;
 pub mod rng;
 pub mod splits;
 pub mod stats;
+pub mod tf_readout;
 
 pub use error::{MetricError, Result};

@@ -2,10 +2,12 @@
 //! problems: images whose object information appears in the features at an image-specific
 //! latency, a monkey whose solution times follow the same latencies (plus noise, some NaN).
 //!
-//! The reference trains a softmax layer with Adam for at most 40 epochs from a random
-//! initialisation; we minimise the same L2-regularised cross-entropy to convergence. The two
-//! readouts agree in expectation, so the scores agree closely but not to 1e-6: the test
-//! requires the per-split mean within `TOLERANCE`, and prints how close they came.
+//! The reference trains a softmax layer with Adam (TensorFlow, float32) for 40 epochs from
+//! TensorFlow's seeded initial weights; we run the same training from the same weights
+//! (`ventral_metrics::tf_readout`). Only the order of float32 sums inside the matrix
+//! products differs, so an OST can move where a bin's I1 lands within ~1e-7 of its
+//! threshold. The test requires the tolerance (.02) on the score and prints how
+//! close each problem came (to date: identical to 4 decimals on every split).
 
 mod common;
 
@@ -13,7 +15,7 @@ use common::{Lcg, Npz, reference};
 use ventral_metrics::ost::{Bin, ost};
 
 /// The tolerance on the score (Spearman ρ, mean over 10 splits).
-const TOLERANCE: f64 = 0.05;
+const TOLERANCE: f64 = 0.02;
 
 fn check(seed: u64, n: usize, k: usize, p: usize) {
     let Some(py) = common::python() else { return };
@@ -117,5 +119,7 @@ fn check(seed: u64, n: usize, k: usize, p: usize) {
 #[test]
 fn ost_agrees_with_brain_score() {
     check(21, 200, 5, 24);
-    check(22, 300, 8, 40);
+    // Enough images per object that every 10 % test split holds every object (the
+    // reference fails with a KeyError otherwise).
+    check(22, 400, 6, 40);
 }
