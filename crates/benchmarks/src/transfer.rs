@@ -96,7 +96,7 @@ pub fn score(
     cs: &[f64],
     seed: u32,
 ) -> Result<(TransferResult, Vec<ScoreRow>)> {
-    if cs.is_empty() || cs.iter().any(|c| !(*c > 0.0) || !c.is_finite()) {
+    if cs.is_empty() || cs.iter().any(|c| c.is_nan() || *c <= 0.0 || !c.is_finite()) {
         return Err(data(
             train,
             format!("the C grid must hold positive numbers; it is {cs:?}"),

@@ -68,7 +68,7 @@ struct Record {
 }
 
 fn decode(file: &Path, bytes: &[u8], fine: &[String], coarse: &[String]) -> Result<Vec<Record>> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(invalid(
             file,
             "size",
