@@ -99,6 +99,7 @@ bench: build
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --device cpu --batch 16 --iters 4
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
+	$(CARGO_TARGET_DIR)/debug/examples/bench_ost
 
 # CORnet-S speed on a CUDA machine: fp32, then bf16 + channels-last, ours vs PyTorch eager.
 bench-gpu: build

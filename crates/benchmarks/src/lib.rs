@@ -116,9 +116,19 @@ pub fn composite(
         let (Some(b), Some(m)) = (v["benchmark"].as_str(), v["model"].as_str()) else {
             return Err(data(&p, "no `benchmark` or `model` field"));
         };
-        let c = v["ceiled"]
-            .as_f64()
-            .ok_or_else(|| data(&p, format!("benchmark `{b}`: no `ceiled` score")))?;
+        // A benchmark that could not be scored (its `ceiled` is null: NaN, e.g. an OST
+        // readout that never reaches the monkey's thresholds) makes the mean NaN, as
+        // Brain-Score's mean does; a store without the field is an error.
+        let c = match v.get("ceiled") {
+            Some(serde_json::Value::Null) => f64::NAN,
+            Some(x) => x.as_f64().ok_or_else(|| {
+                data(
+                    &p,
+                    format!("benchmark `{b}`: `ceiled` is {x}, not a number"),
+                )
+            })?,
+            None => return Err(data(&p, format!("benchmark `{b}`: no `ceiled` score"))),
+        };
         if let Some(prev) = found.iter().find(|f| f.0 == b) {
             return Err(data(
                 &p,
@@ -286,5 +296,15 @@ mod tests {
         assert!(e.contains("`m`") && e.contains("`other`"), "{e}");
         let e = composite("B", &[&a, &a], None).unwrap_err().to_string();
         assert!(e.contains("appears twice"), "{e}");
+        // A member that could not be scored (null) makes the composite NaN.
+        let n = t.path().join("n");
+        std::fs::create_dir_all(&n).unwrap();
+        std::fs::write(
+            n.join("score.json"),
+            r#"{"benchmark": "OST", "model": "m", "ceiled": null}"#,
+        )
+        .unwrap();
+        let (r, _) = composite("B", &[&a, &n], None).unwrap();
+        assert!(r.ceiled.is_nan());
     }
 }
