@@ -309,6 +309,12 @@ const OST_PARAMS: &[ParamSpec] = &[
         required: false,
         doc: "the monkey decoder whose OSTs to use (default: the mean over decoders)",
     },
+    ParamSpec {
+        name: "readout",
+        ty: ParamType::Str,
+        required: false,
+        doc: "brain-score (default: Brain-Score's TensorFlow readout, step for step) or converged (the same loss minimised to convergence)",
+    },
 ];
 
 /// `ost`: object solution times of the model's IT against the monkey's.
@@ -349,15 +355,21 @@ impl StageKind for OstKind {
             .and_then(|v| v.as_str())
             .unwrap_or("Kar2019-ost");
         let decoder = p.get("decoder").and_then(|v| v.as_str());
-        let (result, rows) = crate::ost::score(bench, &model, acts, monkey, decoder)?;
+        let readout: crate::ost::OstReadout = p
+            .get("readout")
+            .and_then(|v| v.as_str())
+            .unwrap_or("brain-score")
+            .parse()
+            .map_err(|e| format!("param `readout`: {e}"))?;
+        let (result, rows) = crate::ost::score(bench, &model, acts, monkey, decoder, readout)?;
         write_scores(ctx.out_dir, &rows)?;
         std::fs::write(
             ctx.out_dir.join("score.json"),
             serde_json::to_string_pretty(&result)? + "\n",
         )?;
         (ctx.progress)(&format!(
-            "{bench}: Spearman {:.3}, ceiled {:.3}",
-            result.raw, result.ceiled
+            "{bench}: Spearman {:.3}, ceiled {:.3} ({} readout; model/monkey pairs per split {:?})",
+            result.raw, result.ceiled, result.readout, result.pairs
         ));
         Ok(())
     }

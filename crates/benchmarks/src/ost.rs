@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
+pub use ventral_metrics::ost::OstReadout;
 use ventral_metrics::ost::{Bin, OST_CEILING, ost};
 use ventral_store::Assembly;
 
@@ -33,6 +34,10 @@ pub struct OstResult {
     /// Per image tested and solved: `(stimulus_id, model OST (mean over the splits that
     /// tested it), monkey OST)` — the points of the paper's Fig. 5.
     pub per_image: Vec<(String, f64, f64)>,
+    /// Per split, the test images where both the model and the monkey have an OST.
+    pub pairs: Vec<usize>,
+    /// The readout (`brain-score` or `converged`).
+    pub readout: String,
 }
 
 /// Score the activations under `acts` (`IT-t<k>` stores) against the monkey assembly.
@@ -42,6 +47,7 @@ pub fn score(
     acts: &Path,
     monkey: &Path,
     decoder: Option<&str>,
+    readout: OstReadout,
 ) -> Result<(OstResult, Vec<ScoreRow>)> {
     let a = Assembly::open(monkey)?;
     let m = a.meta();
@@ -142,10 +148,11 @@ pub fn score(
             n_features: p_of[l],
         })
         .collect();
-    let s = ost(&bins, &labels, &monkey_ost, &i1, 10, 1).map_err(|e| BenchError::Metric {
-        context: format!("{} vs {}", acts.display(), monkey.display()),
-        source: e,
-    })?;
+    let s =
+        ost(&bins, &labels, &monkey_ost, &i1, 10, 1, readout).map_err(|e| BenchError::Metric {
+            context: format!("{} vs {}", acts.display(), monkey.display()),
+            source: e,
+        })?;
     let mut per_image = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let mine: Vec<f64> = s
@@ -178,6 +185,7 @@ pub fn score(
     ];
     for (k, v) in s.per_split.iter().enumerate() {
         rows.push(row("raw", Some(k as i64), *v));
+        rows.push(row("pairs", Some(k as i64), s.pairs[k] as f64));
     }
     Ok((
         OstResult {
@@ -190,6 +198,11 @@ pub fn score(
             per_split: s.per_split,
             bins: bins_used,
             per_image,
+            pairs: s.pairs,
+            readout: match readout {
+                OstReadout::BrainScore => "brain-score".into(),
+                OstReadout::Converged => "converged".into(),
+            },
         },
         rows,
     ))

@@ -302,6 +302,9 @@ enum ScoreCmd {
         /// Use this decoder's OSTs (default: the mean over decoders).
         #[arg(long)]
         decoder: Option<String>,
+        /// brain-score (Brain-Score's TensorFlow readout, step for step) or converged.
+        #[arg(long, default_value = "brain-score")]
+        readout: ventral_benchmarks::ost::OstReadout,
     },
 }
 
@@ -439,6 +442,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                 activations,
                 monkey,
                 decoder,
+                readout,
             } => {
                 let mut inputs = score::Inputs::new();
                 let monkey = inputs.store(monkey)?;
@@ -448,6 +452,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     activations,
                     &monkey,
                     decoder.as_deref(),
+                    *readout,
                 )?;
                 serde_json::to_value(&r)?
             }

@@ -209,6 +209,8 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         &show("activations_kar"),
         "--monkey",
         &format!("{rec}/assemblies/dicarlo.Kar2019"),
+        "--readout",
+        "converged",
         "--json",
     ]);
     assert_eq!(v["raw"], stage_score("ost")["raw"]);

@@ -16,7 +16,7 @@ mod common;
 use std::time::Instant;
 
 use common::{Lcg, Npz};
-use ventral_metrics::ost::{Bin, ost};
+use ventral_metrics::ost::{Bin, OstReadout, ost};
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -82,7 +82,7 @@ fn main() {
             })
             .collect();
         let t = Instant::now();
-        let got = ost(&views, &labels, &monkey, &i1, 10, 1).expect("OST");
+        let got = ost(&views, &labels, &monkey, &i1, 10, 1, OstReadout::BrainScore).expect("OST");
         let ours = t.elapsed().as_secs_f64();
         println!(
             "ost ({label}): {n} images x {} bins x {p} features, {k} objects, 10 splits: {ours:.2} s (score {:.4}); peak RSS {:.0} MB",

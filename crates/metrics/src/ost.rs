@@ -20,10 +20,38 @@
 use rayon::prelude::*;
 
 use crate::error::{Result, invalid};
+use crate::logistic::Logistic;
 use crate::norm::ppf;
 use crate::splits::{Size, shuffle_split};
 use crate::stats::{nanmean, nanstd, pearson};
 use crate::tf_readout::{TfReadout, TfReadoutOptions};
+
+/// Which readout gives the per-bin choice probabilities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OstReadout {
+    /// Brain-Score's: a softmax layer trained 40 epochs with Adam at lr 1e-4 from
+    /// TensorFlow's seeded initial weights ([`crate::tf_readout`]) — the reference's numbers.
+    /// On small data it barely leaves its starting point, and few images reach their
+    /// threshold.
+    #[default]
+    BrainScore,
+    /// The same L2-regularised cross-entropy minimised to convergence
+    /// ([`crate::logistic::Logistic`], `C = 1 / (0.463 · n_train)`): what the reference's
+    /// readout tends to with enough training; for small worlds where the reference's
+    /// readout never gets there.
+    Converged,
+}
+
+impl std::str::FromStr for OstReadout {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "brain-score" => Ok(OstReadout::BrainScore),
+            "converged" => Ok(OstReadout::Converged),
+            other => Err(format!("`{other}` (brain-score or converged)")),
+        }
+    }
+}
 
 /// The fixed ceiling of the OST benchmark.
 pub const OST_CEILING: f64 = 0.79;
@@ -52,6 +80,9 @@ pub struct OstScore {
     pub ceiled: f64,
     /// The model's OST per image and split (`NaN` where not reached or not tested).
     pub model_ost: Vec<Vec<f64>>,
+    /// Per split, the test images where both the model and the monkey have an OST (the
+    /// Spearman's sample; under 2, the split's score is NaN).
+    pub pairs: Vec<usize>,
 }
 
 /// Spearman's ρ (average ranks for ties).
@@ -141,6 +172,7 @@ pub fn ost(
     monkey_i1: &[f64],
     n_splits: usize,
     seed: u32,
+    readout: OstReadout,
 ) -> Result<OstScore> {
     let n = labels.len();
     if n < 10 || monkey_ost.len() != n || monkey_i1.len() != n {
@@ -207,19 +239,31 @@ pub fn ost(
                     .collect()
             };
             let ytr: Vec<String> = sp.train.iter().map(|&i| labels[i].clone()).collect();
-            let clf = TfReadout::fit(
-                &take(&sp.train),
-                sp.train.len(),
-                p,
-                &ytr,
-                &TfReadoutOptions::default(),
-            )?;
-            let probs = clf.predict_proba(&take(&sp.test), sp.test.len())?;
+            let (xtr, xte) = (take(&sp.train), take(&sp.test));
+            let (classes, probs) = match readout {
+                OstReadout::BrainScore => {
+                    let clf = TfReadout::fit(
+                        &xtr,
+                        sp.train.len(),
+                        p,
+                        &ytr,
+                        &TfReadoutOptions::default(),
+                    )?;
+                    let probs = clf.predict_proba(&xte, sp.test.len())?;
+                    (clf.classes, probs)
+                }
+                OstReadout::Converged => {
+                    let c = 1.0 / (0.463 * sp.train.len() as f64);
+                    let clf = Logistic::fit(&xtr, sp.train.len(), p, &ytr, c)?;
+                    let probs = clf.predict_proba(&xte, sp.test.len())?;
+                    (clf.classes, probs)
+                }
+            };
             let truth: Vec<usize> = sp
                 .test
                 .iter()
                 .map(|&i| {
-                    clf.classes
+                    classes
                         .iter()
                         .position(|c| *c == labels[i])
                         .unwrap_or(usize::MAX)
@@ -230,11 +274,12 @@ pub fn ost(
                     "OST: a test image's object never appears among the training images",
                 );
             }
-            Ok(i1(&probs, clf.classes.len(), &truth))
+            Ok(i1(&probs, classes.len(), &truth))
         })
         .collect::<Result<_>>()?;
     let mut per_split = Vec::new();
     let mut model_ost = Vec::new();
+    let mut pairs = Vec::new();
     for (s, sp) in splits.iter().enumerate() {
         let i1_by_bin: Vec<&Vec<f64>> = bin_set
             .iter()
@@ -251,6 +296,7 @@ pub fn ost(
                 m.push(monkey_ost[img]);
             }
         }
+        pairs.push(a.len());
         per_split.push(if a.len() >= 2 {
             spearman(&a, &m)
         } else {
@@ -265,6 +311,7 @@ pub fn ost(
         per_split,
         score,
         model_ost,
+        pairs,
     })
 }
 

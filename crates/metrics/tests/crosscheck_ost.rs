@@ -12,7 +12,7 @@
 mod common;
 
 use common::{Lcg, Npz, reference};
-use ventral_metrics::ost::{Bin, ost};
+use ventral_metrics::ost::{Bin, OstReadout, ost};
 
 /// The tolerance on the score (Spearman ρ, mean over 10 splits).
 const TOLERANCE: f64 = 0.02;
@@ -85,7 +85,16 @@ fn check(seed: u64, n: usize, k: usize, p: usize) {
         })
         .collect();
     let t0 = std::time::Instant::now();
-    let got = ost(&views, &labels, &monkey_ost, &i1, 10, 1).unwrap();
+    let got = ost(
+        &views,
+        &labels,
+        &monkey_ost,
+        &i1,
+        10,
+        1,
+        OstReadout::BrainScore,
+    )
+    .unwrap();
     let t_ours = t0.elapsed().as_secs_f64();
     let theirs = want["score"].as_f64().unwrap();
     let per: Vec<f64> = want["per_split"]
