@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use rayon::prelude::*;
 use serde_json::Value;
 use zarrs::array::codec::ZstdCodec;
 use zarrs::array::{Array, ArrayBuilder, Element};
@@ -106,7 +107,7 @@ fn zarr_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-impl<T: Element + Copy + Default> AssemblyWriter<T> {
+impl<T: Element + Copy + Default + Send + Sync> AssemblyWriter<T> {
     /// Start a new assembly at `dir` (which must not hold one yet).
     pub fn create(dir: &Path, spec: AssemblySpec) -> Result<Self> {
         let expected = match spec.dtype {
@@ -186,6 +187,12 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
         let band_len = self.chunk[0] as usize * self.row_len * band_chunks();
         let mut rest = data;
         while !rest.is_empty() {
+            // Whole bands straight from the caller's slice, without buffering them.
+            if self.band.is_empty() && rest.len() >= band_len {
+                self.write_rows(&rest[..band_len])?;
+                rest = &rest[band_len..];
+                continue;
+            }
             let take = (band_len - self.band.len()).min(rest.len());
             self.band.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
@@ -200,27 +207,50 @@ impl<T: Element + Copy + Default> AssemblyWriter<T> {
         if self.band.is_empty() {
             return Ok(());
         }
-        let n = (self.band.len() / self.row_len) as u64;
+        let band = std::mem::take(&mut self.band);
+        let r = self.write_rows(&band);
+        self.band = band;
+        self.band.clear();
+        r
+    }
+
+    /// Store `data` (whole rows) at the current end of the array.
+    fn write_rows(&mut self, data: &[T]) -> Result<()> {
+        let n = (data.len() / self.row_len) as u64;
         let mut shape = vec![self.rows + n];
         shape.extend(&self.spec.inner_shape);
         self.array
             .set_shape(shape)
             .map_err(|e| zarr_err(&self.dir, "grow values", e))?;
-        let mut ranges: Vec<std::ops::Range<u64>> =
-            Vec::with_capacity(1 + self.spec.inner_shape.len());
-        ranges.push(self.rows..self.rows + n);
-        ranges.extend(self.spec.inner_shape.iter().map(|&l| 0..l));
-        self.array
-            .store_array_subset(&ranges, self.band.as_slice())
-            .map_err(|e| {
-                zarr_err(
-                    &self.dir,
-                    &format!("write rows {}..{}", self.rows, self.rows + n),
-                    e,
-                )
-            })?;
+        let what = || format!("write rows {}..{}", self.rows, self.rows + n);
+        let cr = self.chunk[0];
+        // When a chunk spans whole rows and the rows fill whole chunks, each chunk's elements
+        // are a contiguous slice of `data`: store them without zarrs' subset copy, in
+        // parallel. The chunks' bytes are the same either way.
+        let whole_rows = self.chunk[1..] == self.spec.inner_shape[..];
+        if whole_rows && self.rows.is_multiple_of(cr) && n.is_multiple_of(cr) {
+            let per = cr as usize * self.row_len;
+            let first = self.rows / cr;
+            let inner = self.spec.inner_shape.len();
+            let array = &self.array;
+            data.par_chunks(per)
+                .enumerate()
+                .try_for_each(|(k, elements)| {
+                    let mut idx = vec![first + k as u64];
+                    idx.extend(std::iter::repeat_n(0, inner));
+                    array.store_chunk(&idx, elements)
+                })
+                .map_err(|e| zarr_err(&self.dir, &what(), e))?;
+        } else {
+            let mut ranges: Vec<std::ops::Range<u64>> =
+                Vec::with_capacity(1 + self.spec.inner_shape.len());
+            ranges.push(self.rows..self.rows + n);
+            ranges.extend(self.spec.inner_shape.iter().map(|&l| 0..l));
+            self.array
+                .store_array_subset(&ranges, data)
+                .map_err(|e| zarr_err(&self.dir, &what(), e))?;
+        }
         self.rows += n;
-        self.band.clear();
         Ok(())
     }
 
