@@ -18,7 +18,7 @@
 use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
 
-use crate::neural::{Selection, load_recordings, score};
+use crate::neural::{Selection, score, window_start};
 use crate::{commit_timestep, write_scores};
 
 const PARAMS: &[ParamSpec] = &[
@@ -140,7 +140,7 @@ impl StageKind for NeuralKind {
         let layer = match p.get("layer").and_then(|v| v.as_str()) {
             Some(l) => l.to_string(),
             None => {
-                let (_, start, _) = load_recordings(recs, &sel)?;
+                let start = window_start(recs, &sel)?;
                 let start = start.unwrap_or(70.0);
                 let steps = std::fs::read_dir(acts)?
                     .filter_map(|e| e.ok())

@@ -53,14 +53,8 @@ pub struct Selection {
     pub min_consistency: Option<f64>,
 }
 
-/// Recordings selected by `sel`, the selected time window's start in ms (for the time-bin
-/// commitment), and the kept neuroids' ids. The reliability filter is not applied here
-/// (see [`score`]).
-pub fn load_recordings(
-    store: &Path,
-    sel: &Selection,
-) -> Result<(Recordings, Option<f64>, Vec<String>)> {
-    let a = Assembly::open(store)?;
+/// The time bins of `a` that `sel` averages, and the first one's start in ms.
+fn chosen_bins(a: &Assembly, store: &Path, sel: &Selection) -> Result<(Vec<usize>, Option<f64>)> {
     let m = a.meta();
     if m.dims.first().map(String::as_str) != Some("presentation")
         || m.dims.get(1).map(String::as_str) != Some("neuroid")
@@ -119,6 +113,26 @@ pub fn load_recordings(
     let start = starts
         .as_ref()
         .and_then(|s| s.get(chosen[0]).map(|&x| x as f64));
+    Ok((chosen, start))
+}
+
+/// The start in ms of the time window `sel` picks from the recordings at `store` (for the
+/// time-bin commitment), reading only their coordinates.
+pub fn window_start(store: &Path, sel: &Selection) -> Result<Option<f64>> {
+    let a = Assembly::open(store)?;
+    Ok(chosen_bins(&a, store, sel)?.1)
+}
+
+/// Recordings selected by `sel`, the selected time window's start in ms (for the time-bin
+/// commitment), and the kept neuroids' ids. The reliability filter is not applied here
+/// (see [`score`]).
+pub fn load_recordings(
+    store: &Path,
+    sel: &Selection,
+) -> Result<(Recordings, Option<f64>, Vec<String>)> {
+    let a = Assembly::open(store)?;
+    let m = a.meta();
+    let (chosen, start) = chosen_bins(&a, store, sel)?;
     let neu = a.coords("neuroid")?;
     let keep: Vec<usize> = match &sel.region {
         Some(r) => {

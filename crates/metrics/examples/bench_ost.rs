@@ -15,21 +15,8 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Lcg, Npz};
+use common::{Lcg, Npz, peak_rss_mb};
 use ventral_metrics::ost::{Bin, OstReadout, ost};
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        })
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn main() {
     let a: Vec<usize> = std::env::args()

@@ -30,7 +30,7 @@ fn invalid<T>(m: impl Into<String>) -> Result<T> {
 
 /// Column means and population standard deviations (1 where a column is constant), as
 /// sklearn's `StandardScaler`.
-fn scaler(x: &[f64], n: usize, p: usize) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn scaler(x: &[f64], n: usize, p: usize) -> (Vec<f64>, Vec<f64>) {
     let mut mean = vec![0.0; p];
     for i in 0..n {
         for j in 0..p {

@@ -204,34 +204,6 @@ impl Default for TfReadoutOptions {
     }
 }
 
-/// sklearn's `StandardScaler` on float32 data: float64 statistics, float32 results.
-fn scaler(x: &[f64], n: usize, p: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut mean = vec![0.0; p];
-    for i in 0..n {
-        for j in 0..p {
-            mean[j] += x[i * p + j];
-        }
-    }
-    for m in &mut mean {
-        *m /= n as f64;
-    }
-    let mut var = vec![0.0; p];
-    for i in 0..n {
-        for j in 0..p {
-            let d = x[i * p + j] - mean[j];
-            var[j] += d * d;
-        }
-    }
-    let scale = var
-        .iter()
-        .map(|v| {
-            let s = (v / n as f64).sqrt();
-            if s < 10.0 * f64::EPSILON { 1.0 } else { s }
-        })
-        .collect();
-    (mean, scale)
-}
-
 /// Softmax of `z` (one row) in place, float32.
 fn softmax(z: &mut [f32]) {
     let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -298,7 +270,8 @@ impl TfReadout {
             })
             .collect();
         let k = classes.len();
-        let (mean, scale) = scaler(x, n, p);
+        // sklearn's StandardScaler: float64 statistics (float32 results in `transform`).
+        let (mean, scale) = crate::logistic::scaler(x, n, p);
         let stddev = ((1.0 / (p as f64).max(1.0)).sqrt() / 0.879_625_661_034_239_8) as f32;
         let w: Vec<f32> = truncated_normal(p * k, TF_SEEDS.0, TF_SEEDS.1)
             .into_iter()

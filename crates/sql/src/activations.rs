@@ -397,6 +397,16 @@ impl Pruning {
     }
 }
 
+/// `work` dealt round-robin into at most `target` partitions (at least one).
+pub(crate) fn round_robin<W>(work: Vec<W>, target: usize) -> Vec<Vec<W>> {
+    let n = target.max(1).min(work.len().max(1));
+    let mut parts: Vec<Vec<W>> = (0..n).map(|_| Vec::new()).collect();
+    for (k, w) in work.into_iter().enumerate() {
+        parts[k % n].push(w);
+    }
+    parts
+}
+
 /// A unit of scan work: one chunk of one assembly, with the rows and columns to emit.
 #[derive(Clone, Debug)]
 struct Work {
@@ -500,15 +510,7 @@ impl TableProvider for ActivationsTable {
             .cloned()
             .unwrap_or_else(|| (0..full.fields().len()).collect());
         let projected = Arc::new(full.project(&proj)?);
-        let n_parts = state
-            .config()
-            .target_partitions()
-            .max(1)
-            .min(work.len().max(1));
-        let mut parts: Vec<Vec<Work>> = vec![Vec::new(); n_parts];
-        for (k, w) in work.into_iter().enumerate() {
-            parts[k % n_parts].push(w);
-        }
+        let parts = round_robin(work, state.config().target_partitions());
         let partitions: Vec<Arc<dyn PartitionStream>> = parts
             .into_iter()
             .map(|w| {

@@ -42,7 +42,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 
-use crate::activations::{ActivationsTable, EntryShared, Pruning, stimulus_type};
+use crate::activations::{ActivationsTable, EntryShared, Pruning, round_robin, stimulus_type};
 use crate::session::ScanStats;
 
 /// The columns a filter, join key or grouping may use for the rule to apply.
@@ -463,15 +463,7 @@ impl TableProvider for ActivationSums {
             .cloned()
             .unwrap_or_else(|| (0..full.fields().len()).collect());
         let projected = Arc::new(full.project(&proj)?);
-        let n_parts = state
-            .config()
-            .target_partitions()
-            .max(1)
-            .min(work.len().max(1));
-        let mut parts: Vec<Vec<RowChunk>> = vec![Vec::new(); n_parts];
-        for (k, w) in work.into_iter().enumerate() {
-            parts[k % n_parts].push(w);
-        }
+        let parts = round_robin(work, state.config().target_partitions());
         let partitions: Vec<Arc<dyn PartitionStream>> = parts
             .into_iter()
             .map(|w| {
