@@ -101,10 +101,10 @@ bench: build
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost
 
-# CORnet-S speed on a CUDA machine: fp32, then bf16 + channels-last, ours vs PyTorch eager.
+# CORnet-S on a CUDA machine: fp32, then bf16 + channels-last, ours vs PyTorch eager (images/s
+# and GPU memory), then the CUDA paths of training and extraction checked against the CPU.
 bench-gpu: build
-	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --device cuda --batch 64 --iters 20
-	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --device cuda --batch 64 --iters 20 --amp bf16 --channels-last
+	bash bench/gpu.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model $(CARGO_TARGET_DIR)/debug/examples/gpu_check
 
 reproduce-paper: build
 	@start=$$(date +%s); \

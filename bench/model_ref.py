@@ -2,7 +2,7 @@
 as in the parity test): forward with every area's output copied to the CPU, and train steps,
 images/s. Prints `RESULT forward=… train=…`.
 
-    python model_ref.py MODEL_PY [--device cpu|cuda] [--batch 16] [--iters 4] [--amp bf16] [--channels-last]
+    python model_ref.py MODEL_PY [--device cpu|cuda] [--batch 16] [--iters 4] [--warmup 1] [--amp bf16] [--channels-last] [--cudnn-benchmark]
 """
 import ast
 import sys
@@ -17,8 +17,10 @@ def arg(name, default):
 device = arg("--device", "cpu")
 batch = int(arg("--batch", "16"))
 iters = int(arg("--iters", "4"))
+warmup = int(arg("--warmup", "1"))
 amp = arg("--amp", "")
 cl = "--channels-last" in args
+torch.backends.cudnn.benchmark = "--cudnn-benchmark" in args
 src = sys.argv[1]
 tree = ast.parse(open(src).read())
 keep = [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))
@@ -32,9 +34,13 @@ if cl:
     model = model.to(memory_format=torch.channels_last)
     x = x.contiguous(memory_format=torch.channels_last)
 outs = []
+recording = [False]  # only in the forward benchmark: train steps must not keep outputs alive
+def keep(m, i, o):
+    if recording[0]:
+        outs.append(o)
 for area in ["V1", "V2", "V4", "IT"]:
-    getattr(model, area).output.register_forward_hook(lambda m, i, o: outs.append(o))
-model.decoder.avgpool.register_forward_hook(lambda m, i, o: outs.append(o))
+    getattr(model, area).output.register_forward_hook(keep)
+model.decoder.avgpool.register_forward_hook(keep)
 dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
 
 def sync():
@@ -44,10 +50,13 @@ def sync():
 def fwd():
     model.eval()
     outs.clear()
+    recording[0] = True
     with torch.no_grad(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
         model(x)
+    recording[0] = False
     for o in outs:
         o.float().cpu()
+    outs.clear()
 
 def step():
     model.train()
@@ -59,17 +68,21 @@ def step():
         for p in model.parameters():
             p -= 1e-6 * p.grad
 
-fwd(); sync()
+for _ in range(warmup):
+    fwd()
+sync()
 t = time.perf_counter()
 for _ in range(iters):
     fwd()
 sync()
 forward = iters * batch / (time.perf_counter() - t)
-step(); sync()
+for _ in range(warmup):
+    step()
+sync()
 t = time.perf_counter()
 for _ in range(iters):
     step()
 sync()
 train = iters * batch / (time.perf_counter() - t)
 mem = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0
-print(f"RESULT forward={forward:.2f} train={train:.2f} threads={torch.get_num_threads()} gpu_mem_mib={mem:.0f}")
+print(f"RESULT forward={forward:.2f} train={train:.2f} threads={torch.get_num_threads()} gpu_mem_mib={mem:.0f} cudnn_benchmark={torch.backends.cudnn.benchmark}")

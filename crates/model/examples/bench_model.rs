@@ -2,7 +2,7 @@
 //! printed as `RESULT forward=… train=… device=…` for bench/model.sh, which runs PyTorch
 //! eager on the same model, batch and device beside it.
 //!
-//!     bench_model [--device cpu|cuda] [--batch 16] [--iters 4] [--amp bf16] [--channels-last]
+//!     bench_model [--device cpu|cuda] [--batch 16] [--iters 4] [--warmup 1] [--amp bf16] [--channels-last] [--cudnn-benchmark]
 
 use std::time::Instant;
 
@@ -28,13 +28,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = parse_device(&arg("--device", "cpu"))?;
     let batch: i64 = arg("--batch", "16").parse()?;
     let iters: usize = arg("--iters", "4").parse()?;
+    let warmup: usize = arg("--warmup", "1").parse()?;
     let amp = arg("--amp", "");
     let channels_last = std::env::args().any(|a| a == "--channels-last");
     let model = Model::new(&CornetConfig::default(), device, 0)?;
+    let cudnn_benchmark = std::env::args().any(|a| a == "--cudnn-benchmark");
+    if cudnn_benchmark && device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     let mut x = Tensor::randn([batch, 3, 224, 224], (Kind::Float, device));
     if channels_last {
-        // NHWC strides with NCHW logical order: what `channels_last` is.
-        x = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        // Weights and input, as `model.to(memory_format=torch.channels_last)` does.
+        model.to_channels_last();
+        x = ventral_model::images::channels_last(&x);
     }
     let kind = match amp.as_str() {
         "bf16" => Some(Kind::BFloat16),
@@ -44,16 +50,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fwd = || {
         tch::no_grad(|| {
             let out = match kind {
-                Some(_) => tch::autocast(true, || model.net.forward_layers(&x, false)),
+                Some(k) => ventral_model::autocast(k, || model.net.forward_layers(&x, false)),
                 None => model.net.forward_layers(&x, false),
             };
             // Activations leave the device, as extraction does.
-            for (_, t) in &out.layers {
-                let _ = t.to_kind(Kind::Float).to_device(Device::Cpu);
-            }
+            let host: Vec<Tensor> = out
+                .layers
+                .iter()
+                .map(|(_, t)| ventral_model::images::download(t))
+                .collect();
+            ventral_model::images::downloads_done(device);
+            drop(host);
         })
     };
-    fwd();
+    for _ in 0..warmup {
+        fwd();
+    }
     sync(device);
     let t0 = Instant::now();
     for _ in 0..iters {
@@ -63,41 +75,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let forward = (iters as i64 * batch) as f64 / t0.elapsed().as_secs_f64();
     let y = Tensor::zeros([batch], (Kind::Int64, device));
     let params = model.vs.trainable_variables();
-    let step = || {
+    let step = || -> ventral_model::Result<()> {
         let logits = match kind {
-            Some(_) => tch::autocast(true, || model.net.forward_t(&x, true)).to_kind(Kind::Float),
+            Some(k) => {
+                ventral_model::autocast(k, || model.net.forward_t(&x, true)).to_kind(Kind::Float)
+            }
             None => model.net.forward_t(&x, true),
         };
         let loss = logits.cross_entropy_for_logits(&y);
-        for p in &params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        loss.backward();
+        // As training does: fresh gradients, then the update.
+        let grads = ventral_model::train::gradients(&loss, &params)?;
         tch::no_grad(|| {
-            for p in &params {
-                let g = p.grad();
+            for (p, g) in params.iter().zip(&grads) {
                 let mut p = p.shallow_clone();
                 let _ = p.g_sub_(&(g * 1e-6));
             }
         });
+        Ok(())
     };
-    step();
+    for _ in 0..warmup {
+        step()?;
+    }
     sync(device);
     let t0 = Instant::now();
     for _ in 0..iters {
-        step();
+        step()?;
     }
     sync(device);
     let train = (iters as i64 * batch) as f64 / t0.elapsed().as_secs_f64();
-    let mem = match device {
-        Device::Cuda(_) => "see nvidia-smi".to_string(),
-        _ => "-".into(),
-    };
     println!(
-        "RESULT forward={forward:.2} train={train:.2} device={device:?} batch={batch} threads={} amp={amp} channels_last={channels_last} gpu_mem={mem}",
+        "RESULT forward={forward:.2} train={train:.2} device={device:?} batch={batch} threads={} amp={amp} channels_last={channels_last} cudnn_benchmark={cudnn_benchmark}",
         tch::get_num_threads()
     );
     Ok(())

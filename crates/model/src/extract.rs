@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 use ventral_store::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use ventral_store::arrow::datatypes::{DataType, Field, Schema};
 use ventral_store::{AssemblySpec, AssemblyWriter};
@@ -257,13 +257,11 @@ pub fn extract(
                     flat.push((
                         name.clone(),
                         t.size()[1..].to_vec(),
-                        t.reshape([b, -1])
-                            .to_kind(Kind::Float)
-                            .to_device(Device::Cpu)
-                            .contiguous(),
+                        images::download(&t.reshape([b, -1])),
                     ));
                 }
             }
+            images::downloads_done(device);
             forward += t0.elapsed().as_secs_f64();
             if writers.is_empty() {
                 for (name, shape, t) in &flat {
@@ -296,7 +294,7 @@ pub fn extract(
                 }
             }
             for ((_, _, w, _), (_, _, t)) in writers.iter_mut().zip(&flat) {
-                let v: Vec<f32> = Vec::<f32>::try_from(t.view([-1]))
+                let v: Vec<f32> = Vec::<f32>::try_from(t.contiguous().view([-1]))
                     .map_err(|e| crate::error::torch("copy activations", e))?;
                 w.append(&v)?;
             }

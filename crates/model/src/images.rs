@@ -189,17 +189,55 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
 /// or if pinning fails, it is returned as it is.
 pub fn pin_for(x: tch::Tensor, device: tch::Device) -> tch::Tensor {
     if device.is_cuda() {
-        x.f_pin_memory(device).unwrap_or(x)
+        // `_pin_memory`, not `pin_memory`: tch always passes the device, which libtorch's
+        // `pin_memory` warns about (deprecated) on every call.
+        x.f_internal_pin_memory(device).unwrap_or(x)
     } else {
         x
     }
 }
 
-/// Move a host batch to `device` (non-blocking from pinned memory on CUDA).
+/// Move a host batch to `device`: on CUDA without waiting (truly asynchronous from the
+/// pinned memory of [`pin_for`]; CUDA stages pageable memory itself).
 pub fn upload(x: &tch::Tensor, device: tch::Device) -> tch::Tensor {
     if device.is_cuda() {
-        x.to_device_(device, x.kind(), x.is_pinned(device), false)
+        x.to_device_(device, x.kind(), true, false)
     } else {
         x.to_device(device)
+    }
+}
+
+/// `x` (N, C, H, W) with channels-last (NHWC) strides, its logical shape unchanged: what
+/// PyTorch's `memory_format=torch.channels_last` is. Other ranks are returned as they are.
+pub fn channels_last(x: &tch::Tensor) -> tch::Tensor {
+    if x.dim() == 4 {
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        x.shallow_clone()
+    }
+}
+
+/// Start copying `x` to the host as f32. From CUDA the copy is queued without waiting, into
+/// page-locked memory (what `.to("cpu", non_blocking=True)` does), so that every layer of a
+/// batch is in flight at once; call [`downloads_done`] before reading the result.
+pub fn download(x: &tch::Tensor) -> tch::Tensor {
+    if x.device().is_cuda() {
+        // Converted and made contiguous on the GPU first (a bf16 or channels-last output
+        // would otherwise be converted element by element on the host).
+        x.to_kind(tch::Kind::Float).contiguous().to_device_(
+            tch::Device::Cpu,
+            tch::Kind::Float,
+            true,
+            false,
+        )
+    } else {
+        x.to_kind(tch::Kind::Float)
+    }
+}
+
+/// Wait for the [`download`]s queued on `device`.
+pub fn downloads_done(device: tch::Device) {
+    if let tch::Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
     }
 }

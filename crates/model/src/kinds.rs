@@ -146,7 +146,7 @@ const TRAIN_PARAMS: &[ParamSpec] = &[
         name: "recipe",
         ty: ParamType::Table,
         required: false,
-        doc: "epochs, batch, lr, lr_step, momentum, weight_decay, seed, max_images, amp (defaults: the paper's)",
+        doc: "epochs, batch, lr, lr_step, momentum, weight_decay, seed, max_images, amp, channels_last, cudnn_benchmark (defaults: the paper's)",
     },
     DEVICE,
 ];

@@ -64,6 +64,19 @@ impl Model {
         Ok(Model { vs, net })
     }
 
+    /// Store every convolution weight in channels-last (NHWC) memory order (see
+    /// [`images::channels_last`]); values and names are unchanged.
+    pub fn to_channels_last(&self) {
+        tch::no_grad(|| {
+            for (_, mut t) in self.vs.variables() {
+                if t.dim() == 4 {
+                    let cl = images::channels_last(&t);
+                    t.set_data(&cl);
+                }
+            }
+        });
+    }
+
     /// Trainable parameters.
     pub fn parameters(&self) -> i64 {
         cornet::parameter_counts(&self.vs).iter().map(|x| x.1).sum()
@@ -92,7 +105,7 @@ impl Model {
             .vs
             .variables()
             .into_iter()
-            .map(|(k, v)| (k, v.to_device(Device::Cpu)))
+            .map(|(k, v)| (k, v.to_device(Device::Cpu).contiguous()))
             .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let file = dir.join("weights.safetensors");
@@ -164,24 +177,208 @@ pub fn import_checkpoint(ckpt: &Path, config: &CornetConfig, out: &Path) -> Resu
     model.save(out, &format!("checkpoint:{name}"))
 }
 
-/// The device named by `spec`: `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available).
-pub fn parse_device(spec: &str) -> Result<Device> {
-    match spec {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(Device::cuda_if_available()),
-        "cuda" => Ok(Device::Cuda(0)),
-        s if s.starts_with("cuda:") => {
-            s[5..]
-                .parse::<usize>()
-                .map(Device::Cuda)
-                .map_err(|_| ModelError::Config {
-                    field: "device".into(),
-                    message: format!("`{s}` (cpu, cuda, cuda:N or auto)"),
-                })
+/// Run `f` under CUDA autocast to `kind` (`BFloat16` or `Half`), as
+/// `torch.autocast("cuda", dtype=kind)` does.
+///
+/// Not `tch::autocast`: it only switches autocast on (and libtorch's CUDA autocast type
+/// defaults to fp16, so a "bf16" request would run in fp16), through deprecated libtorch
+/// calls that print a warning on every batch. This calls libtorch's current
+/// `at::autocast` functions (in `libtorch_cpu`, which we link) and puts everything back
+/// afterwards, also if `f` panics.
+pub fn autocast<T>(kind: tch::Kind, f: impl FnOnce() -> T) -> T {
+    // c10::ScalarType's codes (Half 5, Float 6, BFloat16 15); autocast "to" Float is fp32.
+    let code: i8 = match kind {
+        tch::Kind::Half => 5,
+        tch::Kind::BFloat16 => 15,
+        _ => 6,
+    };
+    let _guard = cuda_autocast::Guard::enter(code);
+    f()
+}
+
+/// libtorch's CUDA autocast state, through its C++ functions.
+mod cuda_autocast {
+    // c10::DeviceType::CUDA; c10's DeviceType and ScalarType are `int8_t` enums in C++.
+    const CUDA: i8 = 1;
+    unsafe extern "C" {
+        #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
+        fn get_autocast_dtype(device: i8) -> i8;
+        #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+        fn set_autocast_dtype(device: i8, dtype: i8);
+        #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
+        fn is_autocast_enabled(device: i8) -> bool;
+        #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
+        fn set_autocast_enabled(device: i8, enabled: bool);
+        #[link_name = "_ZN2at8autocast17increment_nestingEv"]
+        fn increment_nesting() -> i32;
+        #[link_name = "_ZN2at8autocast17decrement_nestingEv"]
+        fn decrement_nesting() -> i32;
+        #[link_name = "_ZN2at8autocast11clear_cacheEv"]
+        fn clear_cache();
+    }
+
+    /// The CUDA autocast type (a `c10::ScalarType` code).
+    pub(crate) fn dtype() -> i8 {
+        // SAFETY: a getter of a libtorch global; `int8_t` enum argument.
+        unsafe { get_autocast_dtype(CUDA) }
+    }
+
+    /// Whether CUDA autocast is on.
+    pub(crate) fn enabled() -> bool {
+        // SAFETY: as above.
+        unsafe { is_autocast_enabled(CUDA) }
+    }
+
+    /// Autocast on with a type until dropped; then the state before, and the cast cache
+    /// cleared when the outermost one ends (what `torch.autocast.__exit__` does).
+    pub(crate) struct Guard {
+        enabled: bool,
+        dtype: i8,
+    }
+
+    impl Guard {
+        pub(crate) fn enter(code: i8) -> Guard {
+            let g = Guard {
+                enabled: enabled(),
+                dtype: dtype(),
+            };
+            // SAFETY: setters of libtorch globals with libtorch's own codes.
+            unsafe {
+                set_autocast_dtype(CUDA, code);
+                set_autocast_enabled(CUDA, true);
+                increment_nesting();
+            }
+            g
         }
-        s => Err(ModelError::Config {
-            field: "device".into(),
-            message: format!("`{s}` (cpu, cuda, cuda:N or auto)"),
-        }),
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            // SAFETY: as in `enter`.
+            unsafe {
+                if decrement_nesting() == 0 {
+                    clear_cache();
+                }
+                set_autocast_enabled(CUDA, self.enabled);
+                set_autocast_dtype(CUDA, self.dtype);
+            }
+        }
+    }
+}
+
+/// The device named by `spec`: `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available).
+///
+/// Asking for CUDA where there is none is an error that says why (no driver, no CUDA
+/// build of libtorch, no such GPU), not a silent fall back to the CPU.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let bad = || ModelError::Config {
+        field: "device".into(),
+        message: format!("`{spec}` (cpu, cuda, cuda:N or auto)"),
+    };
+    let index = match spec {
+        "cpu" => return Ok(Device::Cpu),
+        "auto" => {
+            return Ok(match cuda::load() {
+                Ok(()) => Device::cuda_if_available(),
+                Err(_) => Device::Cpu,
+            });
+        }
+        "cuda" => 0,
+        s => s
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse::<usize>().ok())
+            .ok_or_else(bad)?,
+    };
+    let unavailable = |why: String| ModelError::Config {
+        field: "device".into(),
+        message: format!("`{spec}` asked for, but {why}"),
+    };
+    cuda::load().map_err(unavailable)?;
+    let count = tch::Cuda::device_count();
+    if count <= index as i64 {
+        return Err(unavailable(format!(
+            "libtorch sees {count} CUDA device(s) (is the NVIDIA driver working?)"
+        )));
+    }
+    Ok(Device::Cuda(index))
+}
+
+/// libtorch's CUDA backend, loaded at run time.
+///
+/// torch-sys links `libtorch_cuda.so` when it finds one, but the linker's `--as-needed`
+/// drops it again because no symbol of it is called by name, and without it libtorch
+/// reports no CUDA device. Loading it (from the binary's rpath or `LD_LIBRARY_PATH`)
+/// before the first CUDA query registers the backend. Where there is no NVIDIA driver it
+/// is not loaded at all, so a CPU machine pays nothing.
+mod cuda {
+    use std::ffi::{CStr, CString};
+    use std::sync::OnceLock;
+
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+
+    fn open(name: &str) -> Result<(), String> {
+        let c = CString::new(name).map_err(|e| e.to_string())?;
+        // SAFETY: dlopen with a NUL-terminated name; the handle is kept for the whole
+        // process (never dlclose'd), and dlerror's string is copied at once.
+        unsafe {
+            if libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL).is_null() {
+                let e = libc::dlerror();
+                return Err(if e.is_null() {
+                    format!("{name} could not be loaded")
+                } else {
+                    CStr::from_ptr(e).to_string_lossy().into_owned()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Load the driver's `libcuda.so.1`, then `libtorch_cuda.so`; once per process.
+    pub(crate) fn load() -> Result<(), String> {
+        LOADED
+            .get_or_init(|| {
+                open("libcuda.so.1").map_err(|e| format!("there is no NVIDIA driver ({e})"))?;
+                open("libtorch_cuda.so")
+                    .map_err(|e| format!("libtorch has no CUDA backend here ({e})"))
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn autocast_sets_and_restores_the_cuda_autocast_type() {
+        // libtorch's default CUDA autocast type is fp16 (5).
+        assert_eq!(cuda_autocast::dtype(), 5);
+        assert!(!cuda_autocast::enabled());
+        let inside = autocast(tch::Kind::BFloat16, || {
+            (cuda_autocast::dtype(), cuda_autocast::enabled())
+        });
+        assert_eq!(inside, (15, true));
+        let nested = autocast(tch::Kind::Half, || {
+            i32::from(autocast(tch::Kind::BFloat16, cuda_autocast::dtype)) * 100
+                + i32::from(cuda_autocast::dtype())
+        });
+        assert_eq!(nested, 1505);
+        assert_eq!(cuda_autocast::dtype(), 5);
+        assert!(!cuda_autocast::enabled());
+    }
+
+    #[test]
+    fn devices_are_parsed_and_missing_cuda_is_a_named_error() {
+        assert_eq!(parse_device("cpu").ok(), Some(Device::Cpu));
+        assert!(parse_device("gpu").is_err());
+        assert!(parse_device("cuda:x").is_err());
+        if tch::Cuda::device_count() == 0 {
+            let e = parse_device("cuda:0")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("`cuda:0` asked for, but"), "{e}");
+            assert_eq!(parse_device("auto").ok(), Some(Device::Cpu));
+        }
     }
 }
