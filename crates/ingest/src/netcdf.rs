@@ -937,7 +937,7 @@ fn copy_values<T>(
     tables: Vec<(String, RecordBatch)>,
 ) -> Result<(ventral_store::AssemblyMeta, u64)>
 where
-    T: hdf5::H5Type + num_like::Float + zarrs::array::Element,
+    T: hdf5::H5Type + num_like::Float + ventral_store::StoreValue,
 {
     let mut w = AssemblyWriter::<T>::create(out, spec)?;
     let mut nan = 0u64;

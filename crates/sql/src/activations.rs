@@ -585,12 +585,13 @@ fn chunk_batch(
     max_rows: usize,
 ) -> DfResult<RecordBatch> {
     let e = &shared.entry;
-    let block = e
-        .asm
-        .read_chunk::<f32>(&w.chunk)
+    let mut block = Vec::new();
+    e.asm
+        .read_chunk_f32_into(&w.chunk, &mut block)
         .map_err(|err| DataFusionError::External(Box::new(err)))?;
     stats.chunks.fetch_add(1, Ordering::Relaxed);
     let meta = e.asm.meta();
+    let chunk_cols = meta.chunk_shape[1] as usize;
     let (c0r, c0c) = (
         w.chunk[0] * meta.chunk_shape[0],
         w.chunk[1] * meta.chunk_shape[1],
@@ -635,12 +636,8 @@ fn chunk_batch(
                 let mut v = Vec::with_capacity(n);
                 let lc = (w.cols.start - c0c) as usize..(w.cols.end - c0c) as usize;
                 for &r in &rows {
-                    let lr = (r - c0r) as usize;
-                    let row = block.index_axis(ndarray::Axis(0), lr);
-                    match row.as_slice() {
-                        Some(s) => v.extend_from_slice(&s[lc.clone()]),
-                        None => v.extend(lc.clone().map(|j| row[j])),
-                    }
+                    let start = (r - c0r) as usize * chunk_cols;
+                    v.extend_from_slice(&block[start + lc.start..start + lc.end]);
                 }
                 v.truncate(n);
                 Arc::new(Float32Array::from(v))

@@ -540,14 +540,23 @@ impl Default for Reduced {
 
 impl Reduced {
     /// Add `v` in a fixed order: eight f64 lanes over the slice, then the lanes in order, so
-    /// the sum does not depend on threads or on how the rows were batched.
+    /// the sum does not depend on threads or on how the rows were batched. One pass: the
+    /// smallest and largest values and NaNs are tracked in lanes beside the sums.
     fn add(&mut self, v: &[f32]) {
         let mut lanes = [0f64; 8];
+        let mut lo = [f32::INFINITY; 8];
+        let mut hi = [f32::NEG_INFINITY; 8];
+        let mut nan = [false; 8];
         let exact = v.chunks_exact(8);
         let rest = exact.remainder();
         for c in exact {
             for i in 0..8 {
-                lanes[i] += c[i] as f64;
+                let x = c[i];
+                lanes[i] += x as f64;
+                // NaN compares false, so it changes neither bound.
+                lo[i] = if x < lo[i] { x } else { lo[i] };
+                hi[i] = if x > hi[i] { x } else { hi[i] };
+                nan[i] |= x.is_nan();
             }
         }
         let mut total = 0.0;
@@ -559,11 +568,17 @@ impl Reduced {
         }
         self.sum += total;
         self.count += v.len() as i64;
-        for &x in v {
-            self.lo = self.lo.min(x);
-            self.hi = self.hi.max(x);
-            self.nan |= x.is_nan();
+        for &x in lo.iter().chain(rest) {
+            if x < self.lo {
+                self.lo = x;
+            }
         }
+        for &x in hi.iter().chain(rest) {
+            if x > self.hi {
+                self.hi = x;
+            }
+        }
+        self.nan |= nan.iter().any(|&b| b) || rest.iter().any(|x| x.is_nan());
     }
 
     /// Arrow's minimum of floats: NaN only when every value is NaN.
@@ -598,21 +613,24 @@ fn sums_batch(
     let (cr, cc) = (meta.chunk_shape[0], meta.chunk_shape[1]);
     let n = w.rows.len();
     let mut acc = vec![Reduced::default(); n];
-    for ccix in 0..meta.shape[1].div_ceil(cc) {
-        let block = e
-            .asm
-            .read_chunk::<f32>(&[w.row_chunk, ccix])
-            .map_err(|err| DataFusionError::External(Box::new(err)))?;
-        stats.chunks.fetch_add(1, Ordering::Relaxed);
-        let width = (meta.shape[1] - ccix * cc).min(cc) as usize;
-        for (k, &r) in w.rows.iter().enumerate() {
-            let row = block.index_axis(ndarray::Axis(0), (r - w.row_chunk * cr) as usize);
-            match row.as_slice() {
-                Some(v) => acc[k].add(&v[..width]),
-                None => acc[k].add(&row.iter().take(width).copied().collect::<Vec<_>>()),
+    // One decode buffer per thread, reused across chunks and batches.
+    thread_local! {
+        static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BLOCK.with_borrow_mut(|block| -> DfResult<()> {
+        for ccix in 0..meta.shape[1].div_ceil(cc) {
+            e.asm
+                .read_chunk_f32_into(&[w.row_chunk, ccix], block)
+                .map_err(|err| DataFusionError::External(Box::new(err)))?;
+            stats.chunks.fetch_add(1, Ordering::Relaxed);
+            let width = (meta.shape[1] - ccix * cc).min(cc) as usize;
+            for (k, &r) in w.rows.iter().enumerate() {
+                let start = (r - w.row_chunk * cr) as usize * cc as usize;
+                acc[k].add(&block[start..start + width]);
             }
         }
-    }
+        Ok(())
+    })?;
     let s: Vec<f64> = acc.iter().map(|a| a.sum).collect();
     let c: Vec<i64> = acc.iter().map(|a| a.count).collect();
     let lo: Vec<Option<f32>> = acc.iter().map(Reduced::min).collect();

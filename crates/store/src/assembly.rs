@@ -95,6 +95,10 @@ pub struct Assembly {
     dir: PathBuf,
     meta: AssemblyMeta,
     array: Array<FilesystemStore>,
+    /// float32 values stored as little-endian bytes compressed by zstd and nothing else (what
+    /// our writer writes): [`Assembly::read_chunk_f32_into`] decompresses such chunks
+    /// straight into the caller's buffer.
+    plain_zstd_f32: bool,
 }
 
 impl std::fmt::Debug for Assembly {
@@ -181,10 +185,12 @@ impl Assembly {
                 ),
             });
         }
+        let plain_zstd_f32 = plain_zstd_f32(&array);
         Ok(Assembly {
             dir: dir.to_path_buf(),
             meta,
             array,
+            plain_zstd_f32,
         })
     }
 
@@ -299,6 +305,42 @@ impl Assembly {
                 what: format!("chunk {idx:?} ({})", self.chunk_key(idx)),
                 message: e.to_string(),
             })
+    }
+
+    /// Decode chunk `idx` of a float32 store into `out` (resized to the chunk's element
+    /// count; row-major; edge chunks padded as stored). For our writer's codecs (bytes,
+    /// then zstd) the chunk file is decompressed straight into `out`, so a scan that reuses
+    /// one buffer allocates nothing per chunk; any other codec chain goes through zarrs.
+    pub fn read_chunk_f32_into(&self, idx: &[u64], out: &mut Vec<f32>) -> Result<()> {
+        let n = self.meta.chunk_shape.iter().product::<u64>() as usize;
+        let fail = |message: String| StoreError::Zarr {
+            store: self.dir.clone(),
+            what: format!("chunk {idx:?} ({})", self.chunk_key(idx)),
+            message,
+        };
+        if self.plain_zstd_f32 {
+            let encoded = self
+                .array
+                .retrieve_encoded_chunk(idx)
+                .map_err(|e| fail(e.to_string()))?;
+            if let Some(encoded) = encoded {
+                out.resize(n, 0.0);
+                let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
+                let written = zstd::bulk::decompress_to_buffer(&encoded, bytes)
+                    .map_err(|e| fail(format!("zstd: {e}")))?;
+                if written != n * 4 {
+                    return Err(fail(format!(
+                        "decoded {written} bytes where the chunk holds {} ({n} float32)",
+                        n * 4
+                    )));
+                }
+                return Ok(());
+            }
+        }
+        let block = self.read_chunk::<f32>(idx)?;
+        out.clear();
+        out.extend(block.iter().copied());
+        Ok(())
     }
 
     fn check_ranges(&self, ranges: &[Range<u64>]) -> Result<()> {
@@ -424,4 +466,24 @@ pub fn find_assemblies(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(root, 4, &mut out);
     out
+}
+
+/// Whether `array` holds float32 as little-endian bytes compressed by zstd alone, with no
+/// storage transformer (and this machine is little-endian).
+fn plain_zstd_f32(array: &Array<FilesystemStore>) -> bool {
+    let Ok(m) = serde_json::to_value(array.metadata()) else {
+        return false;
+    };
+    let names: Vec<&str> = m["codecs"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    let endian = m["codecs"][0]["configuration"]["endian"].as_str();
+    cfg!(target_endian = "little")
+        && m["data_type"].as_str() == Some("float32")
+        && names == ["bytes", "zstd"]
+        && matches!(endian, None | Some("little"))
+        && m["storage_transformers"]
+            .as_array()
+            .is_none_or(|t| t.is_empty())
 }

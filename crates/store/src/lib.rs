@@ -25,7 +25,7 @@ mod writer;
 pub use assembly::{Assembly, AssemblyMeta, DType, find_assemblies};
 pub use coords::{read_parquet, write_parquet};
 pub use error::{Result, StoreError};
-pub use writer::{AssemblySpec, AssemblyWriter};
+pub use writer::{AssemblySpec, AssemblyWriter, StoreValue};
 
 /// Re-exported so users of this crate build coordinate tables with the same arrow version.
 pub use arrow;

@@ -207,3 +207,63 @@ fn bad_coords_and_requests_name_the_culprit() {
         "{e}"
     );
 }
+
+#[test]
+fn wide_chunks_have_the_bytes_zarrs_writes() {
+    // Our writer gathers column-split chunks itself; the files must be zarrs' own (edge
+    // chunks padded with the fill value), for the full bands and the last partial one.
+    use zarrs::array::ArrayBuilder;
+    use zarrs::array::codec::ZstdCodec;
+    use zarrs::filesystem::FilesystemStore;
+    let (rows, cols) = (19usize, 20_000usize);
+    let data: Vec<f32> = (0..rows)
+        .flat_map(|i| (0..cols).map(move |j| value(i, j)))
+        .collect();
+    let ours = tempfile::tempdir().unwrap();
+    let mut spec = AssemblySpec::new(
+        "wide",
+        "activations",
+        &["presentation", "neuroid"],
+        &[cols as u64],
+    );
+    spec.chunk_rows = Some(4);
+    let mut w = AssemblyWriter::<f32>::create(ours.path(), spec).unwrap();
+    w.append(&data).unwrap();
+    w.finish(vec![
+        ("presentation".into(), stimulus_coords(rows)),
+        ("neuroid".into(), neuroid_coords(cols)),
+    ])
+    .unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    let store = Arc::new(FilesystemStore::new(theirs.path()).unwrap());
+    let array = ArrayBuilder::new(
+        vec![rows as u64, cols as u64],
+        vec![4, 8192],
+        DType::Float32.zarr(),
+        zarrs::array::FillValue::from(f32::NAN),
+    )
+    .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(1, false))])
+    .build(store, "/values")
+    .unwrap();
+    array
+        .store_array_subset(&[0..rows as u64, 0..cols as u64], &data[..])
+        .unwrap();
+    let mut compared = 0;
+    for r in 0..rows.div_ceil(4) {
+        for c in 0..cols.div_ceil(8192) {
+            let key = format!("values/c/{r}/{c}");
+            let a = std::fs::read(ours.path().join(&key)).unwrap();
+            let b = std::fs::read(theirs.path().join(&key)).unwrap();
+            assert_eq!(a, b, "{key}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 5 * 3);
+    let a = Assembly::open(ours.path()).unwrap();
+    let mut buf = Vec::new();
+    a.read_chunk_f32_into(&[4, 2], &mut buf).unwrap();
+    assert_eq!(buf.len(), 4 * 8192);
+    // Row 16, column 16_384 + 5; the padding past column 20_000 is NaN.
+    assert_eq!(buf[5], value(16, 16_389));
+    assert!(buf[8191].is_nan());
+}

@@ -84,12 +84,26 @@ fn band_chunks() -> usize {
         .clamp(1, 8)
 }
 
+/// An element type of the value arrays: float32 or float64.
+pub trait StoreValue: Element + Copy + Default + Send + Sync + 'static {
+    /// NaN: the fill value, which pads edge chunks.
+    const NAN: Self;
+}
+
+impl StoreValue for f32 {
+    const NAN: Self = f32::NAN;
+}
+
+impl StoreValue for f64 {
+    const NAN: Self = f64::NAN;
+}
+
 /// Streams rows into a new assembly with bounded memory: rows are buffered until a band of
 /// chunk rows is full — one row of chunks per core, at most 8, so that zarrs compresses that
 /// many chunks in parallel —, then the band is compressed and written. At most one band
 /// (`cores × chunk_rows` rows) plus the caller's batch is in memory; the chunks' bytes do not
 /// depend on the band's size.
-pub struct AssemblyWriter<T: Element + Copy + Default> {
+pub struct AssemblyWriter<T: StoreValue> {
     dir: PathBuf,
     spec: AssemblySpec,
     array: Array<FilesystemStore>,
@@ -97,6 +111,8 @@ pub struct AssemblyWriter<T: Element + Copy + Default> {
     row_len: usize,
     band: Vec<T>,
     rows: u64,
+    /// The fill value (NaN), which pads edge chunks.
+    fill: T,
 }
 
 fn zarr_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -107,7 +123,7 @@ fn zarr_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-impl<T: Element + Copy + Default + Send + Sync> AssemblyWriter<T> {
+impl<T: StoreValue> AssemblyWriter<T> {
     /// Start a new assembly at `dir` (which must not hold one yet).
     pub fn create(dir: &Path, spec: AssemblySpec) -> Result<Self> {
         let expected = match spec.dtype {
@@ -159,6 +175,7 @@ impl<T: Element + Copy + Default + Send + Sync> AssemblyWriter<T> {
             chunk,
             row_len,
             rows: 0,
+            fill: T::NAN,
         })
     }
 
@@ -228,7 +245,11 @@ impl<T: Element + Copy + Default + Send + Sync> AssemblyWriter<T> {
         // are a contiguous slice of `data`: store them without zarrs' subset copy, in
         // parallel. The chunks' bytes are the same either way.
         let whole_rows = self.chunk[1..] == self.spec.inner_shape[..];
-        if whole_rows && self.rows.is_multiple_of(cr) && n.is_multiple_of(cr) {
+        // Chunks split only the second dimension (wide rows): each chunk is, in every row,
+        // one contiguous run of `cc × rest` elements.
+        let split_cols = self.chunk.len() >= 2 && self.chunk[2..] == self.spec.inner_shape[1..];
+        let aligned = self.rows.is_multiple_of(cr) && n.is_multiple_of(cr);
+        if whole_rows && aligned {
             let per = cr as usize * self.row_len;
             let first = self.rows / cr;
             let inner = self.spec.inner_shape.len();
@@ -239,6 +260,32 @@ impl<T: Element + Copy + Default + Send + Sync> AssemblyWriter<T> {
                     let mut idx = vec![first + k as u64];
                     idx.extend(std::iter::repeat_n(0, inner));
                     array.store_chunk(&idx, elements)
+                })
+                .map_err(|e| zarr_err(&self.dir, &what(), e))?;
+        } else if split_cols && aligned {
+            // Gather each chunk's runs into a buffer of its own (edge chunks padded with the
+            // fill value, as zarrs pads them) and store the chunks in parallel.
+            let rest = self.spec.inner_shape[1..].iter().product::<u64>().max(1) as usize;
+            let (cc, d1) = (self.chunk[1] as usize, self.spec.inner_shape[0] as usize);
+            let (run, row_len) = (cc * rest, self.row_len);
+            let first = self.rows / cr;
+            let col_chunks = d1.div_ceil(cc);
+            let inner = self.spec.inner_shape.len();
+            let fill = self.fill;
+            let array = &self.array;
+            (0..(n / cr) as usize * col_chunks)
+                .into_par_iter()
+                .try_for_each(|t| {
+                    let (k, j) = (t / col_chunks, t % col_chunks);
+                    let width = (d1 - j * cc).min(cc) * rest;
+                    let mut buf = vec![fill; cr as usize * run];
+                    for (r, out) in buf.chunks_exact_mut(run).enumerate() {
+                        let start = (k * cr as usize + r) * row_len + j * run;
+                        out[..width].copy_from_slice(&data[start..start + width]);
+                    }
+                    let mut idx = vec![first + k as u64, j as u64];
+                    idx.extend(std::iter::repeat_n(0, inner - 1));
+                    array.store_chunk(&idx, &buf)
                 })
                 .map_err(|e| zarr_err(&self.dir, &what(), e))?;
         } else {
