@@ -213,6 +213,27 @@ impl Pruning {
         p.add(e)
     }
 
+    /// Whether the scan applies `e` in full: every conjunct is one [`Pruning::add`] records
+    /// completely (equality or IN on assembly, model, layer, timestep or stimulus_id with
+    /// literals, ORs of those on one column, neuroid ranges).
+    pub(crate) fn exact(e: &Expr) -> bool {
+        match e {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => Pruning::exact(left) && Pruning::exact(right),
+            // An OR is recorded as the union of its sides' sets, which is all of it only
+            // when each side is itself recorded in full.
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Or,
+                right,
+            }) => Pruning::exact(left) && Pruning::exact(right) && Pruning::usable(e),
+            _ => Pruning::usable(e),
+        }
+    }
+
     /// Record what `e` implies; false when it implies nothing we can use.
     pub(crate) fn add(&mut self, e: &Expr) -> bool {
         match e {
@@ -432,11 +453,15 @@ impl TableProvider for ActivationsTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        // We prune chunks with what we understand; DataFusion re-applies every filter.
+        // What the scan applies in full (stores chosen by assembly/model/layer/timestep,
+        // rows by stimulus, columns by neuroid range) DataFusion need not apply again; a
+        // filter we only partly understand prunes chunks and is re-applied above the scan.
         Ok(filters
             .iter()
             .map(|f| {
-                if Pruning::usable(f) {
+                if Pruning::exact(f) {
+                    TableProviderFilterPushDown::Exact
+                } else if Pruning::usable(f) {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported

@@ -227,6 +227,7 @@ fn wide_chunks_have_the_bytes_zarrs_writes() {
         &[cols as u64],
     );
     spec.chunk_rows = Some(4);
+    let level = spec.zstd_level;
     let mut w = AssemblyWriter::<f32>::create(ours.path(), spec).unwrap();
     w.append(&data).unwrap();
     w.finish(vec![
@@ -242,7 +243,7 @@ fn wide_chunks_have_the_bytes_zarrs_writes() {
         DType::Float32.zarr(),
         zarrs::array::FillValue::from(f32::NAN),
     )
-    .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(1, false))])
+    .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))])
     .build(store, "/values")
     .unwrap();
     array
