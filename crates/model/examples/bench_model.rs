@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fp16" => Some(Kind::Half),
         _ => None,
     };
-    let fwd = || {
+    let fwd = || -> ventral_model::Result<()> {
         tch::no_grad(|| {
             let out = match kind {
                 Some(k) => ventral_model::autocast(k, || model.net.forward_layers(&x, false)),
@@ -58,18 +58,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .layers
                 .iter()
                 .map(|(_, t)| ventral_model::images::download(t))
-                .collect();
+                .collect::<ventral_model::Result<_>>()?;
             ventral_model::images::downloads_done(device);
             drop(host);
+            Ok(())
         })
     };
     for _ in 0..warmup {
-        fwd();
+        fwd()?;
     }
     sync(device);
     let t0 = Instant::now();
     for _ in 0..iters {
-        fwd();
+        fwd()?;
     }
     sync(device);
     let forward = (iters as i64 * batch) as f64 / t0.elapsed().as_secs_f64();

@@ -12,8 +12,9 @@
 //!
 //!     gpu_check [--device cuda] [--images 48]
 //!
-//! With `--device cpu` it runs the same code CPU vs CPU (differences must be 0), which is
-//! how it is checked on a machine without a GPU.
+//! Exits non-zero, listing them, when a difference is over its tolerance or training stays
+//! near chance. With `--device cpu` it runs the same code CPU vs CPU (differences must be
+//! 0), which is how it is checked on a machine without a GPU.
 
 use std::path::Path;
 use std::time::Instant;
@@ -45,7 +46,13 @@ fn diff(a: &Tensor, b: &Tensor) -> Res<(f64, f64)> {
     Ok((d, m))
 }
 
-fn parity(device: Device, dir: &Path) -> Res<()> {
+/// Largest relative differences allowed against the CPU: fp32 (cuDNN's TF32 convolutions,
+/// PyTorch's default, measured 1.2e-3 on an H100), bf16 autocast (measured 1.3e-2). On the
+/// CPU itself everything must agree exactly.
+const FP32_RELATIVE: f64 = 5e-3;
+const BF16_RELATIVE: f64 = 5e-2;
+
+fn parity(device: Device, dir: &Path, fails: &mut Vec<String>) -> Res<()> {
     let cpu = Model::new(&CornetConfig::default(), Device::Cpu, 0)?;
     cpu.save(&dir.join("weights"), "gpu_check")?;
     let dev = Model::open(&dir.join("weights"), device)?;
@@ -70,11 +77,29 @@ fn parity(device: Device, dir: &Path) -> Res<()> {
                 if amp { "bf16" } else { "fp32" },
                 d / m.max(1e-12)
             );
+            let allowed = match (device, amp) {
+                (Device::Cpu, _) => 0.0,
+                (_, false) => FP32_RELATIVE,
+                (_, true) => BF16_RELATIVE,
+            };
+            if d / m.max(1e-12) > allowed {
+                fails.push(format!(
+                    "parity {} {name}: relative {:.3e} > {allowed:.0e}",
+                    if amp { "bf16" } else { "fp32" },
+                    d / m.max(1e-12)
+                ));
+            }
             if d / m.max(1e-12) > worst.1 / worst.2.max(1e-12) {
                 worst = (name.clone(), d, m);
             }
         }
         let (d, m) = diff(&reference.logits, &out.logits)?;
+        if amp && device.is_cuda() && out.layers[0].1.kind() != Kind::BFloat16 {
+            fails.push(format!(
+                "bf16 autocast computed in {:?}",
+                out.layers[0].1.kind()
+            ));
+        }
         println!(
             "CHECK parity {} logits max_abs_diff={d:.3e} max_abs={m:.3e}; activations computed in {:?}; worst layer {} relative {:.3e}; {:.2} s",
             if amp { "bf16" } else { "fp32" },
@@ -120,7 +145,7 @@ fn write_tree(root: &Path, classes: usize, n: usize) -> Res<()> {
     Ok(())
 }
 
-fn training(device: Device, dir: &Path, images: usize) -> Res<()> {
+fn training(device: Device, dir: &Path, images: usize, fails: &mut Vec<String>) -> Res<()> {
     let tree = dir.join("tree");
     write_tree(&tree, 4, images)?;
     let index = dir.join("index");
@@ -167,6 +192,13 @@ fn training(device: Device, dir: &Path, images: usize) -> Res<()> {
             .iter()
             .map(|e| format!("{:.0}", e.images_per_second))
             .collect();
+        // Four well-separated classes: well above chance (0.25) after four epochs.
+        if eval.top1 < 0.5 {
+            fails.push(format!(
+                "train {d:?} {amp} channels_last={channels_last}: val top-1 {:.3}",
+                eval.top1
+            ));
+        }
         println!(
             "CHECK train device={d:?} amp={} channels_last={channels_last} epochs={} loss=[{}] images_per_s=[{}] val_top1={:.3} (chance {:.3}) {secs:.1} s",
             if amp.is_empty() { "fp32" } else { amp },
@@ -180,7 +212,7 @@ fn training(device: Device, dir: &Path, images: usize) -> Res<()> {
     Ok(())
 }
 
-fn extraction(device: Device, dir: &Path) -> Res<()> {
+fn extraction(device: Device, dir: &Path, fails: &mut Vec<String>) -> Res<()> {
     let images = dir.join("tree").join("val").join("n00000001");
     let weights = dir.join("weights");
     let mut stores = Vec::new();
@@ -226,6 +258,14 @@ fn extraction(device: Device, dir: &Path) -> Res<()> {
             .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
         let m = x.iter().fold(0.0f32, |m, p| m.max(p.abs()));
         println!("CHECK extract compare layer={layer} max_abs_diff={d:.3e} max_abs={m:.3e}");
+        let allowed = if device == Device::Cpu {
+            0.0
+        } else {
+            FP32_RELATIVE
+        };
+        if f64::from(d) / f64::from(m).max(1e-12) > allowed {
+            fails.push(format!("extract {layer}: {d:.3e} of {m:.3e}"));
+        }
     }
     Ok(())
 }
@@ -240,9 +280,15 @@ fn main() -> Res<()> {
     );
     let dir = tempfile::tempdir()?;
     let t0 = Instant::now();
-    parity(device, dir.path())?;
-    training(device, dir.path(), images)?;
-    extraction(device, dir.path())?;
+    let mut fails = Vec::new();
+    parity(device, dir.path(), &mut fails)?;
+    training(device, dir.path(), images, &mut fails)?;
+    extraction(device, dir.path(), &mut fails)?;
     println!("CHECK done in {:.1} s", t0.elapsed().as_secs_f64());
-    Ok(())
+    if fails.is_empty() {
+        println!("CHECK passed");
+        Ok(())
+    } else {
+        Err(format!("{} check(s) failed:\n  {}", fails.len(), fails.join("\n  ")).into())
+    }
 }

@@ -247,7 +247,7 @@ pub fn extract(
         });
         let mut done = 0;
         for x in rx {
-            let x = crate::images::upload(&x?, device);
+            let x = crate::images::upload(&x?, device)?;
             let t0 = std::time::Instant::now();
             let outs = model.net.forward_layers(&x, false);
             let b = x.size()[0];
@@ -257,7 +257,7 @@ pub fn extract(
                     flat.push((
                         name.clone(),
                         t.size()[1..].to_vec(),
-                        images::download(&t.reshape([b, -1])),
+                        images::download(&t.reshape([b, -1]))?,
                     ));
                 }
             }

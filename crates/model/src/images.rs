@@ -198,13 +198,11 @@ pub fn pin_for(x: tch::Tensor, device: tch::Device) -> tch::Tensor {
 }
 
 /// Move a host batch to `device`: on CUDA without waiting (truly asynchronous from the
-/// pinned memory of [`pin_for`]; CUDA stages pageable memory itself).
-pub fn upload(x: &tch::Tensor, device: tch::Device) -> tch::Tensor {
-    if device.is_cuda() {
-        x.to_device_(device, x.kind(), true, false)
-    } else {
-        x.to_device(device)
-    }
+/// pinned memory of [`pin_for`]; CUDA stages pageable memory itself). Out of device memory
+/// is an error, not a panic.
+pub fn upload(x: &tch::Tensor, device: tch::Device) -> crate::Result<tch::Tensor> {
+    x.f_to_device_(device, x.kind(), device.is_cuda(), false)
+        .map_err(|e| crate::error::torch(format!("copy a batch to {device:?}"), e))
 }
 
 /// `x` (N, C, H, W) with channels-last (NHWC) strides, its logical shape unchanged: what
@@ -220,18 +218,17 @@ pub fn channels_last(x: &tch::Tensor) -> tch::Tensor {
 /// Start copying `x` to the host as f32. From CUDA the copy is queued without waiting, into
 /// page-locked memory (what `.to("cpu", non_blocking=True)` does), so that every layer of a
 /// batch is in flight at once; call [`downloads_done`] before reading the result.
-pub fn download(x: &tch::Tensor) -> tch::Tensor {
+pub fn download(x: &tch::Tensor) -> crate::Result<tch::Tensor> {
+    let fail = |e| crate::error::torch("copy activations to the host", e);
     if x.device().is_cuda() {
         // Converted and made contiguous on the GPU first (a bf16 or channels-last output
         // would otherwise be converted element by element on the host).
-        x.to_kind(tch::Kind::Float).contiguous().to_device_(
-            tch::Device::Cpu,
-            tch::Kind::Float,
-            true,
-            false,
-        )
+        x.f_to_kind(tch::Kind::Float)
+            .and_then(|f| f.f_contiguous())
+            .and_then(|f| f.f_to_device_(tch::Device::Cpu, tch::Kind::Float, true, false))
+            .map_err(fail)
     } else {
-        x.to_kind(tch::Kind::Float)
+        x.f_to_kind(tch::Kind::Float).map_err(fail)
     }
 }
 

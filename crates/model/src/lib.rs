@@ -57,6 +57,11 @@ pub struct Model {
 impl Model {
     /// A fresh model on `device`, initialised as the official code does from `seed`.
     pub fn new(config: &CornetConfig, device: Device, seed: i64) -> Result<Model> {
+        if device.is_cuda() {
+            // A device made without `parse_device`: libtorch's CUDA backend must be loaded
+            // before its first use (libtorch reports the error if it cannot be).
+            let _ = cuda::load();
+        }
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(device);
         let net = Cornet::new(&vs.root(), config)?;
@@ -369,6 +374,8 @@ mod tests {
 
     #[test]
     fn devices_are_parsed_and_missing_cuda_is_a_named_error() {
+        // Before any CUDA query, as `parse_device` does (a query first would hide CUDA).
+        let _ = cuda::load();
         assert_eq!(parse_device("cpu").ok(), Some(Device::Cpu));
         assert!(parse_device("gpu").is_err());
         assert!(parse_device("cuda:x").is_err());

@@ -250,9 +250,18 @@ pub fn train(
     let mut cfg = config.clone();
     cfg.classes = split.classes;
     let model = Model::new(&cfg, device, opts.seed as i64)?;
-    if opts.cudnn_benchmark && device.is_cuda() {
-        tch::Cuda::cudnn_set_benchmark(true);
+    // cuDNN autotuning is process-wide: switched off again when training returns (also on
+    // an error), so later stages in the same process run with cuDNN's defaults.
+    struct Autotune;
+    impl Drop for Autotune {
+        fn drop(&mut self) {
+            tch::Cuda::cudnn_set_benchmark(false);
+        }
     }
+    let _autotune = (opts.cudnn_benchmark && device.is_cuda()).then(|| {
+        tch::Cuda::cudnn_set_benchmark(true);
+        Autotune
+    });
     if opts.channels_last {
         model.to_channels_last();
     }
@@ -338,7 +347,7 @@ pub fn train(
             });
             for r in rx {
                 let (x, y) = r?;
-                let (x, y) = (crate::images::upload(&x, device), y.to_device(device));
+                let (x, y) = (crate::images::upload(&x, device)?, y.to_device(device));
                 let x = if opts.channels_last {
                     crate::images::channels_last(&x)
                 } else {

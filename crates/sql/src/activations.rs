@@ -199,6 +199,44 @@ fn column_name(e: &Expr) -> Option<&str> {
     }
 }
 
+/// Whether every column `e` compares is the column itself, or a string column cast to
+/// another string type (how DataFusion compares a dictionary with a literal): a narrowing
+/// cast such as `CAST(neuroid AS SMALLINT)` could change which rows match, so a filter
+/// with one is never applied by the scan alone.
+fn plain_columns(e: &Expr) -> bool {
+    fn ok(e: &Expr) -> bool {
+        match e {
+            Expr::Column(_) | Expr::Literal(..) => true,
+            Expr::Cast(c) => match c.expr.as_ref() {
+                Expr::Column(col) => {
+                    let string_column = matches!(
+                        col.name.as_str(),
+                        "assembly" | "model" | "layer" | "stimulus_id"
+                    );
+                    let string_type = match c.field.data_type() {
+                        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => true,
+                        DataType::Dictionary(_, v) => v.as_ref() == &DataType::Utf8,
+                        _ => false,
+                    };
+                    string_column && string_type
+                }
+                // A cast literal is judged by `literal_str`/`literal_int`.
+                inner => !matches!(inner, Expr::Column(_)) && ok(inner),
+            },
+            _ => false,
+        }
+    }
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And | Operator::Or => plain_columns(left) && plain_columns(right),
+            _ => ok(left) && ok(right),
+        },
+        Expr::InList(il) => ok(&il.expr) && il.list.iter().all(ok),
+        Expr::Between(b) => ok(&b.expr) && ok(&b.low) && ok(&b.high),
+        _ => false,
+    }
+}
+
 fn intersect<T: Ord + Clone>(slot: &mut Option<BTreeSet<T>>, values: BTreeSet<T>) {
     *slot = Some(match slot.take() {
         None => values,
@@ -217,19 +255,23 @@ impl Pruning {
     /// completely (equality or IN on assembly, model, layer, timestep or stimulus_id with
     /// literals, ORs of those on one column, neuroid ranges).
     pub(crate) fn exact(e: &Expr) -> bool {
+        plain_columns(e) && Pruning::exact_parts(e)
+    }
+
+    fn exact_parts(e: &Expr) -> bool {
         match e {
             Expr::BinaryExpr(BinaryExpr {
                 left,
                 op: Operator::And,
                 right,
-            }) => Pruning::exact(left) && Pruning::exact(right),
+            }) => Pruning::exact_parts(left) && Pruning::exact_parts(right),
             // An OR is recorded as the union of its sides' sets, which is all of it only
             // when each side is itself recorded in full.
             Expr::BinaryExpr(BinaryExpr {
                 left,
                 op: Operator::Or,
                 right,
-            }) => Pruning::exact(left) && Pruning::exact(right) && Pruning::usable(e),
+            }) => Pruning::exact_parts(left) && Pruning::exact_parts(right) && Pruning::usable(e),
             _ => Pruning::usable(e),
         }
     }
@@ -385,11 +427,18 @@ impl Pruning {
                 let Some(v) = literal_int(lit) else {
                     return false;
                 };
+                // `> i64::MAX` and `< i64::MIN` hold for no neuroid: an empty range.
                 let (lo, hi) = match op {
                     Operator::Eq => (Some(v), Some(v)),
-                    Operator::Gt => (Some(v + 1), None),
+                    Operator::Gt => match v.checked_add(1) {
+                        Some(l) => (Some(l), None),
+                        None => (Some(i64::MAX), Some(i64::MIN)),
+                    },
                     Operator::GtEq => (Some(v), None),
-                    Operator::Lt => (None, Some(v - 1)),
+                    Operator::Lt => match v.checked_sub(1) {
+                        Some(h) => (None, Some(h)),
+                        None => (Some(i64::MAX), Some(i64::MIN)),
+                    },
                     Operator::LtEq => (None, Some(v)),
                     _ => return false,
                 };
@@ -502,7 +551,7 @@ impl TableProvider for ActivationsTable {
             let lo = pruning.neuroid_lo.unwrap_or(0).max(0) as u64;
             let hi = pruning
                 .neuroid_hi
-                .map_or(ncols, |h| ((h + 1).max(0) as u64).min(ncols));
+                .map_or(ncols, |h| (h.saturating_add(1).max(0) as u64).min(ncols));
             if lo >= hi {
                 continue;
             }

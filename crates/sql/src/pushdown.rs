@@ -524,6 +524,8 @@ struct Reduced {
     lo: f32,
     hi: f32,
     nan: bool,
+    /// Whether a value that is not NaN was seen (`lo` stays +inf for a row of +inf too).
+    number: bool,
 }
 
 impl Default for Reduced {
@@ -534,6 +536,7 @@ impl Default for Reduced {
             lo: f32::INFINITY,
             hi: f32::NEG_INFINITY,
             nan: false,
+            number: false,
         }
     }
 }
@@ -578,14 +581,17 @@ impl Reduced {
                 self.hi = x;
             }
         }
-        self.nan |= nan.iter().any(|&b| b) || rest.iter().any(|x| x.is_nan());
+        let nans = nan.iter().any(|&b| b) || rest.iter().any(|x| x.is_nan());
+        self.nan |= nans;
+        // A value that is not NaN: certain when there was no NaN, else looked for (rare).
+        self.number |= !v.is_empty() && (!nans || v.iter().any(|x| !x.is_nan()));
     }
 
     /// Arrow's minimum of floats: NaN only when every value is NaN.
     fn min(&self) -> Option<f32> {
         match self.count {
             0 => None,
-            _ if self.lo == f32::INFINITY && self.nan => Some(f32::NAN),
+            _ if !self.number => Some(f32::NAN),
             _ => Some(self.lo),
         }
     }
@@ -657,4 +663,27 @@ fn sums_batch(
         columns,
         &RecordBatchOptions::new().with_row_count(Some(n)),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reduced;
+
+    #[test]
+    fn min_and_max_follow_arrow_with_nan_and_infinities() {
+        let r = |v: &[f32]| {
+            let mut a = Reduced::default();
+            a.add(v);
+            (a.min(), a.max())
+        };
+        let (lo, hi) = r(&[f32::INFINITY, f32::NAN]);
+        assert_eq!(lo, Some(f32::INFINITY));
+        assert!(hi.is_some_and(f32::is_nan));
+        let (lo, _) = r(&[f32::NAN; 11]);
+        assert!(lo.is_some_and(f32::is_nan));
+        let (lo, hi) = r(&[3.0, -1.0, f32::NAN, 2.0, 7.5, 0.0, 1.0, 1.0, 4.0]);
+        assert_eq!(lo, Some(-1.0));
+        assert!(hi.is_some_and(f32::is_nan));
+        assert_eq!(r(&[2.0, 5.0]), (Some(2.0), Some(5.0)));
+    }
 }

@@ -392,9 +392,26 @@ fn filters_the_scan_applies_in_full_and_those_it_does_not_give_the_same_rows() {
             "SELECT count(*) AS n FROM activations WHERE layer = 'V4' AND timestep = 0 AND stimulus_id = 'img029' AND neuroid BETWEEN 3 AND 7",
             "SELECT sum(CASE WHEN layer = 'V4' AND timestep = 0 AND stimulus_id = 'img029' AND neuroid >= 3 AND neuroid <= 7 THEN 1 ELSE 0 END) AS n FROM activations",
         ),
+        (
+            "SELECT count(*) AS n FROM activations WHERE CAST(neuroid AS SMALLINT) = 3 AND layer = 'IT'",
+            "SELECT sum(CASE WHEN neuroid = 3 THEN 1 ELSE 0 END) AS n FROM activations WHERE layer = 'IT'",
+        ),
     ];
     for (q, reference) in pairs {
         assert_eq!(n(q), n(reference), "{q}");
         assert!(n(q) > 0, "{q}");
     }
+    // Bounds at the ends of i64 select nothing, or everything, without overflowing.
+    assert_eq!(
+        n("SELECT count(*) AS n FROM activations WHERE neuroid > 9223372036854775807"),
+        0
+    );
+    assert_eq!(
+        n("SELECT count(*) AS n FROM activations WHERE neuroid < -9223372036854775808"),
+        0
+    );
+    assert_eq!(
+        n("SELECT count(*) AS n FROM activations WHERE neuroid <= 9223372036854775807"),
+        n("SELECT count(*) AS n FROM activations")
+    );
 }

@@ -85,23 +85,23 @@ fn band_chunks() -> usize {
         .clamp(1, 8)
 }
 
-/// The pool that compresses and stores chunks: two threads per core, because zarrs'
-/// filesystem store `fsync`s every chunk file, and a thread waiting for the disk should not
-/// leave a core without a chunk to compress.
-fn store_pool() -> &'static rayon::ThreadPool {
-    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
+/// Run `f` in the pool that compresses and stores chunks: two threads per core, because
+/// zarrs' filesystem store `fsync`s every chunk file, and a thread waiting for the disk
+/// should not leave a core without a chunk to compress. Should that pool not start, rayon's
+/// global pool does the work.
+fn in_store_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(2 * band_chunks())
             .thread_name(|i| format!("ventral-store-{i}"))
             .build()
-            .unwrap_or_else(|_| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .expect("a one-thread pool")
-            })
-    })
+            .ok()
+    });
+    match pool {
+        Some(p) => p.install(f),
+        None => f(),
+    }
 }
 
 /// An element type of the value arrays: float32 or float64.
@@ -274,17 +274,16 @@ impl<T: StoreValue> AssemblyWriter<T> {
             let first = self.rows / cr;
             let inner = self.spec.inner_shape.len();
             let array = &self.array;
-            store_pool()
-                .install(|| {
-                    data.par_chunks(per)
-                        .enumerate()
-                        .try_for_each(|(k, elements)| {
-                            let mut idx = vec![first + k as u64];
-                            idx.extend(std::iter::repeat_n(0, inner));
-                            array.store_chunk(&idx, elements)
-                        })
-                })
-                .map_err(|e| zarr_err(&self.dir, &what(), e))?;
+            in_store_pool(|| {
+                data.par_chunks(per)
+                    .enumerate()
+                    .try_for_each(|(k, elements)| {
+                        let mut idx = vec![first + k as u64];
+                        idx.extend(std::iter::repeat_n(0, inner));
+                        array.store_chunk(&idx, elements)
+                    })
+            })
+            .map_err(|e| zarr_err(&self.dir, &what(), e))?;
         } else if split_cols && aligned {
             // Gather each chunk's runs into a buffer of its own (edge chunks padded with the
             // fill value, as zarrs pads them) and store the chunks in parallel.
@@ -296,24 +295,23 @@ impl<T: StoreValue> AssemblyWriter<T> {
             let inner = self.spec.inner_shape.len();
             let fill = self.fill;
             let array = &self.array;
-            store_pool()
-                .install(|| {
-                    (0..(n / cr) as usize * col_chunks)
-                        .into_par_iter()
-                        .try_for_each(|t| {
-                            let (k, j) = (t / col_chunks, t % col_chunks);
-                            let width = (d1 - j * cc).min(cc) * rest;
-                            let mut buf = vec![fill; cr as usize * run];
-                            for (r, out) in buf.chunks_exact_mut(run).enumerate() {
-                                let start = (k * cr as usize + r) * row_len + j * run;
-                                out[..width].copy_from_slice(&data[start..start + width]);
-                            }
-                            let mut idx = vec![first + k as u64, j as u64];
-                            idx.extend(std::iter::repeat_n(0, inner - 1));
-                            array.store_chunk(&idx, &buf)
-                        })
-                })
-                .map_err(|e| zarr_err(&self.dir, &what(), e))?;
+            in_store_pool(|| {
+                (0..(n / cr) as usize * col_chunks)
+                    .into_par_iter()
+                    .try_for_each(|t| {
+                        let (k, j) = (t / col_chunks, t % col_chunks);
+                        let width = (d1 - j * cc).min(cc) * rest;
+                        let mut buf = vec![fill; cr as usize * run];
+                        for (r, out) in buf.chunks_exact_mut(run).enumerate() {
+                            let start = (k * cr as usize + r) * row_len + j * run;
+                            out[..width].copy_from_slice(&data[start..start + width]);
+                        }
+                        let mut idx = vec![first + k as u64, j as u64];
+                        idx.extend(std::iter::repeat_n(0, inner - 1));
+                        array.store_chunk(&idx, &buf)
+                    })
+            })
+            .map_err(|e| zarr_err(&self.dir, &what(), e))?;
         } else {
             let mut ranges: Vec<std::ops::Range<u64>> =
                 Vec::with_capacity(1 + self.spec.inner_shape.len());
