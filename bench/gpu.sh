@@ -3,7 +3,7 @@
 # PyTorch eager in Python on the same model, batch and GPU, fp32 and bf16 + channels-last,
 # with each process's peak GPU memory (nvidia-smi, sampled every 20 ms: the CUDA context
 # included, the same way for both); then gpu_check (CPU-vs-CUDA parity, training and
-# extraction through the real code paths). Finishes in about a minute on an H100.
+# extraction through the real code paths). One round took 113 s on an H100; two (the default) about 4 minutes.
 #   gpu.sh BENCH_MODEL GPU_CHECK [--batch 64] [--iters 50]
 # The official CORnet-S source: $CORNET_SOURCE, or found through $VENTRAL_CROSSCHECK_PYTHON.
 set -euo pipefail
