@@ -4,19 +4,15 @@
 //!
 //!     bench_model [--device cpu|cuda] [--batch 16] [--iters 4] [--warmup 1] [--amp bf16] [--channels-last] [--cudnn-benchmark]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
+use common::arg;
 use ventral_model::tch::nn::ModuleT;
 use ventral_model::tch::{self, Device, Kind, Tensor};
 use ventral_model::{CornetConfig, Model, parse_device};
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
 
 fn sync(d: Device) {
     if let Device::Cuda(i) = d {

@@ -16,23 +16,19 @@
 //! near chance. With `--device cpu` it runs the same code CPU vs CPU (differences must be
 //! 0), which is how it is checked on a machine without a GPU.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
+use common::arg;
 use ventral_model::extract::{self, ExtractOptions, Stimuli};
 use ventral_model::tch::{self, Device, Kind, Tensor};
 use ventral_model::train::{self, TrainOptions};
 use ventral_model::{CornetConfig, Model, parse_device};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
 
 /// `(max |a - b|, max |a|)` over two tensors of one shape (compared in f64 on the CPU).
 fn diff(a: &Tensor, b: &Tensor) -> Res<(f64, f64)> {
