@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use common::{Ws, crosscheck_python, imagenet_root, py, python, shared_data_or_skip};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()))
+        .join("tests/ingest_fixtures.py")
 }
 
 fn s(p: &Path) -> &str {

@@ -87,8 +87,10 @@ fn extract_writes_one_store_per_area_and_timestep() {
     };
     let ws = Ws::new();
     let st = ws.path().join("st");
-    let fixtures =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py");
+    let fixtures = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/ingest_fixtures.py");
     py(
         &py3,
         &fixtures,

@@ -9,7 +9,10 @@ use common::{Ws, py, python};
 #[test]
 fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     let ws = Ws::new();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../..");
     let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
     ws.write("pipelines/p.toml", &paper);
     ws.write(
@@ -279,7 +282,10 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
         return;
     };
     let ws = Ws::new();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../..");
     // The real profile, pointed at a narrow model so that the test stays short.
     let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
     let narrow = "model = { width = 0.25, resolution = 64, classes = 10 }";
@@ -306,8 +312,10 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
         "--seed",
         "3",
     ]);
-    let fixtures =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ingest_fixtures.py");
+    let fixtures = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/ingest_fixtures.py");
     py(
         &py3,
         &fixtures,

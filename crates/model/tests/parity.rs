@@ -13,7 +13,10 @@ fn find(var: &str, venv: &str) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(var) {
         return Some(PathBuf::from(p));
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../..");
     let home = std::env::var("HOME").unwrap_or_default();
     [
         root.join(venv).join("bin/python"),
@@ -208,7 +211,10 @@ fn matches_the_official_cornet_z() {
         .unwrap()
         .to_path_buf();
     let src = wheel.join("hmax_v3_adj/local_timm/models/cornet.py");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/parity.py");
+    let script = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/parity.py");
     let count = run(
         &py,
         &[
@@ -248,7 +254,10 @@ fn matches_the_official_cornet_s() {
     let Some((py, xpy)) = pythons() else { return };
     let dir = tempfile::tempdir().unwrap();
     let src = reference_source(&xpy);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/parity.py");
+    let script = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/parity.py");
     let count = run(
         &py,
         &[

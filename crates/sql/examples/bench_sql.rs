@@ -196,7 +196,7 @@ fn main() {
     };
     let (raw_s, raw_sync_s) = best(false);
     println!(
-        "writer: {rows} x {cols} float32 ({raw_mb:.0} MB) -> {:.0} MB in {files} chunk files (zstd): {write_s:.3} s = {:.0} MB/s; durable (+ sync {write_sync_s:.3} s): {:.3} s",
+        "writer: {rows} x {cols} float32 ({raw_mb:.0} MB) -> {:.0} MB in {files} chunk files (zstd, shards of one-row bands): {write_s:.3} s = {:.0} MB/s; durable (+ sync {write_sync_s:.3} s): {:.3} s",
         bytes as f64 / 1e6,
         raw_mb / write_s.max(1e-9),
         write_s + write_sync_s
@@ -255,11 +255,9 @@ fn main() {
     session.reset_stats();
     let (t2, r2) = best_of(3, || session.query(&q2).unwrap());
     let n2: usize = r2.iter().map(RecordBatch::num_rows).sum();
-    let chunks = session
-        .stats()
-        .chunks
-        .load(std::sync::atomic::Ordering::Relaxed)
-        / 3;
+    let stats = session.stats();
+    let chunks = stats.chunks.load(std::sync::atomic::Ordering::Relaxed) / 3;
+    let blocks = stats.blocks.load(std::sync::atomic::Ordering::Relaxed) / 3;
     let first = r1[0]
         .column(1)
         .as_any()
@@ -272,7 +270,7 @@ fn main() {
         first.unwrap_or(f64::NAN)
     );
     println!(
-        "sql: filtered slice (1 layer, 1 timestep, 100 stimuli -> {n2} rows, {chunks} chunks decoded): {:.3} s",
+        "sql: filtered slice (1 layer, 1 timestep, 100 stimuli -> {n2} rows; {chunks} chunk files read, {blocks} blocks decoded): {:.3} s",
         t2
     );
 

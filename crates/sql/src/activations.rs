@@ -659,11 +659,6 @@ fn chunk_batch(
     max_rows: usize,
 ) -> DfResult<RecordBatch> {
     let e = &shared.entry;
-    let mut block = Vec::new();
-    e.asm
-        .read_chunk_f32_into(&w.chunk, &mut block)
-        .map_err(|err| DataFusionError::External(Box::new(err)))?;
-    stats.chunks.fetch_add(1, Ordering::Relaxed);
     let meta = e.asm.meta();
     let chunk_cols = meta.chunk_shape[1] as usize;
     let (c0r, c0c) = (
@@ -678,6 +673,18 @@ fn chunk_batch(
             .collect(),
         None => w.rows.clone().collect(),
     };
+    // Only the rows wanted are decoded (in a sharded chunk, only their bands).
+    let relative: Option<Vec<u64>> = w
+        .row_filter
+        .as_ref()
+        .map(|_| rows.iter().map(|r| r - c0r).collect());
+    let mut block = BLOCK.with_borrow_mut(std::mem::take);
+    let decoded = e
+        .asm
+        .read_chunk_rows_f32_into(&w.chunk, relative.as_deref(), &mut block)
+        .map_err(|err| DataFusionError::External(Box::new(err)))?;
+    stats.chunks.fetch_add(1, Ordering::Relaxed);
+    stats.blocks.fetch_add(decoded as u64, Ordering::Relaxed);
     let ncols = (w.cols.end - w.cols.start) as usize;
     let n = (rows.len() * ncols).min(max_rows);
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(proj.len());
@@ -720,9 +727,15 @@ fn chunk_batch(
         };
         columns.push(col);
     }
+    BLOCK.with_borrow_mut(|b| *b = block);
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
         columns,
         &RecordBatchOptions::new().with_row_count(Some(n)),
     )?)
+}
+
+thread_local! {
+    /// One decode buffer per thread, reused across chunks.
+    static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -623,12 +623,19 @@ fn sums_batch(
     thread_local! {
         static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    // Rows relative to the chunk, when not all of them are wanted (a sharded chunk then
+    // decodes only their bands).
+    let in_chunk = (meta.shape[0] - w.row_chunk * cr).min(cr) as usize;
+    let relative: Option<Vec<u64>> =
+        (n < in_chunk).then(|| w.rows.iter().map(|r| r - w.row_chunk * cr).collect());
     BLOCK.with_borrow_mut(|block| -> DfResult<()> {
         for ccix in 0..meta.shape[1].div_ceil(cc) {
-            e.asm
-                .read_chunk_f32_into(&[w.row_chunk, ccix], block)
+            let decoded = e
+                .asm
+                .read_chunk_rows_f32_into(&[w.row_chunk, ccix], relative.as_deref(), block)
                 .map_err(|err| DataFusionError::External(Box::new(err)))?;
             stats.chunks.fetch_add(1, Ordering::Relaxed);
+            stats.blocks.fetch_add(decoded as u64, Ordering::Relaxed);
             let width = (meta.shape[1] - ccix * cc).min(cc) as usize;
             for (k, &r) in w.rows.iter().enumerate() {
                 let start = (r - w.row_chunk * cr) as usize * cc as usize;

@@ -21,8 +21,10 @@ use crate::error::{Result, SqlError};
 /// Counters of what scans read (for tests and `EXPLAIN ANALYZE`-style checks).
 #[derive(Debug, Default)]
 pub struct ScanStats {
-    /// Zarr chunks decoded by `activations` scans.
+    /// Zarr chunks (files) read by `activations` scans.
     pub chunks: AtomicU64,
+    /// Compressed blocks decoded: whole chunks, or the row bands of sharded ones.
+    pub blocks: AtomicU64,
 }
 
 /// A read-only SQL session over a workspace's stores.
@@ -451,6 +453,7 @@ impl SqlSession {
     /// Reset the scan counters.
     pub fn reset_stats(&self) {
         self.stats.chunks.store(0, Ordering::Relaxed);
+        self.stats.blocks.store(0, Ordering::Relaxed);
     }
 }
 

@@ -66,8 +66,12 @@ pub struct AssemblyMeta {
     pub dims: Vec<String>,
     /// Shape.
     pub shape: Vec<u64>,
-    /// Chunk shape.
+    /// Chunk shape: one file each.
     pub chunk_shape: Vec<u64>,
+    /// When chunks are Zarr shards: the shape of their inner chunks, each compressed on its
+    /// own (row bands of the chunk), so that a few rows are read without the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_chunk_shape: Option<Vec<u64>>,
     /// Element type.
     pub dtype: DType,
     /// The key of the stage that produced it, when a stage did.
@@ -95,10 +99,90 @@ pub struct Assembly {
     dir: PathBuf,
     meta: AssemblyMeta,
     array: Array<FilesystemStore>,
-    /// float32 values stored as little-endian bytes compressed by zstd and nothing else (what
-    /// our writer writes): [`Assembly::read_chunk_f32_into`] decompresses such chunks
-    /// straight into the caller's buffer.
-    plain_zstd_f32: bool,
+    /// How [`Assembly::read_chunk_f32_into`] reads chunk files without zarrs' codec chain.
+    fast: FastPath,
+}
+
+/// The chunk layouts our writer writes, which the fast path decodes straight into the
+/// caller's buffer with a reused zstd context.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FastPath {
+    /// Another codec chain, or float64: through zarrs.
+    None,
+    /// Each chunk file is one zstd frame of little-endian float32.
+    Plain,
+    /// Each chunk file is a shard of `inner` row bands of `inner_len` float32, each a zstd
+    /// frame of little-endian bytes, followed by the index — `(offset, size)` little-endian
+    /// u64 pairs in C order, `u64::MAX` twice for a band of fill value — and its crc32c.
+    Sharded {
+        inner: usize,
+        inner_len: usize,
+        inner_rows: u64,
+    },
+}
+
+thread_local! {
+    /// One zstd decompression context per thread: creating one per inner chunk would cost as
+    /// much as decoding it.
+    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    /// Compressed bytes of the inner chunks a row read wants.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Decompress one zstd frame into `out` (which it must fill exactly).
+fn unzstd(frame: &[u8], out: &mut [f32]) -> std::result::Result<(), String> {
+    DCTX.with_borrow_mut(|d| {
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
+        }
+        let d = d.as_mut().ok_or("zstd: no context")?;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+        let want = bytes.len();
+        let written = d
+            .decompress_to_buffer(frame, bytes)
+            .map_err(|e| format!("zstd: {e}"))?;
+        if written != want {
+            return Err(format!(
+                "decoded {written} bytes where the chunk holds {want} ({} float32)",
+                want / 4
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// Parse and check a shard index (`inner` pairs, then the crc32c of their bytes); `data_len`
+/// is the length of the bytes before it.
+fn shard_index(
+    tail: &[u8],
+    inner: usize,
+    data_len: u64,
+) -> std::result::Result<Vec<(u64, u64)>, String> {
+    let (pairs, crc) = tail.split_at(inner * 16);
+    let stored = u32::from_le_bytes(crc.try_into().map_err(|_| "shard index too short")?);
+    let actual = crc32c::crc32c(pairs);
+    if stored != actual {
+        return Err(format!(
+            "shard index checksum {actual:#010x} where the file says {stored:#010x}"
+        ));
+    }
+    let u = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    pairs
+        .chunks_exact(16)
+        .enumerate()
+        .map(|(k, p)| {
+            let (off, len) = (u(&p[..8]), u(&p[8..]));
+            if (off, len) != (u64::MAX, u64::MAX)
+                && off.checked_add(len).is_none_or(|e| e > data_len)
+            {
+                return Err(format!(
+                    "inner chunk {k} at bytes {off}+{len} lies past the shard's {data_len} bytes"
+                ));
+            }
+            Ok((off, len))
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Assembly {
@@ -185,12 +269,12 @@ impl Assembly {
                 ),
             });
         }
-        let plain_zstd_f32 = plain_zstd_f32(&array);
+        let fast = fast_path(&array, &meta);
         Ok(Assembly {
             dir: dir.to_path_buf(),
             meta,
             array,
-            plain_zstd_f32,
+            fast,
         })
     }
 
@@ -308,39 +392,135 @@ impl Assembly {
     }
 
     /// Decode chunk `idx` of a float32 store into `out` (resized to the chunk's element
-    /// count; row-major; edge chunks padded as stored). For our writer's codecs (bytes,
-    /// then zstd) the chunk file is decompressed straight into `out`, so a scan that reuses
-    /// one buffer allocates nothing per chunk; any other codec chain goes through zarrs.
+    /// count; row-major; edge chunks padded as stored). For our writer's layouts (bytes then
+    /// zstd, in one block or in a shard of row bands) the chunk file is decompressed straight
+    /// into `out`, so a scan that reuses one buffer allocates nothing per chunk; any other
+    /// codec chain goes through zarrs.
     pub fn read_chunk_f32_into(&self, idx: &[u64], out: &mut Vec<f32>) -> Result<()> {
+        self.read_chunk_rows_f32_into(idx, None, out).map(|_| ())
+    }
+
+    /// Like [`Assembly::read_chunk_f32_into`], but only the chunk's rows `rows` (relative to
+    /// the chunk's first row, ascending) need be right: in a sharded chunk only the row bands
+    /// holding them are read and decoded, and the other rows of `out` are left as they were
+    /// (resized with NaN). Returns how many blocks were decoded (row bands, or 1 for a whole
+    /// chunk).
+    pub fn read_chunk_rows_f32_into(
+        &self,
+        idx: &[u64],
+        rows: Option<&[u64]>,
+        out: &mut Vec<f32>,
+    ) -> Result<usize> {
         let n = self.meta.chunk_shape.iter().product::<u64>() as usize;
         let fail = |message: String| StoreError::Zarr {
             store: self.dir.clone(),
             what: format!("chunk {idx:?} ({})", self.chunk_key(idx)),
             message,
         };
-        if self.plain_zstd_f32 {
-            let encoded = self
-                .array
-                .retrieve_encoded_chunk(idx)
-                .map_err(|e| fail(e.to_string()))?;
-            if let Some(encoded) = encoded {
-                out.resize(n, 0.0);
-                let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
-                let written = zstd::bulk::decompress_to_buffer(&encoded, bytes)
-                    .map_err(|e| fail(format!("zstd: {e}")))?;
-                if written != n * 4 {
-                    return Err(fail(format!(
-                        "decoded {written} bytes where the chunk holds {} ({n} float32)",
-                        n * 4
-                    )));
+        match self.fast {
+            FastPath::Plain => {
+                let encoded = self
+                    .array
+                    .retrieve_encoded_chunk(idx)
+                    .map_err(|e| fail(e.to_string()))?;
+                if let Some(encoded) = encoded {
+                    out.resize(n, 0.0);
+                    unzstd(&encoded, out).map_err(fail)?;
+                    return Ok(1);
                 }
-                return Ok(());
             }
+            FastPath::Sharded {
+                inner,
+                inner_len,
+                inner_rows,
+            } => {
+                out.resize(n, f32::NAN);
+                let path = self.dir.join(self.array.chunk_key(idx).as_str());
+                let bands: Vec<usize> = match rows {
+                    None => (0..inner).collect(),
+                    Some(rows) => {
+                        let mut b: Vec<usize> =
+                            rows.iter().map(|&r| (r / inner_rows) as usize).collect();
+                        b.dedup();
+                        b.retain(|&k| k < inner);
+                        b
+                    }
+                };
+                let decode = |k: usize, entry: (u64, u64), frame: &[u8], out: &mut [f32]| {
+                    let band = &mut out[k * inner_len..(k + 1) * inner_len];
+                    if entry == (u64::MAX, u64::MAX) {
+                        band.fill(f32::NAN);
+                        Ok(())
+                    } else {
+                        unzstd(frame, band).map_err(|e| fail(format!("inner chunk {k}: {e}")))
+                    }
+                };
+                let tail_len = inner * 16 + 4;
+                if bands.len() == inner {
+                    // The whole shard: one read.
+                    let bytes = match std::fs::read(&path) {
+                        Ok(b) => b,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            out.fill(f32::NAN);
+                            return Ok(inner);
+                        }
+                        Err(e) => return Err(fail(e.to_string())),
+                    };
+                    let data_len = bytes.len().checked_sub(tail_len).ok_or_else(|| {
+                        fail(format!("{} bytes: shorter than its index", bytes.len()))
+                    })?;
+                    let index =
+                        shard_index(&bytes[data_len..], inner, data_len as u64).map_err(&fail)?;
+                    for (k, &(off, len)) in index.iter().enumerate() {
+                        let frame = if off == u64::MAX {
+                            &[][..]
+                        } else {
+                            &bytes[off as usize..(off + len) as usize]
+                        };
+                        decode(k, (off, len), frame, out)?;
+                    }
+                    return Ok(inner);
+                }
+                // Some bands: the index, then each band's bytes.
+                use std::os::unix::fs::FileExt;
+                let file = match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        for &k in &bands {
+                            out[k * inner_len..(k + 1) * inner_len].fill(f32::NAN);
+                        }
+                        return Ok(bands.len());
+                    }
+                    Err(e) => return Err(fail(e.to_string())),
+                };
+                let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+                let data_len = size
+                    .checked_sub(tail_len as u64)
+                    .ok_or_else(|| fail(format!("{size} bytes: shorter than its index")))?;
+                let mut tail = vec![0u8; tail_len];
+                file.read_exact_at(&mut tail, data_len)
+                    .map_err(|e| fail(format!("shard index: {e}")))?;
+                let index = shard_index(&tail, inner, data_len).map_err(&fail)?;
+                SCRATCH.with_borrow_mut(|buf| -> Result<()> {
+                    for &k in &bands {
+                        let (off, len) = index[k];
+                        if off != u64::MAX {
+                            buf.resize(len as usize, 0);
+                            file.read_exact_at(buf, off)
+                                .map_err(|e| fail(format!("inner chunk {k}: {e}")))?;
+                        }
+                        decode(k, (off, len), buf, out)?;
+                    }
+                    Ok(())
+                })?;
+                return Ok(bands.len());
+            }
+            FastPath::None => {}
         }
         let block = self.read_chunk::<f32>(idx)?;
         out.clear();
         out.extend(block.iter().copied());
-        Ok(())
+        Ok(1)
     }
 
     fn check_ranges(&self, ranges: &[Range<u64>]) -> Result<()> {
@@ -468,22 +648,73 @@ pub fn find_assemblies(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Whether `array` holds float32 as little-endian bytes compressed by zstd alone, with no
-/// storage transformer (and this machine is little-endian).
-fn plain_zstd_f32(array: &Array<FilesystemStore>) -> bool {
+/// Which fast path reads `array`'s chunks: float32 as little-endian bytes compressed by zstd
+/// alone, in one block or in shards of row bands (index at the end, bytes then crc32c), with
+/// no storage transformer and the default chunk keys, on a little-endian machine.
+fn fast_path(array: &Array<FilesystemStore>, meta: &AssemblyMeta) -> FastPath {
     let Ok(m) = serde_json::to_value(array.metadata()) else {
-        return false;
+        return FastPath::None;
     };
-    let names: Vec<&str> = m["codecs"]
-        .as_array()
-        .map(|c| c.iter().filter_map(|x| x["name"].as_str()).collect())
-        .unwrap_or_default();
-    let endian = m["codecs"][0]["configuration"]["endian"].as_str();
-    cfg!(target_endian = "little")
+    let names = |codecs: &Value| -> Vec<String> {
+        codecs
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|x| x["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let little = |codecs: &Value| {
+        matches!(
+            codecs[0]["configuration"]["endian"].as_str(),
+            None | Some("little")
+        )
+    };
+    let keys = &m["chunk_key_encoding"];
+    let general = cfg!(target_endian = "little")
         && m["data_type"].as_str() == Some("float32")
-        && names == ["bytes", "zstd"]
-        && matches!(endian, None | Some("little"))
+        && keys["name"].as_str() == Some("default")
+        && matches!(
+            keys["configuration"]["separator"].as_str(),
+            None | Some("/")
+        )
         && m["storage_transformers"]
             .as_array()
-            .is_none_or(|t| t.is_empty())
+            .is_none_or(|t| t.is_empty());
+    if !general {
+        return FastPath::None;
+    }
+    let codecs = &m["codecs"];
+    if names(codecs) == ["bytes", "zstd"] && little(codecs) {
+        return FastPath::Plain;
+    }
+    let conf = &codecs[0]["configuration"];
+    let inner_shape: Option<Vec<u64>> = conf["chunk_shape"]
+        .as_array()
+        .and_then(|a| a.iter().map(Value::as_u64).collect());
+    let chunk = &meta.chunk_shape;
+    let sharded = names(codecs) == ["sharding_indexed"]
+        && names(&conf["codecs"]) == ["bytes", "zstd"]
+        && little(&conf["codecs"])
+        && names(&conf["index_codecs"]) == ["bytes", "crc32c"]
+        && little(&conf["index_codecs"])
+        && matches!(conf["index_location"].as_str(), None | Some("end"));
+    match inner_shape {
+        // Row bands of the chunk: every dimension but the first whole.
+        Some(inner)
+            if sharded
+                && inner.len() == chunk.len()
+                && inner[1..] == chunk[1..]
+                && inner[0] > 0
+                && chunk[0] % inner[0] == 0 =>
+        {
+            FastPath::Sharded {
+                inner: (chunk[0] / inner[0]) as usize,
+                inner_len: inner.iter().product::<u64>() as usize,
+                inner_rows: inner[0],
+            }
+        }
+        _ => FastPath::None,
+    }
 }

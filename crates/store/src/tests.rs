@@ -227,11 +227,69 @@ fn chunk_files_have_the_bytes_zarrs_writes() {
     assert!(buf[8191].is_nan());
 }
 
+#[test]
+fn sharded_chunks_are_read_whole_or_by_rows() {
+    // Wide rows: each chunk file is a shard of one-row bands. The fast path must decode what
+    // zarrs decodes (the last shard's padding rows are bands of fill value, not stored), read
+    // only the bands of the rows asked for, and name the chunk when its index is damaged.
+    let dir = tempfile::tempdir().unwrap();
+    let meta = write(dir.path(), 19, 20_000, 4, 7);
+    assert_eq!(meta.inner_chunk_shape, Some(vec![1, 8192]));
+    let a = Assembly::open(dir.path()).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for idx in a.chunks_in(&a.full()) {
+        let mut fast = Vec::new();
+        a.read_chunk_f32_into(&idx, &mut fast).unwrap();
+        let slow = a.read_chunk::<f32>(&idx).unwrap();
+        assert_eq!(bits(&fast), bits(slow.as_slice().unwrap()), "{idx:?}");
+    }
+    let mut buf = Vec::new();
+    let bands = a
+        .read_chunk_rows_f32_into(&[2, 1], Some(&[1, 3]), &mut buf)
+        .unwrap();
+    assert_eq!((bands, buf.len()), (2, 4 * 8192));
+    assert_eq!(buf[8192 + 7], value(9, 8192 + 7));
+    assert_eq!(buf[3 * 8192], value(11, 8192));
+    assert!(
+        buf[0].is_nan() && buf[2 * 8192].is_nan(),
+        "rows not asked for"
+    );
+    // Row 19 of the last shard is padding: a band of fill value.
+    a.read_chunk_rows_f32_into(&[4, 0], Some(&[2, 3]), &mut buf)
+        .unwrap();
+    assert_eq!(buf[2 * 8192 + 1], value(18, 1));
+    assert!(buf[3 * 8192..].iter().all(|x| x.is_nan()));
+    let path = dir.path().join("values/c/2/1");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    for rows in [Some(&[1u64][..]), None] {
+        let e = a
+            .read_chunk_rows_f32_into(&[2, 1], rows, &mut buf)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("values/c/2/1") && e.contains("checksum"), "{e}");
+    }
+    // A band whose bytes are damaged: zstd's error, naming the chunk and the band.
+    let mut bytes = std::fs::read(dir.path().join("values/c/3/0")).unwrap();
+    bytes[2] ^= 0xff;
+    std::fs::write(dir.path().join("values/c/3/0"), bytes).unwrap();
+    let e = a
+        .read_chunk_rows_f32_into(&[3, 0], Some(&[0]), &mut buf)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("values/c/3/0") && e.contains("inner chunk 0"),
+        "{e}"
+    );
+}
+
 /// Write `rows × cols` (rows 4..8 NaN) with our writer and with zarrs alone; compare every
 /// chunk file; returns how many chunk keys were compared.
 fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
-    use zarrs::array::ArrayBuilder;
-    use zarrs::array::codec::ZstdCodec;
+    use zarrs::array::codec::{ShardingCodecOptions, SubchunkWriteOrder};
+    use zarrs::array::{Array, CodecSpecificOptions};
     use zarrs::filesystem::FilesystemStore;
     // Rows 4..8 (chunk row 1) are all NaN, the fill value: zarrs stores no file for them.
     let data: Vec<f32> = (0..rows)
@@ -253,7 +311,6 @@ fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
         &[cols as u64],
     );
     spec.chunk_rows = Some(4);
-    let level = spec.zstd_level;
     let mut w = AssemblyWriter::<f32>::create(ours.path(), spec).unwrap();
     w.append(&data).unwrap();
     w.finish(vec![
@@ -261,17 +318,20 @@ fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
         ("neuroid".into(), neuroid_coords(cols)),
     ])
     .unwrap();
+    // zarrs' array with our metadata (the same codecs: shards of row bands for wide rows),
+    // writing shards' inner chunks in C order as our writer asks.
     let theirs = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(theirs.path().join("values")).unwrap();
+    let meta = std::fs::read_to_string(ours.path().join("values/zarr.json")).unwrap();
+    let sharded = meta.contains("sharding_indexed");
+    std::fs::write(theirs.path().join("values/zarr.json"), meta).unwrap();
     let store = Arc::new(FilesystemStore::new(theirs.path()).unwrap());
-    let array = ArrayBuilder::new(
-        vec![rows as u64, cols as u64],
-        vec![4, cols.min(8192) as u64],
-        DType::Float32.zarr(),
-        zarrs::array::FillValue::from(f32::NAN),
-    )
-    .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))])
-    .build(store, "/values")
-    .unwrap();
+    let array = Array::open(store, "/values")
+        .unwrap()
+        .with_codec_specific_options(&CodecSpecificOptions::default().with_option(
+            ShardingCodecOptions::default().with_subchunk_write_order(SubchunkWriteOrder::C),
+        ));
+    assert_eq!(sharded, cols > 4096, "{cols} columns");
     array
         .store_array_subset(&[0..rows as u64, 0..cols as u64], &data[..])
         .unwrap();

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use rayon::prelude::*;
 use serde_json::Value;
-use zarrs::array::codec::ZstdCodec;
-use zarrs::array::{Array, ArrayBuilder, Element};
+use zarrs::array::codec::{
+    ShardingCodecBuilder, ShardingCodecOptions, SubchunkWriteOrder, ZstdCodec,
+};
+use zarrs::array::{Array, ArrayBuilder, CodecSpecificOptions, Element};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::group::GroupBuilder;
 
@@ -20,6 +22,8 @@ use crate::error::{Result, StoreError};
 const CHUNK_ELEMENTS: u64 = 1 << 20;
 /// At most this many elements of one row go in one chunk (wider rows are split in columns).
 const CHUNK_ROW_ELEMENTS: u64 = 8192;
+/// Target elements per inner chunk of a shard (32 KiB of float32): what a row slice decodes.
+const INNER_ELEMENTS: u64 = 8192;
 
 /// What to write.
 #[derive(Clone, Debug)]
@@ -38,8 +42,13 @@ pub struct AssemblySpec {
     pub producer: Option<String>,
     /// Free attributes.
     pub attrs: serde_json::Map<String, Value>,
-    /// Rows per chunk (default: about 4 MiB chunks).
+    /// Rows per chunk (default: about 4 MiB chunks). A chunk is one file.
     pub chunk_rows: Option<u64>,
+    /// Rows per inner chunk: when fewer than `chunk_rows`, each chunk file is a Zarr shard of
+    /// inner chunks this many rows tall, each compressed on its own, so that reading a few
+    /// rows decodes only theirs. Default: the largest divisor of the chunk's rows that keeps
+    /// an inner chunk at most about 8,192 elements (one row of a wide layer).
+    pub inner_rows: Option<u64>,
     /// zstd level (default -3, one of zstd's fast levels: about 1.6× the compression and
     /// 1.8× the decompression speed of level 1 for ~1.3× the bytes on activations).
     pub zstd_level: i32,
@@ -57,6 +66,7 @@ impl AssemblySpec {
             producer: None,
             attrs: serde_json::Map::new(),
             chunk_rows: None,
+            inner_rows: None,
             zstd_level: -3,
         }
     }
@@ -74,6 +84,22 @@ impl AssemblySpec {
             shape.extend(self.inner_shape.iter().skip(1).map(|&n| n.max(1)));
         }
         shape
+    }
+
+    /// The inner chunk shape when chunks are shards (`None` when a chunk is one block).
+    fn inner_chunk_shape(&self, chunk: &[u64]) -> Option<Vec<u64>> {
+        let per_row: u64 = chunk[1..].iter().product::<u64>().max(1);
+        let target = self
+            .inner_rows
+            .unwrap_or(INNER_ELEMENTS / per_row)
+            .clamp(1, chunk[0]);
+        // Zarr requires the shard to be a whole number of inner chunks.
+        let rows = (1..=target).rev().find(|d| chunk[0] % d == 0).unwrap_or(1);
+        (rows < chunk[0]).then(|| {
+            let mut inner = chunk.to_vec();
+            inner[0] = rows;
+            inner
+        })
     }
 }
 
@@ -128,6 +154,8 @@ pub struct AssemblyWriter<T: StoreValue> {
     spec: AssemblySpec,
     array: Array<FilesystemStore>,
     chunk: Vec<u64>,
+    /// The inner chunk shape when chunks are shards.
+    inner: Option<Vec<u64>>,
     row_len: usize,
     band: Vec<T>,
     rows: u64,
@@ -181,11 +209,37 @@ impl<T: StoreValue> AssemblyWriter<T> {
             DType::Float32 => zarrs::array::FillValue::from(f32::NAN),
             DType::Float64 => zarrs::array::FillValue::from(f64::NAN),
         };
-        let array = ArrayBuilder::new(shape, chunk.clone(), spec.dtype.zarr(), fill)
-            .bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(spec.zstd_level, false))])
-            .dimension_names(Some(spec.dims.clone()))
+        let zstd = Arc::new(ZstdCodec::new(spec.zstd_level, false));
+        let inner = spec.inner_chunk_shape(&chunk);
+        let mut builder = ArrayBuilder::new(shape, chunk.clone(), spec.dtype.zarr(), fill);
+        builder.dimension_names(Some(spec.dims.clone()));
+        match &inner {
+            // Each chunk a shard: inner chunks (bytes, zstd) in C order, then the index
+            // (bytes, crc32c) at the end.
+            Some(inner) => {
+                let shape: Option<Vec<std::num::NonZeroU64>> = inner
+                    .iter()
+                    .map(|&n| std::num::NonZeroU64::new(n))
+                    .collect();
+                let shape = shape.ok_or_else(|| zarr_err(dir, "inner chunk shape", "zero"))?;
+                builder.array_to_bytes_codec(
+                    ShardingCodecBuilder::new(shape, &spec.dtype.zarr())
+                        .bytes_to_bytes_codecs(vec![zstd])
+                        .build_arc(),
+                );
+            }
+            None => {
+                builder.bytes_to_bytes_codecs(vec![zstd]);
+            }
+        }
+        // zarrs writes a shard's inner chunks in the order they finish compressing unless
+        // told otherwise: C order makes the bytes the same on every run.
+        let array = builder
             .build(store, "/values")
-            .map_err(|e| zarr_err(dir, "create values", e))?;
+            .map_err(|e| zarr_err(dir, "create values", e))?
+            .with_codec_specific_options(&CodecSpecificOptions::default().with_option(
+                ShardingCodecOptions::default().with_subchunk_write_order(SubchunkWriteOrder::C),
+            ));
         let row_len = spec.inner_shape.iter().product::<u64>() as usize;
         Ok(AssemblyWriter {
             dir: dir.to_path_buf(),
@@ -193,6 +247,7 @@ impl<T: StoreValue> AssemblyWriter<T> {
             spec,
             array,
             chunk,
+            inner,
             row_len,
             rows: 0,
             fill: T::NAN,
@@ -268,7 +323,21 @@ impl<T: StoreValue> AssemblyWriter<T> {
         // Chunks split only the second dimension (wide rows): each chunk is, in every row,
         // one contiguous run of `cc × rest` elements.
         let split_cols = self.chunk.len() >= 2 && self.chunk[2..] == self.spec.inner_shape[1..];
-        let aligned = self.rows.is_multiple_of(cr) && n.is_multiple_of(cr);
+        // The last band may end inside a row of chunks: its chunks are padded with the fill
+        // value, as zarrs pads edge chunks, and stored whole like the others (for sharded
+        // arrays this keeps every shard on the path whose bytes are in C order).
+        let aligned = self.rows.is_multiple_of(cr) && (whole_rows || split_cols);
+        let padded: Vec<T>;
+        let data = if aligned && !n.is_multiple_of(cr) {
+            let mut v = Vec::with_capacity((n.div_ceil(cr) * cr) as usize * self.row_len);
+            v.extend_from_slice(data);
+            v.resize(v.capacity(), self.fill);
+            padded = v;
+            &padded[..]
+        } else {
+            data
+        };
+        let chunk_rows_stored = n.div_ceil(cr) as usize;
         if whole_rows && aligned {
             let per = cr as usize * self.row_len;
             let first = self.rows / cr;
@@ -284,7 +353,7 @@ impl<T: StoreValue> AssemblyWriter<T> {
                     })
             })
             .map_err(|e| zarr_err(&self.dir, &what(), e))?;
-        } else if split_cols && aligned {
+        } else if aligned {
             // Gather each chunk's runs into a buffer of its own (edge chunks padded with the
             // fill value, as zarrs pads them) and store the chunks in parallel.
             let rest = self.spec.inner_shape[1..].iter().product::<u64>().max(1) as usize;
@@ -296,7 +365,7 @@ impl<T: StoreValue> AssemblyWriter<T> {
             let fill = self.fill;
             let array = &self.array;
             in_store_pool(|| {
-                (0..(n / cr) as usize * col_chunks)
+                (0..chunk_rows_stored * col_chunks)
                     .into_par_iter()
                     .try_for_each(|t| {
                         let (k, j) = (t / col_chunks, t % col_chunks);
@@ -383,6 +452,7 @@ impl<T: StoreValue> AssemblyWriter<T> {
             dims: self.spec.dims.clone(),
             shape,
             chunk_shape: self.chunk.clone(),
+            inner_chunk_shape: self.inner.clone(),
             dtype: self.spec.dtype,
             producer: self.spec.producer.clone(),
             attrs: self.spec.attrs.clone(),

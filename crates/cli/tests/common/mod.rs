@@ -94,7 +94,10 @@ fn find_python(var: &str, venv: &str) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(var) {
         return Some(PathBuf::from(p));
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../..");
     let home = std::env::var("HOME").unwrap_or_default();
     let cache = venv.trim_start_matches('.');
     [
@@ -148,7 +151,10 @@ pub fn shared_data() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("VENTRAL_SHARED_DATA") {
         return Some(PathBuf::from(p));
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../..");
     let root = root.canonicalize().unwrap_or(root);
     root.ancestors()
         .map(|a| a.join("shared/data"))
