@@ -196,7 +196,7 @@ fn main() {
     };
     let (raw_s, raw_sync_s) = best(false);
     println!(
-        "writer: {rows} x {cols} float32 ({raw_mb:.0} MB) -> {:.0} MB in {files} chunk files (zstd, shards of one-row bands): {write_s:.3} s = {:.0} MB/s; durable (+ sync {write_sync_s:.3} s): {:.3} s",
+        "writer: {rows} x {cols} float32 ({raw_mb:.0} MB) -> {:.0} MB in {files} chunk files (blosc-lz4 bit-shuffled, shards of one-row bands): {write_s:.3} s = {:.0} MB/s; durable (+ sync {write_sync_s:.3} s): {:.3} s",
         bytes as f64 / 1e6,
         raw_mb / write_s.max(1e-9),
         write_s + write_sync_s

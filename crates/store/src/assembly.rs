@@ -109,16 +109,55 @@ pub struct Assembly {
 enum FastPath {
     /// Another codec chain, or float64: through zarrs.
     None,
-    /// Each chunk file is one zstd frame of little-endian float32.
-    Plain,
-    /// Each chunk file is a shard of `inner` row bands of `inner_len` float32, each a zstd
-    /// frame of little-endian bytes, followed by the index — `(offset, size)` little-endian
-    /// u64 pairs in C order, `u64::MAX` twice for a band of fill value — and its crc32c.
+    /// Each chunk file is one compressed block of little-endian float32.
+    Plain(Compression),
+    /// Each chunk file is a shard of `inner` row bands of `inner_len` float32, each a
+    /// compressed block of little-endian bytes, followed by the index — `(offset, size)`
+    /// little-endian u64 pairs in C order, `u64::MAX` twice for a band of fill value — and
+    /// its crc32c.
     Sharded {
+        compression: Compression,
         inner: usize,
         inner_len: usize,
         inner_rows: u64,
     },
+}
+
+/// The compressors the fast path decodes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Compression {
+    Zstd,
+    /// Any blosc configuration (its frames describe themselves).
+    Blosc,
+}
+
+/// Decompress one block into `out`, which it must fill exactly.
+fn decompress(c: Compression, frame: &[u8], out: &mut [f32]) -> std::result::Result<(), String> {
+    match c {
+        Compression::Zstd => unzstd(frame, out),
+        Compression::Blosc => {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+            let want = bytes.len();
+            // The header is checked before the library trusts it.
+            match zarrs::array::codec::blosc_validate(frame) {
+                Some(n) if n == want => {}
+                Some(n) => {
+                    return Err(format!(
+                        "blosc: the block holds {n} bytes where the chunk holds {want} ({} float32)",
+                        want / 4
+                    ));
+                }
+                None => return Err("blosc: not a valid blosc block".into()),
+            }
+            let decoded = zarrs::array::codec::blosc_decompress_bytes(frame, want, 1)
+                .map_err(|e| format!("blosc: {e}"))?;
+            if decoded.len() != want {
+                return Err(format!("blosc: decoded {} bytes of {want}", decoded.len()));
+            }
+            bytes.copy_from_slice(&decoded);
+            Ok(())
+        }
+    }
 }
 
 thread_local! {
@@ -418,18 +457,19 @@ impl Assembly {
             message,
         };
         match self.fast {
-            FastPath::Plain => {
+            FastPath::Plain(compression) => {
                 let encoded = self
                     .array
                     .retrieve_encoded_chunk(idx)
                     .map_err(|e| fail(e.to_string()))?;
                 if let Some(encoded) = encoded {
                     out.resize(n, 0.0);
-                    unzstd(&encoded, out).map_err(fail)?;
+                    decompress(compression, &encoded, out).map_err(fail)?;
                     return Ok(1);
                 }
             }
             FastPath::Sharded {
+                compression,
                 inner,
                 inner_len,
                 inner_rows,
@@ -452,7 +492,8 @@ impl Assembly {
                         band.fill(f32::NAN);
                         Ok(())
                     } else {
-                        unzstd(frame, band).map_err(|e| fail(format!("inner chunk {k}: {e}")))
+                        decompress(compression, frame, band)
+                            .map_err(|e| fail(format!("inner chunk {k}: {e}")))
                     }
                 };
                 let tail_len = inner * 16 + 4;
@@ -649,7 +690,7 @@ pub fn find_assemblies(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Which fast path reads `array`'s chunks: float32 as little-endian bytes compressed by zstd
-/// alone, in one block or in shards of row bands (index at the end, bytes then crc32c), with
+/// or blosc alone, in one block or in shards of row bands (index at the end, bytes then crc32c), with
 /// no storage transformer and the default chunk keys, on a little-endian machine.
 fn fast_path(array: &Array<FilesystemStore>, meta: &AssemblyMeta) -> FastPath {
     let Ok(m) = serde_json::to_value(array.metadata()) else {
@@ -685,31 +726,37 @@ fn fast_path(array: &Array<FilesystemStore>, meta: &AssemblyMeta) -> FastPath {
     if !general {
         return FastPath::None;
     }
+    let compression = |codecs: &Value| match names(codecs).as_slice() {
+        [b, z] if b == "bytes" && z == "zstd" && little(codecs) => Some(Compression::Zstd),
+        [b, z] if b == "bytes" && z == "blosc" && little(codecs) => Some(Compression::Blosc),
+        _ => None,
+    };
     let codecs = &m["codecs"];
-    if names(codecs) == ["bytes", "zstd"] && little(codecs) {
-        return FastPath::Plain;
+    if let Some(c) = compression(codecs) {
+        return FastPath::Plain(c);
     }
     let conf = &codecs[0]["configuration"];
     let inner_shape: Option<Vec<u64>> = conf["chunk_shape"]
         .as_array()
         .and_then(|a| a.iter().map(Value::as_u64).collect());
     let chunk = &meta.chunk_shape;
+    let inner_compression = compression(&conf["codecs"]);
     let sharded = names(codecs) == ["sharding_indexed"]
-        && names(&conf["codecs"]) == ["bytes", "zstd"]
-        && little(&conf["codecs"])
+        && inner_compression.is_some()
         && names(&conf["index_codecs"]) == ["bytes", "crc32c"]
         && little(&conf["index_codecs"])
         && matches!(conf["index_location"].as_str(), None | Some("end"));
-    match inner_shape {
+    match (inner_shape, inner_compression) {
         // Row bands of the chunk: every dimension but the first whole.
-        Some(inner)
+        (Some(inner), Some(compression))
             if sharded
                 && inner.len() == chunk.len()
                 && inner[1..] == chunk[1..]
                 && inner[0] > 0
-                && chunk[0] % inner[0] == 0 =>
+                && chunk[0].is_multiple_of(inner[0]) =>
         {
             FastPath::Sharded {
+                compression,
                 inner: (chunk[0] / inner[0]) as usize,
                 inner_len: inner.iter().product::<u64>() as usize,
                 inner_rows: inner[0],

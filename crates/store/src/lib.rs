@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! <assembly>/zarr.json            Zarr v3 group; attributes["ventral"] = AssemblyMeta
-//! <assembly>/values/zarr.json     Zarr v3 array (float32 or float64, zstd), dimension_names
+//! <assembly>/values/zarr.json     Zarr v3 array (float32 or float64; blosc-lz4 or zstd),
+//!                                 dimension_names
 //! <assembly>/values/c/<i>/<j>…    chunks, split along the first dimension (and the second
 //!                                 when rows are wide)
 //! <assembly>/coords/<dim>.parquet one Parquet table per dimension, one row per index
@@ -25,7 +26,7 @@ mod writer;
 pub use assembly::{Assembly, AssemblyMeta, DType, find_assemblies};
 pub use coords::{read_parquet, write_parquet};
 pub use error::{Result, StoreError};
-pub use writer::{AssemblySpec, AssemblyWriter, StoreValue};
+pub use writer::{AssemblySpec, AssemblyWriter, Codec, StoreValue};
 
 /// Re-exported so users of this crate build coordinate tables with the same arrow version.
 pub use arrow;

@@ -213,9 +213,11 @@ fn chunk_files_have_the_bytes_zarrs_writes() {
     // Our writer hands zarrs whole chunks (gathering column-split ones itself); the files
     // must be those zarrs writes from the whole array — edge chunks padded with the fill
     // value, chunks of fill value not stored — for full bands and the last partial one.
-    let wide = same_files_as_zarrs(19, 20_000);
-    let narrow = same_files_as_zarrs(19, 300);
-    assert_eq!((wide, narrow), (5 * 3, 5));
+    let wide = same_files_as_zarrs(19, 20_000, Codec::default());
+    let narrow = same_files_as_zarrs(19, 300, Codec::default());
+    let wide_zstd = same_files_as_zarrs(19, 20_000, Codec::Zstd { level: -3 });
+    let narrow_zstd = same_files_as_zarrs(19, 300, Codec::Zstd { level: 3 });
+    assert_eq!((wide, narrow, wide_zstd, narrow_zstd), (5 * 3, 5, 5 * 3, 5));
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), 19, 20_000, 4, 19);
     let a = Assembly::open(dir.path()).unwrap();
@@ -271,9 +273,9 @@ fn sharded_chunks_are_read_whole_or_by_rows() {
             .to_string();
         assert!(e.contains("values/c/2/1") && e.contains("checksum"), "{e}");
     }
-    // A band whose bytes are damaged: zstd's error, naming the chunk and the band.
+    // A band whose header is damaged: an error naming the chunk and the band.
     let mut bytes = std::fs::read(dir.path().join("values/c/3/0")).unwrap();
-    bytes[2] ^= 0xff;
+    bytes[5] ^= 0xff;
     std::fs::write(dir.path().join("values/c/3/0"), bytes).unwrap();
     let e = a
         .read_chunk_rows_f32_into(&[3, 0], Some(&[0]), &mut buf)
@@ -286,8 +288,9 @@ fn sharded_chunks_are_read_whole_or_by_rows() {
 }
 
 /// Write `rows × cols` (rows 4..8 NaN) with our writer and with zarrs alone; compare every
-/// chunk file; returns how many chunk keys were compared.
-fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
+/// chunk file, and our fast path's decoding of it with zarrs'; returns how many chunk keys
+/// were compared.
+fn same_files_as_zarrs(rows: usize, cols: usize, codec: Codec) -> usize {
     use zarrs::array::codec::{ShardingCodecOptions, SubchunkWriteOrder};
     use zarrs::array::{Array, CodecSpecificOptions};
     use zarrs::filesystem::FilesystemStore;
@@ -311,6 +314,7 @@ fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
         &[cols as u64],
     );
     spec.chunk_rows = Some(4);
+    spec.codec = codec;
     let mut w = AssemblyWriter::<f32>::create(ours.path(), spec).unwrap();
     w.append(&data).unwrap();
     w.finish(vec![
@@ -335,6 +339,16 @@ fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
     array
         .store_array_subset(&[0..rows as u64, 0..cols as u64], &data[..])
         .unwrap();
+    let asm = Assembly::open(ours.path()).unwrap();
+    let name = if matches!(codec, Codec::Zstd { .. }) {
+        "zstd"
+    } else {
+        "blosc"
+    };
+    assert!(
+        meta_text(ours.path()).contains(&format!("\"{name}\"")),
+        "{codec:?}"
+    );
     let mut compared = 0;
     for r in 0..rows.div_ceil(4) {
         for c in 0..cols.div_ceil(8192) {
@@ -343,8 +357,17 @@ fn same_files_as_zarrs(rows: usize, cols: usize) -> usize {
             let b = std::fs::read(theirs.path().join(&key)).ok();
             assert_eq!(a, b, "{key}");
             assert_eq!(a.is_none(), r == 1, "{key}");
+            let (mut fast, idx) = (Vec::new(), [r as u64, c as u64]);
+            asm.read_chunk_f32_into(&idx, &mut fast).unwrap();
+            let slow = asm.read_chunk::<f32>(&idx).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(slow.as_slice().unwrap()), "{key}");
             compared += 1;
         }
     }
     compared
+}
+
+fn meta_text(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("values/zarr.json")).unwrap()
 }

@@ -7,9 +7,10 @@ use arrow::array::RecordBatch;
 use rayon::prelude::*;
 use serde_json::Value;
 use zarrs::array::codec::{
-    ShardingCodecBuilder, ShardingCodecOptions, SubchunkWriteOrder, ZstdCodec,
+    BloscCodec, BloscCompressionLevel, BloscCompressor, BloscShuffleMode, ShardingCodecBuilder,
+    ShardingCodecOptions, SubchunkWriteOrder, ZstdCodec, blosc_compress_bytes,
 };
-use zarrs::array::{Array, ArrayBuilder, CodecSpecificOptions, Element};
+use zarrs::array::{Array, ArrayBuilder, BytesToBytesCodecTraits, CodecSpecificOptions, Element};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::group::GroupBuilder;
 
@@ -49,9 +50,32 @@ pub struct AssemblySpec {
     /// rows decodes only theirs. Default: the largest divisor of the chunk's rows that keeps
     /// an inner chunk at most about 8,192 elements (one row of a wide layer).
     pub inner_rows: Option<u64>,
-    /// zstd level (default -3, one of zstd's fast levels: about 1.6× the compression and
-    /// 1.8× the decompression speed of level 1 for ~1.3× the bytes on activations).
-    pub zstd_level: i32,
+    /// How chunks (or a shard's bands) are compressed.
+    pub codec: Codec,
+}
+
+/// How value chunks are compressed: both are core Zarr v3 codecs that zarr-python, xarray and
+/// zarrs read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Codec {
+    /// Blosc: the elements bit-shuffled, then LZ4 at `clevel` (1–9). The default (level 5):
+    /// on activations about 4× zstd −3's compression and 2× its decompression speed, for
+    /// 10–20 % more bytes.
+    BloscLz4 {
+        /// Blosc's compression level, 1–9.
+        clevel: u8,
+    },
+    /// zstd at `level` (negative levels are zstd's fast ones): the smaller files.
+    Zstd {
+        /// zstd's level.
+        level: i32,
+    },
+}
+
+impl Default for Codec {
+    fn default() -> Self {
+        Codec::BloscLz4 { clevel: 5 }
+    }
 }
 
 impl AssemblySpec {
@@ -67,7 +91,7 @@ impl AssemblySpec {
             attrs: serde_json::Map::new(),
             chunk_rows: None,
             inner_rows: None,
-            zstd_level: -3,
+            codec: Codec::default(),
         }
     }
 
@@ -94,7 +118,7 @@ impl AssemblySpec {
             .unwrap_or(INNER_ELEMENTS / per_row)
             .clamp(1, chunk[0]);
         // Zarr requires the shard to be a whole number of inner chunks.
-        let rows = (1..=target).rev().find(|d| chunk[0] % d == 0).unwrap_or(1);
+        let rows = (1..=target).rev().find(|&d| chunk[0].is_multiple_of(d)).unwrap_or(1);
         (rows < chunk[0]).then(|| {
             let mut inner = chunk.to_vec();
             inner[0] = rows;
@@ -171,29 +195,21 @@ thread_local! {
 }
 
 /// Encode one shard as zarrs' sharding codec does with inner chunks in C order (a test
-/// compares the files): each band of `band_len` elements that is not all fill value as one
-/// zstd frame of its little-endian bytes, then the index — `(offset, size)` as little-endian
+/// compares the files): each band of `band_len` elements that is not all fill value as its
+/// little-endian bytes compressed by `codec`, then the index — `(offset, size)` as little-endian
 /// u64 pairs, `u64::MAX` twice for a band of fill value — and the index's crc32c. `None` when
 /// every band is fill value (zarrs stores no file then).
 fn encode_shard<T: StoreValue>(
     elements: &[T],
     band_len: usize,
     fill: T,
-    level: i32,
+    codec: Codec,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let fill = bytemuck::bytes_of(&fill);
     let bands = elements.len() / band_len;
     let mut shard: Vec<u8> = Vec::with_capacity(std::mem::size_of_val(elements) / 2);
     let mut index: Vec<u8> = Vec::with_capacity(bands * 16 + 4);
     CCTX.with_borrow_mut(|slot| -> std::io::Result<()> {
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            let mut c = zstd::bulk::Compressor::new(level)?;
-            c.include_checksum(false)?;
-            *slot = Some((level, c));
-        }
-        let Some((_, c)) = slot.as_mut() else {
-            return Err(std::io::Error::other("no zstd context"));
-        };
         for band in elements.chunks_exact(band_len) {
             let bytes: &[u8] = bytemuck::cast_slice(band);
             if bytes.chunks_exact(fill.len()).all(|e| e == fill) {
@@ -202,11 +218,37 @@ fn encode_shard<T: StoreValue>(
                 continue;
             }
             let start = shard.len();
-            shard.resize(start + zstd::zstd_safe::compress_bound(bytes.len()), 0);
-            let written = c.compress_to_buffer(bytes, &mut shard[start..])?;
-            shard.truncate(start + written);
+            match codec {
+                Codec::Zstd { level } => {
+                    if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                        let mut c = zstd::bulk::Compressor::new(level)?;
+                        c.include_checksum(false)?;
+                        *slot = Some((level, c));
+                    }
+                    let Some((_, c)) = slot.as_mut() else {
+                        return Err(std::io::Error::other("no zstd context"));
+                    };
+                    shard.resize(start + zstd::zstd_safe::compress_bound(bytes.len()), 0);
+                    let written = c.compress_to_buffer(bytes, &mut shard[start..])?;
+                    shard.truncate(start + written);
+                }
+                Codec::BloscLz4 { clevel } => {
+                    let level = blosc_level(clevel).map_err(std::io::Error::other)?;
+                    let frame = blosc_compress_bytes(
+                        bytes,
+                        level,
+                        BloscShuffleMode::BitShuffle,
+                        std::mem::size_of::<T>(),
+                        BloscCompressor::LZ4,
+                        0,
+                        1,
+                    )
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                    shard.extend_from_slice(&frame);
+                }
+            }
             index.extend((start as u64).to_le_bytes());
-            index.extend((written as u64).to_le_bytes());
+            index.extend(((shard.len() - start) as u64).to_le_bytes());
         }
         Ok(())
     })?;
@@ -224,20 +266,25 @@ fn store_chunk<T: StoreValue>(
     array: &Array<FilesystemStore>,
     idx: &[u64],
     elements: &[T],
-    shard: Option<(usize, T, i32)>,
+    shard: Option<(usize, T, Codec)>,
 ) -> std::result::Result<(), String> {
-    let Some((band_len, fill, level)) = shard else {
+    let Some((band_len, fill, codec)) = shard else {
         return array.store_chunk(idx, elements).map_err(|e| e.to_string());
     };
-    match encode_shard(elements, band_len, fill, level).map_err(|e| format!("zstd: {e}"))? {
+    match encode_shard(elements, band_len, fill, codec).map_err(|e| format!("compress: {e}"))? {
         // SAFETY: the bytes are the sharding codec's encoding of this chunk, in the layout
         // the array's metadata declares (`chunk_files_have_the_bytes_zarrs_writes`).
-        Some(bytes) => unsafe {
-            array.store_encoded_chunk(idx, zarrs::storage::Bytes::from(bytes))
+        Some(bytes) => {
+            unsafe { array.store_encoded_chunk(idx, zarrs::storage::Bytes::from(bytes)) }
+                .map_err(|e| e.to_string())
         }
-        .map_err(|e| e.to_string()),
         None => array.store_chunk(idx, elements).map_err(|e| e.to_string()),
     }
+}
+
+fn blosc_level(clevel: u8) -> std::result::Result<BloscCompressionLevel, String> {
+    BloscCompressionLevel::try_from(clevel)
+        .map_err(|_| format!("blosc level {clevel} is not in 0..=9"))
 }
 
 fn zarr_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -286,12 +333,24 @@ impl<T: StoreValue> AssemblyWriter<T> {
             DType::Float32 => zarrs::array::FillValue::from(f32::NAN),
             DType::Float64 => zarrs::array::FillValue::from(f64::NAN),
         };
-        let zstd = Arc::new(ZstdCodec::new(spec.zstd_level, false));
+        let compress: Arc<dyn BytesToBytesCodecTraits> = match spec.codec {
+            Codec::Zstd { level } => Arc::new(ZstdCodec::new(level, false)),
+            Codec::BloscLz4 { clevel } => Arc::new(
+                BloscCodec::new(
+                    BloscCompressor::LZ4,
+                    blosc_level(clevel).map_err(|e| zarr_err(dir, "blosc level", e))?,
+                    None,
+                    BloscShuffleMode::BitShuffle,
+                    Some(spec.dtype.size()),
+                )
+                .map_err(|e| zarr_err(dir, "create the blosc codec", e))?,
+            ),
+        };
         let inner = spec.inner_chunk_shape(&chunk);
         let mut builder = ArrayBuilder::new(shape, chunk.clone(), spec.dtype.zarr(), fill);
         builder.dimension_names(Some(spec.dims.clone()));
         match &inner {
-            // Each chunk a shard: inner chunks (bytes, zstd) in C order, then the index
+            // Each chunk a shard: inner chunks (bytes, compressed) in C order, then the index
             // (bytes, crc32c) at the end.
             Some(inner) => {
                 let shape: Option<Vec<std::num::NonZeroU64>> = inner
@@ -301,12 +360,12 @@ impl<T: StoreValue> AssemblyWriter<T> {
                 let shape = shape.ok_or_else(|| zarr_err(dir, "inner chunk shape", "zero"))?;
                 builder.array_to_bytes_codec(
                     ShardingCodecBuilder::new(shape, &spec.dtype.zarr())
-                        .bytes_to_bytes_codecs(vec![zstd])
+                        .bytes_to_bytes_codecs(vec![compress])
                         .build_arc(),
                 );
             }
             None => {
-                builder.bytes_to_bytes_codecs(vec![zstd]);
+                builder.bytes_to_bytes_codecs(vec![compress]);
             }
         }
         // zarrs writes a shard's inner chunks in the order they finish compressing unless
@@ -415,10 +474,13 @@ impl<T: StoreValue> AssemblyWriter<T> {
             data
         };
         let chunk_rows_stored = n.div_ceil(cr) as usize;
-        let shard = self
-            .inner
-            .as_ref()
-            .map(|i| (i.iter().product::<u64>() as usize, self.fill, self.spec.zstd_level));
+        let shard = self.inner.as_ref().map(|i| {
+            (
+                i.iter().product::<u64>() as usize,
+                self.fill,
+                self.spec.codec,
+            )
+        });
         if whole_rows && aligned {
             let per = cr as usize * self.row_len;
             let first = self.rows / cr;
@@ -451,10 +513,13 @@ impl<T: StoreValue> AssemblyWriter<T> {
                     .try_for_each(|t| {
                         let (k, j) = (t / col_chunks, t % col_chunks);
                         let width = (d1 - j * cc).min(cc) * rest;
-                        let mut buf = vec![fill; cr as usize * run];
-                        for (r, out) in buf.chunks_exact_mut(run).enumerate() {
+                        // Each row's run, then fill value where the last column chunk
+                        // ends past the array (written once, not over a filled buffer).
+                        let mut buf = Vec::with_capacity(cr as usize * run);
+                        for r in 0..cr as usize {
                             let start = (k * cr as usize + r) * row_len + j * run;
-                            out[..width].copy_from_slice(&data[start..start + width]);
+                            buf.extend_from_slice(&data[start..start + width]);
+                            buf.resize(buf.len() + run - width, fill);
                         }
                         let mut idx = vec![first + k as u64, j as u64];
                         idx.extend(std::iter::repeat_n(0, inner - 1));
