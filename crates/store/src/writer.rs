@@ -207,7 +207,8 @@ fn encode_shard<T: StoreValue>(
 ) -> std::io::Result<Option<Vec<u8>>> {
     let fill = bytemuck::bytes_of(&fill);
     let bands = elements.len() / band_len;
-    let mut shard: Vec<u8> = Vec::with_capacity(std::mem::size_of_val(elements) / 2);
+    // Room for every band stored raw plus a blosc header each, so the buffer never grows.
+    let mut shard: Vec<u8> = Vec::with_capacity(std::mem::size_of_val(elements) + bands * 32);
     let mut index: Vec<u8> = Vec::with_capacity(bands * 16 + 4);
     CCTX.with_borrow_mut(|slot| -> std::io::Result<()> {
         for band in elements.chunks_exact(band_len) {
