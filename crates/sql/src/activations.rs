@@ -679,10 +679,16 @@ fn chunk_batch(
         .as_ref()
         .map(|_| rows.iter().map(|r| r - c0r).collect());
     let mut block = BLOCK.with_borrow_mut(std::mem::take);
-    let decoded = e
+    let decoded = match e
         .asm
         .read_chunk_rows_f32_into(&w.chunk, relative.as_deref(), &mut block)
-        .map_err(|err| DataFusionError::External(Box::new(err)))?;
+    {
+        Ok(d) => d,
+        Err(err) => {
+            BLOCK.with_borrow_mut(|b| *b = block);
+            return Err(DataFusionError::External(Box::new(err)));
+        }
+    };
     stats.chunks.fetch_add(1, Ordering::Relaxed);
     stats.blocks.fetch_add(decoded as u64, Ordering::Relaxed);
     let ncols = (w.cols.end - w.cols.start) as usize;

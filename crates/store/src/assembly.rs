@@ -308,6 +308,26 @@ impl Assembly {
                 ),
             });
         }
+        let grid = serde_json::to_value(array.metadata()).ok().and_then(|m| {
+            m["chunk_grid"]["configuration"]["chunk_shape"]
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
+        });
+        let elements = meta
+            .chunk_shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= 1 << 32);
+        if grid.as_ref() != Some(&meta.chunk_shape) || elements.is_none() {
+            return Err(StoreError::Zarr {
+                store: dir.to_path_buf(),
+                what: "values/zarr.json".into(),
+                message: format!(
+                    "chunk shape {grid:?} where the assembly says {:?} (at most 2^32 values a chunk)",
+                    meta.chunk_shape
+                ),
+            });
+        }
         let fast = fast_path(&array, &meta);
         Ok(Assembly {
             dir: dir.to_path_buf(),
@@ -479,10 +499,14 @@ impl Assembly {
                 let bands: Vec<usize> = match rows {
                     None => (0..inner).collect(),
                     Some(rows) => {
+                        let cr = self.meta.chunk_shape[0];
+                        if let Some(r) = rows.iter().find(|&&r| r >= cr) {
+                            return Err(fail(format!("row {r} is outside the chunk's {cr} rows")));
+                        }
                         let mut b: Vec<usize> =
                             rows.iter().map(|&r| (r / inner_rows) as usize).collect();
+                        b.sort_unstable();
                         b.dedup();
-                        b.retain(|&k| k < inner);
                         b
                     }
                 };
@@ -713,8 +737,10 @@ fn fast_path(array: &Array<FilesystemStore>, meta: &AssemblyMeta) -> FastPath {
         )
     };
     let keys = &m["chunk_key_encoding"];
+    // Bands left out and missing chunk files are read as NaN: the fill value must be NaN.
     let general = cfg!(target_endian = "little")
         && m["data_type"].as_str() == Some("float32")
+        && m["fill_value"].as_str() == Some("NaN")
         && keys["name"].as_str() == Some("default")
         && matches!(
             keys["configuration"]["separator"].as_str(),

@@ -261,6 +261,23 @@ fn sharded_chunks_are_read_whole_or_by_rows() {
         .unwrap();
     assert_eq!(buf[2 * 8192 + 1], value(18, 1));
     assert!(buf[3 * 8192..].iter().all(|x| x.is_nan()));
+    let e = a
+        .read_chunk_rows_f32_into(&[2, 1], Some(&[1, 4]), &mut buf)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("values/c/2/1") && e.contains("row 4 is outside"),
+        "{e}"
+    );
+    // The group's chunk shape must be the array's.
+    let group = dir.path().join("zarr.json");
+    let text = std::fs::read_to_string(&group).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["attributes"]["ventral"]["chunk_shape"][0] = 8.into();
+    std::fs::write(&group, v.to_string()).unwrap();
+    let e = Assembly::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("chunk shape"), "{e}");
+    std::fs::write(&group, text).unwrap();
     let path = dir.path().join("values/c/2/1");
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();

@@ -99,9 +99,13 @@ impl AssemblySpec {
         let rest: u64 = self.inner_shape.iter().skip(1).product::<u64>().max(1);
         let d1 = self.inner_shape.first().copied().unwrap_or(1).max(1);
         let cols = (CHUNK_ROW_ELEMENTS / rest).clamp(1, d1);
-        let rows = self
-            .chunk_rows
-            .unwrap_or_else(|| (CHUNK_ELEMENTS / (cols * rest)).clamp(1, 4096));
+        // By default a whole number of default-height bands, so that shards do not fall back
+        // to one-row bands when the row count happens to be prime.
+        let rows = self.chunk_rows.unwrap_or_else(|| {
+            let rows = (CHUNK_ELEMENTS / (cols * rest)).clamp(1, 4096);
+            let band = (INNER_ELEMENTS / (cols * rest)).clamp(1, rows);
+            rows / band * band
+        });
         let mut shape = vec![rows.max(1)];
         if !self.inner_shape.is_empty() {
             shape.push(cols);
@@ -118,7 +122,10 @@ impl AssemblySpec {
             .unwrap_or(INNER_ELEMENTS / per_row)
             .clamp(1, chunk[0]);
         // Zarr requires the shard to be a whole number of inner chunks.
-        let rows = (1..=target).rev().find(|&d| chunk[0].is_multiple_of(d)).unwrap_or(1);
+        let rows = (1..=target)
+            .rev()
+            .find(|&d| chunk[0].is_multiple_of(d))
+            .unwrap_or(1);
         (rows < chunk[0]).then(|| {
             let mut inner = chunk.to_vec();
             inner[0] = rows;
@@ -207,8 +214,10 @@ fn encode_shard<T: StoreValue>(
 ) -> std::io::Result<Option<Vec<u8>>> {
     let fill = bytemuck::bytes_of(&fill);
     let bands = elements.len() / band_len;
-    // Room for every band stored raw plus a blosc header each, so the buffer never grows.
-    let mut shard: Vec<u8> = Vec::with_capacity(std::mem::size_of_val(elements) + bands * 32);
+    // Room for every band at the compressors' worst case, so the buffer never grows.
+    let band_bytes = band_len * std::mem::size_of::<T>();
+    let worst = zstd::zstd_safe::compress_bound(band_bytes).max(band_bytes + 32);
+    let mut shard: Vec<u8> = Vec::with_capacity(bands * worst);
     let mut index: Vec<u8> = Vec::with_capacity(bands * 16 + 4);
     CCTX.with_borrow_mut(|slot| -> std::io::Result<()> {
         for band in elements.chunks_exact(band_len) {
