@@ -189,6 +189,12 @@ pub struct AssemblyWriter<T: StoreValue> {
     inner: Option<Vec<u64>>,
     row_len: usize,
     band: Vec<T>,
+    /// For wide rows (chunks split in columns): the band laid out chunk by chunk — chunk row
+    /// `k`, column chunk `j` at `(k × column chunks + j) × chunk elements` —, so that each
+    /// appended row is copied once, straight to its chunks, and each chunk is one slice.
+    tiles: Vec<T>,
+    /// Rows in `tiles`.
+    tile_rows: usize,
     rows: u64,
     /// The fill value (NaN), which pads edge chunks.
     fill: T,
@@ -395,6 +401,8 @@ impl<T: StoreValue> AssemblyWriter<T> {
             chunk,
             inner,
             row_len,
+            tiles: Vec::new(),
+            tile_rows: 0,
             rows: 0,
             fill: T::NAN,
         })
@@ -407,7 +415,107 @@ impl<T: StoreValue> AssemblyWriter<T> {
 
     /// Rows appended so far.
     pub fn rows(&self) -> u64 {
-        self.rows + (self.band.len() / self.row_len.max(1)) as u64
+        self.rows + (self.band.len() / self.row_len.max(1) + self.tile_rows) as u64
+    }
+
+    /// The column-split layout, when chunks split the second dimension: (chunk rows, run of
+    /// one row in one chunk, width of the second dimension's chunk, column chunks).
+    fn split(&self) -> Option<(usize, usize, usize, usize)> {
+        if self.chunk.len() < 2 || self.chunk[1] >= self.spec.inner_shape[0] {
+            return None;
+        }
+        let rest = self.spec.inner_shape[1..].iter().product::<u64>().max(1) as usize;
+        let (cr, cc) = (self.chunk[0] as usize, self.chunk[1] as usize);
+        let d1 = self.spec.inner_shape[0] as usize;
+        Some((cr, cc * rest, cc, d1.div_ceil(cc)))
+    }
+
+    /// How chunks are encoded when they are shards: band length, fill value, codec.
+    fn shard(&self) -> Option<(usize, T, Codec)> {
+        self.inner.as_ref().map(|i| {
+            (
+                i.iter().product::<u64>() as usize,
+                self.fill,
+                self.spec.codec,
+            )
+        })
+    }
+
+    /// Append to the chunk-major band of a column-split layout.
+    fn append_split(&mut self, data: &[T]) -> Result<()> {
+        let Some((cr, run, cc, col_chunks)) = self.split() else {
+            return Ok(());
+        };
+        let rest = run / cc;
+        let d1 = self.spec.inner_shape[0] as usize;
+        let tile = cr * run;
+        let band_rows = cr * band_chunks();
+        if self.tiles.is_empty() {
+            // Allocated once; the columns past the array's width stay fill value for good.
+            self.tiles = vec![self.fill; band_chunks() * col_chunks * tile];
+        }
+        for row in data.chunks_exact(self.row_len) {
+            let (k, r) = (self.tile_rows / cr, self.tile_rows % cr);
+            for j in 0..col_chunks {
+                let width = (d1 - j * cc).min(cc) * rest;
+                let dst = (k * col_chunks + j) * tile + r * run;
+                self.tiles[dst..dst + width].copy_from_slice(&row[j * run..j * run + width]);
+            }
+            self.tile_rows += 1;
+            if self.tile_rows == band_rows {
+                self.flush_tiles()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Store the chunks of the chunk-major band (the last row of chunks padded with the fill
+    /// value past the last row, as zarrs pads edge chunks), in parallel.
+    fn flush_tiles(&mut self) -> Result<()> {
+        let Some((cr, run, _, col_chunks)) = self.split() else {
+            return Ok(());
+        };
+        let n = self.tile_rows;
+        if n == 0 {
+            return Ok(());
+        }
+        let tile = cr * run;
+        let used = n.div_ceil(cr);
+        if !n.is_multiple_of(cr) {
+            // Rows past the last one still hold the previous band's values.
+            let k = used - 1;
+            for j in 0..col_chunks {
+                let base = (k * col_chunks + j) * tile;
+                self.tiles[base + (n % cr) * run..base + tile].fill(self.fill);
+            }
+        }
+        let mut shape = vec![self.rows + n as u64];
+        shape.extend(&self.spec.inner_shape);
+        self.array
+            .set_shape(shape)
+            .map_err(|e| zarr_err(&self.dir, "grow values", e))?;
+        let shard = self.shard();
+        let first = self.rows / cr as u64;
+        let inner = self.spec.inner_shape.len();
+        let (array, tiles) = (&self.array, &self.tiles);
+        in_store_pool(|| {
+            tiles[..used * col_chunks * tile]
+                .par_chunks(tile)
+                .enumerate()
+                .try_for_each(|(t, elements)| {
+                    let (k, j) = (t / col_chunks, t % col_chunks);
+                    let mut idx = vec![first + k as u64, j as u64];
+                    idx.extend(std::iter::repeat_n(0, inner - 1));
+                    store_chunk(array, &idx, elements, shard)
+                })
+        })
+        .map_err(|e| {
+            let what = format!("write rows {}..{}", self.rows, self.rows + n as u64);
+            zarr_err(&self.dir, &what, e)
+        })?;
+        self.rows += n as u64;
+        self.tile_rows = 0;
+        Ok(())
     }
 
     /// Append whole rows, row-major (`data.len()` a multiple of the row length).
@@ -421,6 +529,9 @@ impl<T: StoreValue> AssemblyWriter<T> {
                     self.row_len
                 ),
             });
+        }
+        if self.split().is_some() {
+            return self.append_split(data);
         }
         let band_len = self.chunk[0] as usize * self.row_len * band_chunks();
         let mut rest = data;
@@ -442,6 +553,7 @@ impl<T: StoreValue> AssemblyWriter<T> {
     }
 
     fn flush(&mut self) -> Result<()> {
+        self.flush_tiles()?;
         if self.band.is_empty() {
             return Ok(());
         }
@@ -462,17 +574,14 @@ impl<T: StoreValue> AssemblyWriter<T> {
             .map_err(|e| zarr_err(&self.dir, "grow values", e))?;
         let what = || format!("write rows {}..{}", self.rows, self.rows + n);
         let cr = self.chunk[0];
-        // When a chunk spans whole rows and the rows fill whole chunks, each chunk's elements
-        // are a contiguous slice of `data`: store them without zarrs' subset copy, in
-        // parallel. The chunks' bytes are the same either way.
+        // Chunks span whole rows here (column-split layouts go through `append_split`):
+        // each chunk's elements are a contiguous slice of `data`, stored without zarrs'
+        // subset copy, in parallel. The last band may end inside a row of chunks: its chunk
+        // is padded with the fill value, as zarrs pads edge chunks, and stored whole like the
+        // others (for sharded arrays this keeps every shard on the path whose bytes are in C
+        // order).
         let whole_rows = self.chunk[1..] == self.spec.inner_shape[..];
-        // Chunks split only the second dimension (wide rows): each chunk is, in every row,
-        // one contiguous run of `cc × rest` elements.
-        let split_cols = self.chunk.len() >= 2 && self.chunk[2..] == self.spec.inner_shape[1..];
-        // The last band may end inside a row of chunks: its chunks are padded with the fill
-        // value, as zarrs pads edge chunks, and stored whole like the others (for sharded
-        // arrays this keeps every shard on the path whose bytes are in C order).
-        let aligned = self.rows.is_multiple_of(cr) && (whole_rows || split_cols);
+        let aligned = self.rows.is_multiple_of(cr) && whole_rows;
         let padded: Vec<T>;
         let data = if aligned && !n.is_multiple_of(cr) {
             let mut v = Vec::with_capacity((n.div_ceil(cr) * cr) as usize * self.row_len);
@@ -483,15 +592,8 @@ impl<T: StoreValue> AssemblyWriter<T> {
         } else {
             data
         };
-        let chunk_rows_stored = n.div_ceil(cr) as usize;
-        let shard = self.inner.as_ref().map(|i| {
-            (
-                i.iter().product::<u64>() as usize,
-                self.fill,
-                self.spec.codec,
-            )
-        });
-        if whole_rows && aligned {
+        let shard = self.shard();
+        if aligned {
             let per = cr as usize * self.row_len;
             let first = self.rows / cr;
             let inner = self.spec.inner_shape.len();
@@ -503,37 +605,6 @@ impl<T: StoreValue> AssemblyWriter<T> {
                         let mut idx = vec![first + k as u64];
                         idx.extend(std::iter::repeat_n(0, inner));
                         store_chunk(array, &idx, elements, shard)
-                    })
-            })
-            .map_err(|e| zarr_err(&self.dir, &what(), e))?;
-        } else if aligned {
-            // Gather each chunk's runs into a buffer of its own (edge chunks padded with the
-            // fill value, as zarrs pads them) and store the chunks in parallel.
-            let rest = self.spec.inner_shape[1..].iter().product::<u64>().max(1) as usize;
-            let (cc, d1) = (self.chunk[1] as usize, self.spec.inner_shape[0] as usize);
-            let (run, row_len) = (cc * rest, self.row_len);
-            let first = self.rows / cr;
-            let col_chunks = d1.div_ceil(cc);
-            let inner = self.spec.inner_shape.len();
-            let fill = self.fill;
-            let array = &self.array;
-            in_store_pool(|| {
-                (0..chunk_rows_stored * col_chunks)
-                    .into_par_iter()
-                    .try_for_each(|t| {
-                        let (k, j) = (t / col_chunks, t % col_chunks);
-                        let width = (d1 - j * cc).min(cc) * rest;
-                        // Each row's run, then fill value where the last column chunk
-                        // ends past the array (written once, not over a filled buffer).
-                        let mut buf = Vec::with_capacity(cr as usize * run);
-                        for r in 0..cr as usize {
-                            let start = (k * cr as usize + r) * row_len + j * run;
-                            buf.extend_from_slice(&data[start..start + width]);
-                            buf.resize(buf.len() + run - width, fill);
-                        }
-                        let mut idx = vec![first + k as u64, j as u64];
-                        idx.extend(std::iter::repeat_n(0, inner - 1));
-                        store_chunk(array, &idx, &buf, shard)
                     })
             })
             .map_err(|e| zarr_err(&self.dir, &what(), e))?;
