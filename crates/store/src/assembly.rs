@@ -308,11 +308,12 @@ impl Assembly {
                 ),
             });
         }
-        let grid = serde_json::to_value(array.metadata()).ok().and_then(|m| {
-            m["chunk_grid"]["configuration"]["chunk_shape"]
-                .as_array()
-                .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
-        });
+        // `values/zarr.json` as JSON, once: the chunk grid is checked here and the codecs
+        // choose the fast path.
+        let m = serde_json::to_value(array.metadata()).unwrap_or(Value::Null);
+        let grid = m["chunk_grid"]["configuration"]["chunk_shape"]
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>());
         let elements = meta
             .chunk_shape
             .iter()
@@ -328,7 +329,7 @@ impl Assembly {
                 ),
             });
         }
-        let fast = fast_path(&array, &meta);
+        let fast = fast_path(&m, &meta);
         Ok(Assembly {
             dir: dir.to_path_buf(),
             meta,
@@ -759,13 +760,10 @@ pub fn find_assemblies(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Which fast path reads `array`'s chunks: float32 as little-endian bytes compressed by zstd
+/// Which fast path reads the chunks of the array whose metadata is `m`: float32 as little-endian bytes compressed by zstd
 /// or blosc alone, in one block or in shards of row bands (index at the end, bytes then crc32c), with
 /// no storage transformer and the default chunk keys, on a little-endian machine.
-fn fast_path(array: &Array<FilesystemStore>, meta: &AssemblyMeta) -> FastPath {
-    let Ok(m) = serde_json::to_value(array.metadata()) else {
-        return FastPath::None;
-    };
+fn fast_path(m: &Value, meta: &AssemblyMeta) -> FastPath {
     let names = |codecs: &Value| -> Vec<String> {
         codecs
             .as_array()
