@@ -15,7 +15,7 @@
 //! `time_bin_start`, or the window's first bin) picks the region's nearest model timestep,
 //! `<region>-t<k>`; `layer` names a store directly instead.
 
-use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
 
 use crate::neural::{Selection, score, window_start};
@@ -79,7 +79,7 @@ const PARAMS: &[ParamSpec] = &[
 ];
 
 /// The `[start, end]` window of a `time_bins` parameter.
-fn window(p: &ventral_dag::Params) -> Result<Option<(f64, f64)>, BoxError> {
+fn window(p: &ventral_stage::Params) -> Result<Option<(f64, f64)>, BoxError> {
     let Some(v) = p.get("time_bins") else {
         return Ok(None);
     };
@@ -99,24 +99,13 @@ fn window(p: &ventral_dag::Params) -> Result<Option<(f64, f64)>, BoxError> {
 }
 
 /// `neural`: PLS predictivity of activations for recordings, with the ceiling.
-pub struct NeuralKind {
-    code: String,
-}
-
-impl NeuralKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        NeuralKind { code: code.into() }
-    }
-}
+pub struct NeuralKind;
 
 impl StageKind for NeuralKind {
     fn name(&self) -> &str {
         "neural"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         PARAMS
     }
@@ -229,24 +218,13 @@ const BEHAVIOUR_PARAMS: &[ParamSpec] = &[
 ];
 
 /// `behaviour`: I2n of a logistic readout against human trials.
-pub struct BehaviourKind {
-    code: String,
-}
-
-impl BehaviourKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        BehaviourKind { code: code.into() }
-    }
-}
+pub struct BehaviourKind;
 
 impl StageKind for BehaviourKind {
     fn name(&self) -> &str {
         "behaviour"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         BEHAVIOUR_PARAMS
     }
@@ -318,24 +296,13 @@ const OST_PARAMS: &[ParamSpec] = &[
 ];
 
 /// `ost`: object solution times of the model's IT against the monkey's.
-pub struct OstKind {
-    code: String,
-}
-
-impl OstKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        OstKind { code: code.into() }
-    }
-}
+pub struct OstKind;
 
 impl StageKind for OstKind {
     fn name(&self) -> &str {
         "ost"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         OST_PARAMS
     }
@@ -391,24 +358,13 @@ const COMPOSITE_PARAMS: &[ParamSpec] = &[
 ];
 
 /// `composite`: the mean of several benchmarks' ceiled scores (the Brain-Score).
-pub struct CompositeKind {
-    code: String,
-}
-
-impl CompositeKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        CompositeKind { code: code.into() }
-    }
-}
+pub struct CompositeKind;
 
 impl StageKind for CompositeKind {
     fn name(&self) -> &str {
         "composite"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         COMPOSITE_PARAMS
     }
@@ -490,24 +446,13 @@ const TRANSFER_PARAMS: &[ParamSpec] = &[
 ];
 
 /// `transfer`: linear transfer of a model's features to another task (CIFAR-100).
-pub struct TransferKind {
-    code: String,
-}
-
-impl TransferKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        TransferKind { code: code.into() }
-    }
-}
+pub struct TransferKind;
 
 impl StageKind for TransferKind {
     fn name(&self) -> &str {
         "transfer"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         TRANSFER_PARAMS
     }

@@ -174,6 +174,13 @@ impl Store {
         self.root.join("logs").join(format!("{key}.log"))
     }
 
+    /// The folder a stage with key `key` may keep work in between attempts (a training
+    /// run's epoch checkpoints), on the store's own file system so that it can be renamed
+    /// into an output.
+    pub fn resume_path(&self, key: &Digest) -> PathBuf {
+        self.root.join("resume").join(key.to_string())
+    }
+
     /// Where the job description for `key` goes.
     pub fn job_path(&self, key: &Digest) -> PathBuf {
         self.root.join("jobs").join(format!("{key}.json"))

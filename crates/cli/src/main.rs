@@ -2,9 +2,7 @@
 //! of the domain crates into the engine, and prints results.
 
 mod ingest;
-mod model;
 mod progress;
-mod registry;
 mod report;
 mod score;
 mod sql;
@@ -18,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use ventral::model_args::{ModelAction, ModelCommand};
 use ventral_cas::Digest;
 use ventral_dag::{
     Action, DagError, Engine, Job, LocalExecutor, Lockfile, NoProgress, Pipeline, RunOptions,
@@ -133,100 +132,16 @@ enum Cmd {
     /// CORnet weights: import official checkpoints, describe models.
     Model {
         #[command(subcommand)]
-        action: model::ModelCmd,
+        action: ventral::model_args::ModelCmd,
     },
     /// Train a CORnet on an image index (the paper's recipe by default); resumes from the
     /// last epoch found in the output folder.
-    Train {
-        /// The image index (`ventral ingest imagenet`).
-        #[arg(long)]
-        index: PathBuf,
-        /// The output folder (epochs/, final weights, history.json).
-        #[arg(short, long)]
-        output: PathBuf,
-        #[command(flatten)]
-        arch: model::ArchArgs,
-        /// Epochs.
-        #[arg(long, default_value_t = 43)]
-        epochs: usize,
-        /// Batch size.
-        #[arg(long, default_value_t = 256)]
-        batch: usize,
-        /// Initial learning rate.
-        #[arg(long, default_value_t = 0.1)]
-        lr: f64,
-        /// Divide the learning rate by 10 every N epochs.
-        #[arg(long, default_value_t = 20)]
-        lr_step: usize,
-        /// Weight decay.
-        #[arg(long, default_value_t = 1e-4)]
-        weight_decay: f64,
-        /// Momentum.
-        #[arg(long, default_value_t = 0.9)]
-        momentum: f64,
-        /// The seed of everything random.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// At most N training images per epoch (0: all).
-        #[arg(long, default_value_t = 0)]
-        max_images: usize,
-        /// Mixed precision on CUDA: bf16 or fp16.
-        #[arg(long, default_value = "")]
-        amp: String,
-        /// Weights and batches in channels-last (NHWC) memory order (faster on CUDA).
-        #[arg(long)]
-        channels_last: bool,
-        /// cuDNN autotuning on CUDA: a few % faster steps after seconds of tuning; in fp32
-        /// cuDNN's workspaces can keep most of the GPU's memory reserved.
-        #[arg(long)]
-        cudnn_benchmark: bool,
-        /// cpu, cuda, cuda:N or auto.
-        #[arg(long, default_value = "auto")]
-        device: String,
-    },
+    Train(ventral::model_args::TrainArgs),
     /// Top-1 and top-5 accuracy of weights on an image index split.
-    Eval {
-        /// The weights folder.
-        #[arg(long)]
-        weights: PathBuf,
-        /// The image index.
-        #[arg(long)]
-        index: PathBuf,
-        /// The split.
-        #[arg(long, default_value = "val")]
-        split: String,
-        /// Batch size.
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// cpu, cuda, cuda:N or auto.
-        #[arg(long, default_value = "auto")]
-        device: String,
-    },
+    Eval(ventral::model_args::EvalArgs),
     /// Activations of every layer for a stimulus set, a folder of images or a `.npy` batch,
     /// one store per area and timestep.
-    Extract {
-        /// The weights folder.
-        #[arg(long)]
-        weights: PathBuf,
-        /// A stimulus-set store, a folder of images, or a `.npy` (N, 3, H, W) float32 batch.
-        #[arg(long)]
-        stimuli: PathBuf,
-        /// The output folder.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Images per forward pass.
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-        /// Only these layers (Brain-Score names, repeatable).
-        #[arg(long = "layer")]
-        layers: Vec<String>,
-        /// The model's name in the stores.
-        #[arg(long)]
-        model_id: Option<String>,
-        /// cpu, cuda, cuda:N or auto.
-        #[arg(long, default_value = "auto")]
-        device: String,
-    },
+    Extract(ventral::model_args::ExtractArgs),
     /// Generate the synthetic world (the embedded default's data) into a folder.
     Synth {
         /// The output folder (must be new or empty).
@@ -382,7 +297,7 @@ fn secs(s: f64) -> Duration {
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
-    let registry = registry::registry()?;
+    let registry = ventral_kinds::registry()?;
     if let Cmd::Kinds = cli.command {
         return kinds(cli, &registry);
     }
@@ -536,120 +451,10 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Cmd::Model { action } => {
-            let v = model::model(action)?;
-            if cli.json {
-                print_json(&v)?;
-            } else {
-                model::print_info(&v);
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        Cmd::Train {
-            index,
-            output,
-            arch,
-            epochs,
-            batch,
-            lr,
-            lr_step,
-            weight_decay,
-            momentum,
-            seed,
-            max_images,
-            amp,
-            channels_last,
-            cudnn_benchmark,
-            device,
-        } => {
-            let opts = ventral_model::train::TrainOptions {
-                epochs: *epochs,
-                batch: *batch,
-                lr: *lr,
-                lr_step: *lr_step,
-                momentum: *momentum,
-                weight_decay: *weight_decay,
-                seed: *seed,
-                max_images: *max_images,
-                amp: amp.clone(),
-                channels_last: *channels_last,
-                cudnn_benchmark: *cudnn_benchmark,
-            };
-            let v = model::run_train(index, output, &arch.config()?, &opts, device)?;
-            if cli.json {
-                print_json(&v)?;
-            } else {
-                for e in v["history"].as_array().into_iter().flatten() {
-                    println!(
-                        "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}, {:.1} images/s",
-                        e["epoch"],
-                        e["lr"],
-                        e["loss"].as_f64().unwrap_or(f64::NAN),
-                        e["train_top1"].as_f64().unwrap_or(f64::NAN),
-                        e["images_per_second"].as_f64().unwrap_or(f64::NAN)
-                    );
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        Cmd::Eval {
-            weights,
-            index,
-            split,
-            batch,
-            device,
-        } => {
-            let v = model::run_eval(weights, index, split, *batch, device)?;
-            if cli.json {
-                print_json(&v)?;
-            } else {
-                println!(
-                    "{} images: top-1 {:.4}, top-5 {:.4}",
-                    v["images"],
-                    v["top1"].as_f64().unwrap_or(f64::NAN),
-                    v["top5"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        Cmd::Extract {
-            weights,
-            stimuli,
-            output,
-            batch,
-            layers,
-            model_id,
-            device,
-        } => {
-            let v = model::run_extract(
-                weights,
-                stimuli,
-                output,
-                *batch,
-                device,
-                layers,
-                model_id.as_deref(),
-            )?;
-            if cli.json {
-                print_json(&v)?;
-            } else {
-                println!(
-                    "{} stimuli, {:.1} images/s ({:.2} s in forward passes)",
-                    v["stimuli"],
-                    v["images_per_second"].as_f64().unwrap_or(f64::NAN),
-                    v["forward_seconds"].as_f64().unwrap_or(f64::NAN)
-                );
-                for l in v["layers"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {} ({}): {} neuroids",
-                        l[0].as_str().unwrap_or_default(),
-                        l[1].as_str().unwrap_or_default(),
-                        l[2]
-                    );
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
+        Cmd::Model { action } => return model_command(cli, ModelAction::Model(action.clone())),
+        Cmd::Train(a) => return model_command(cli, ModelAction::Train(a.clone())),
+        Cmd::Eval(a) => return model_command(cli, ModelAction::Eval(a.clone())),
+        Cmd::Extract(a) => return model_command(cli, ModelAction::Extract(a.clone())),
         Cmd::Manifest { action } => {
             let v = ingest::manifest(action)?;
             if cli.json {
@@ -881,9 +686,9 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
         | Cmd::Manifest { .. }
         | Cmd::Model { .. }
         | Cmd::Synth { .. }
-        | Cmd::Train { .. }
-        | Cmd::Eval { .. }
-        | Cmd::Extract { .. } => unreachable!("handled above"),
+        | Cmd::Train(_)
+        | Cmd::Eval(_)
+        | Cmd::Extract(_) => unreachable!("handled above"),
     }
 }
 
@@ -1022,11 +827,14 @@ fn exec_stage(
 fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
     let v: Vec<_> = registry
         .iter()
-        .map(|k| {
+        .map(|(k, code)| {
+            let (crates, external) = ventral_kinds::closure(k.code_crate());
             json!({
                 "kind": k.name(),
-                "code": k.code_identity(),
-                "sources": registry::sources(k.name()),
+                "code": code,
+                "crate": k.code_crate(),
+                "closure": crates,
+                "external_crates": external,
                 "doc": k.doc(),
                 "params": k.params().iter().map(|p| json!({
                     "name": p.name, "type": p.ty.describe(), "required": p.required, "doc": p.doc,
@@ -1037,13 +845,8 @@ fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
     if cli.json {
         print_json(&json!(v))?;
     } else {
-        for k in registry.iter() {
-            println!(
-                "{}  (code {})  {}",
-                k.name(),
-                &k.code_identity()[..16],
-                k.doc()
-            );
+        for (k, code) in registry.iter() {
+            println!("{}  (code {})  {}", k.name(), &code[..16.min(code.len())], k.doc());
             for p in k.params() {
                 println!(
                     "    {:<10} {:<20} {}{}",
@@ -1053,8 +856,33 @@ fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
                     p.doc
                 );
             }
-            println!("    sources: {}", registry::sources(k.name()).join(", "));
+            let (crates, external) = ventral_kinds::closure(k.code_crate());
+            println!(
+                "    code: {} and {} external crates",
+                crates.join(", "),
+                external
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hand a model command to the `ventral-torch` worker (which loads libtorch) and exit with
+/// its status; its output is this command's.
+fn model_command(cli: &Cli, action: ModelAction) -> Result<ExitCode> {
+    let cmd = ModelCommand {
+        json: cli.json,
+        command: action,
+    };
+    let json = serde_json::to_string(&cmd)?;
+    let status = ventral_kinds::worker::worker_command(ventral_model_spec::cpu_capability())
+        .map_err(anyhow::Error::msg)?
+        .arg("command")
+        .arg(json)
+        .status()
+        .context("starting the model worker")?;
+    Ok(match status.code() {
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::from(1),
+    })
 }

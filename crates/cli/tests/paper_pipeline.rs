@@ -6,6 +6,39 @@ mod common;
 
 use common::{Ws, py, python};
 
+/// Every stage of `ours` has the key and the output the committed lockfile records.
+fn assert_reproduces_committed_lock(ours: &str, committed: &std::path::Path) {
+    let parse = |text: &str| -> toml::Table { toml::from_str(text).unwrap() };
+    let ours = parse(ours);
+    let theirs = parse(&std::fs::read_to_string(committed).unwrap());
+    let stages = |t: &toml::Table| t["stages"].as_table().unwrap().clone();
+    let (ours, theirs) = (stages(&ours), stages(&theirs));
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "the stages of {}",
+        committed.display()
+    );
+    let mut differ = Vec::new();
+    for (name, entry) in &ours {
+        for field in ["code", "runtime", "key", "output"] {
+            if entry.get(field) != theirs[name].get(field) {
+                differ.push(format!(
+                    "{name}.{field}: ran {:?}, committed {:?}",
+                    entry.get(field).map(|v| v.to_string()),
+                    theirs[name].get(field).map(|v| v.to_string())
+                ));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "this run does not reproduce {} (if the code changed, `make reproduce-paper` rewrites it: commit it; if only outputs differ, a stage is not deterministic):\n{}",
+        committed.display(),
+        differ.join("\n")
+    );
+}
+
 #[test]
 fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     let ws = Ws::new();
@@ -58,6 +91,8 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
             "world"
         ]
     );
+    // Same inputs, same bytes: this run reproduces the committed lockfile, stage for stage.
+    assert_reproduces_committed_lock(&ws.read("lockfiles/paper.lock"), &root.join("lockfiles/paper.lock"));
     let report = ws.read("results/report/report.md");
     assert!(
         report.contains("| CORnet-S (published, real data) | 0.471 |"),
@@ -343,4 +378,48 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     assert!(report.contains("| CORnet-S (real data) |"), "{report}");
     // The lockfile of the real profile is its own.
     assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
+}
+
+#[test]
+fn the_train_stage_runs_with_its_store_on_another_file_system() {
+    use std::os::unix::fs::MetadataExt;
+    let ws = Ws::new();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    ws.write(
+        "pipelines/p.toml",
+        &std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap(),
+    );
+    // /dev/shm is a tmpfs where there is one; as root, mount one of our own otherwise.
+    let shm = std::path::Path::new("/dev/shm");
+    let dev = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    let scratch = if shm.is_dir() && dev(shm) != dev(ws.path()) {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        let d = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2g", "tmpfs"])
+            .arg(d.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(std::env::var_os("CI").is_none(), "no second file system for the store under CI");
+            eprintln!("skipped: no tmpfs to put the store on");
+            return;
+        }
+        d
+    };
+    let store = scratch.path().join("store");
+    let store = store.to_str().unwrap();
+    assert_ne!(dev(scratch.path()), dev(ws.path()));
+    let r = ws.json(&["--store", store, "run", "train"]);
+    assert!(ws.ran(&r).contains(&"train".to_string()), "{r}");
+    let out = ws.json(&["--store", store, "show", "train"]);
+    let path = out["path"].as_str().unwrap();
+    assert!(path.starts_with(store), "{path}");
+    assert!(std::path::Path::new(path).join("weights.safetensors").is_file());
+    // Nothing was left in the workspace, and the resume folder is gone.
+    assert!(!ws.path().join(".ventral").exists());
+    let resume = std::path::Path::new(store).join("resume");
+    assert!(!resume.exists() || std::fs::read_dir(&resume).unwrap().next().is_none());
+    let _ = std::process::Command::new("umount").arg(scratch.path()).status();
 }

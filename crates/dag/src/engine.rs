@@ -26,7 +26,7 @@ use ventral_cas::{Digest, HashCache, RunRecord, Store, WorkspaceLock, hash_dir};
 use crate::error::{DagError, Result};
 use crate::graph::Graph;
 use crate::key::KeyMaterial;
-use crate::kind::{Params, Registry, StageContext};
+use ventral_stage::{Params, Registry, StageContext};
 use crate::lockfile::{LockEntry, LockInput, Lockfile};
 use crate::pipeline::{InputRef, Pipeline, StageSpec};
 
@@ -371,6 +371,11 @@ pub struct Job {
     pub inputs: BTreeMap<String, Vec<PathBuf>>,
     /// The workspace root.
     pub workspace: PathBuf,
+    /// The code identity of the kind in the build that prepared the job (part of the key).
+    pub code: String,
+    /// The runtime the key declares (library versions, resolved device), if any.
+    #[serde(default)]
+    pub runtime: Option<String>,
 }
 
 /// Runs jobs. The local executor runs them in this process; a cluster executor submits
@@ -409,11 +414,21 @@ pub fn execute_job(
             stage: job.stage.clone(),
             message: format!("unknown kind `{}`", job.kind),
         })?;
+    let code = registry.code_identity(&job.kind).unwrap_or_default();
+    if code != job.code {
+        return Err(DagError::CodeMismatch {
+            stage: job.stage.clone(),
+            kind: job.kind.clone(),
+            job: job.code.clone(),
+            here: code.to_string(),
+        });
+    }
     let tmp = store.new_tmp_dir(&job.stage)?;
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out)
         .map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
     let log = store.log_path(&job.key);
+    let resume_dir = store.resume_path(&job.key);
     let ctx = StageContext {
         stage: &job.stage,
         params: &job.params,
@@ -421,6 +436,8 @@ pub fn execute_job(
         out_dir: &out,
         workspace: &job.workspace,
         log: &log,
+        runtime: job.runtime.as_deref(),
+        resume_dir: &resume_dir,
         progress,
     };
     kind.run(&ctx).map_err(|e| DagError::StageFailed {
@@ -434,7 +451,11 @@ pub fn execute_job(
         .map_err(|e| DagError::Other(format!("{}: {e}", out_tmp.path().display())))?;
     std::fs::rename(&out, out_tmp.path())
         .map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
-    Ok(store.put_dir(out_tmp)?)
+    let digest = store.put_dir(out_tmp)?;
+    if resume_dir.exists() {
+        let _ = std::fs::remove_dir_all(&resume_dir);
+    }
+    Ok(digest)
 }
 
 /// Inputs resolved for one stage: digests for the key, paths for the job.
@@ -618,22 +639,25 @@ impl<'a> Engine<'a> {
         Ok(Resolved { digests, paths })
     }
 
-    fn entry_for(&self, i: usize, r: &Resolved, output: Digest) -> (LockEntry, Digest) {
+    fn entry_for(&self, i: usize, r: &Resolved, output: Digest) -> Result<(LockEntry, Digest)> {
         let s = &self.pipeline.stages[i];
         let kind = self.registry.get(&s.kind).expect("validated");
-        let runtime = kind.runtime(&s.params);
+        let code = self.registry.code_identity(&s.kind).expect("validated");
+        let runtime = kind
+            .runtime(&s.params)
+            .map_err(|e| self.pipeline.stage_error(s, format!("{e}")))?;
         let material = KeyMaterial {
             kind: &s.kind,
-            code: kind.code_identity(),
+            code,
             runtime: runtime.as_deref(),
             params: &s.params,
             inputs: &r.digests,
         };
         let key = material.key();
-        (
+        Ok((
             LockEntry {
                 kind: s.kind.clone(),
-                code: kind.code_identity().to_string(),
+                code: code.to_string(),
                 runtime,
                 key,
                 output,
@@ -641,7 +665,7 @@ impl<'a> Engine<'a> {
                 inputs: r.digests.clone(),
             },
             key,
-        )
+        ))
     }
 
     /// Why the recorded `old` entry differs from the `new` one.
@@ -802,7 +826,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let r = self.resolve(i, &known)?;
-            let (entry, key) = self.entry_for(i, &r, Digest([0; 32]));
+            let (entry, key) = self.entry_for(i, &r, Digest([0; 32]))?;
             let old = lf.stages.get(&s.name);
             let (status, reasons, output) = self.judge(s, old, &entry, key)?;
             if let Some(o) = output
@@ -1082,7 +1106,7 @@ impl<'a> Engine<'a> {
         let t0 = Instant::now();
         let s = &self.pipeline.stages[i];
         let before = self.resolve(i, deps)?;
-        let (mut entry, key) = self.entry_for(i, &before, Digest([0; 32]));
+        let (mut entry, key) = self.entry_for(i, &before, Digest([0; 32]))?;
         let old = old_lock.stages.get(&s.name);
         if !forced {
             let (status, reasons, output) = self.judge(s, old, &entry, key)?;
@@ -1131,6 +1155,8 @@ impl<'a> Engine<'a> {
             params: s.params.clone(),
             inputs: before.paths.clone(),
             workspace: self.ws.root.clone(),
+            code: entry.code.clone(),
+            runtime: entry.runtime.clone(),
         };
         let job_json =
             serde_json::to_vec_pretty(&job).map_err(|e| DagError::Other(e.to_string()))?;

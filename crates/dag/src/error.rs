@@ -34,6 +34,20 @@ pub enum DagError {
         /// Why.
         message: String,
     },
+    /// A job prepared by a build whose code identity for the kind differs from this one's.
+    #[error(
+        "stage `{stage}`: the job was prepared for code {job} of kind `{kind}`, but this build's is {here}; run it with the build that prepared it"
+    )]
+    CodeMismatch {
+        /// The stage.
+        stage: String,
+        /// The kind.
+        kind: String,
+        /// The code identity the job carries.
+        job: String,
+        /// This build's code identity of the kind.
+        here: String,
+    },
     /// An input changed while its stage was running; the result was not recorded.
     #[error(
         "stage `{stage}`: input `{input}` changed while the stage ran; its result was discarded (run again)"
@@ -55,7 +69,7 @@ pub enum DagError {
 impl DagError {
     /// Whether this is a mistake in a pipeline file (exit code 2).
     pub fn is_pipeline_error(&self) -> bool {
-        matches!(self, DagError::Pipeline { .. })
+        matches!(self, DagError::Pipeline { .. } | DagError::CodeMismatch { .. })
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use ventral_cas::{Digest, hash_bytes};
 
-use crate::kind::Params;
+use ventral_stage::Params;
 use crate::lockfile::LockInput;
 
 /// Everything that determines a stage's output.

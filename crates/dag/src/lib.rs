@@ -1,7 +1,7 @@
 //! `ventral-dag`: the content-addressed stage engine.
 //!
 //! A pipeline is a TOML file of stages ([`pipeline`]). Each stage has a kind (a
-//! [`StageKind`] registered by the binary, or the built-in [`kinds::cmd`]), params, and
+//! [`StageKind`] registered by the binary, or the built-in `cmd`), params, and
 //! inputs: workspace files, globs, folders, or other stages' outputs. The engine
 //! ([`engine`]) expands matrices, orders the graph ([`graph`]), computes each stage's key —
 //! blake3 of its kind, the kind's code identity, its runtime, its canonical params and its
@@ -11,13 +11,10 @@
 //! **Architecture invariant:** nothing here knows what a stage computes. Kinds are opaque
 //! functions from (params, input paths) to an output folder.
 
-pub mod canonical;
 pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod key;
-pub mod kind;
-pub mod kinds;
 pub mod lockfile;
 pub mod pipeline;
 
@@ -27,6 +24,8 @@ pub use engine::{
 };
 pub use error::{DagError, Result};
 pub use graph::Graph;
-pub use kind::{BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind};
+pub use ventral_stage::{
+    BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind, canonical, cmd,
+};
 pub use lockfile::{LockEntry, LockInput, Lockfile};
 pub use pipeline::{InputRef, Pipeline, StageSpec};

@@ -13,7 +13,7 @@ use serde_json::Value;
 use ventral_cas::{Digest, atomic_write};
 
 use crate::error::{DagError, Result};
-use crate::kind::Params;
+use ventral_stage::Params;
 
 /// One input's recorded digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,7 +37,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use crate::error::{DagError, Result};
-use crate::kind::{Params, Registry};
+use ventral_stage::{Params, Registry};
 
 const RESERVED: [&str; 6] = [
     "kind",
@@ -717,6 +717,19 @@ impl Pipeline {
         }
     }
 
+    /// An error about stage `s`, at the line of the param it names (`param `x``), else at
+    /// the stage's header.
+    pub fn stage_error(&self, s: &StageSpec, message: impl Into<String>) -> DagError {
+        let message = message.into();
+        let line = message
+            .split("param `")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .and_then(|name| s.param_lines.get(name).copied())
+            .unwrap_or(s.line);
+        self.err(line, &s.name, message)
+    }
+
     fn err(&self, line: usize, stage: &str, message: impl Into<String>) -> DagError {
         DagError::Pipeline {
             file: self.file.clone(),
@@ -781,6 +794,11 @@ impl Pipeline {
                         format!("missing required param `{}` ({})", spec.name, spec.doc),
                     ));
                 }
+            }
+            // The kind's own checks of the values, and the runtime its key will declare
+            // (a device this build cannot use is an error now, not after upstream ran).
+            if let Err(e) = kind.check(&s.params).and_then(|()| kind.runtime(&s.params).map(drop)) {
+                return Err(self.stage_error(s, e.to_string()));
             }
         }
         let mut pubs: Vec<(&str, &StageSpec)> = self

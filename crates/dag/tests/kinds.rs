@@ -12,7 +12,6 @@ use ventral_dag::{
 /// A kind that writes `prefix + param + inputs` and counts its executions.
 struct Echo {
     name: &'static str,
-    code: String,
     runtime: Option<String>,
     runs: Arc<AtomicUsize>,
 }
@@ -28,14 +27,14 @@ impl StageKind for Echo {
     fn name(&self) -> &str {
         self.name
     }
-    fn code_identity(&self) -> &str {
-        &self.code
+    fn code_crate(&self) -> &'static str {
+        "test"
     }
     fn params(&self) -> &[ParamSpec] {
         SPEC
     }
-    fn runtime(&self, _p: &Params) -> Option<String> {
-        self.runtime.clone()
+    fn runtime(&self, _p: &Params) -> Result<Option<String>, BoxError> {
+        Ok(self.runtime.clone())
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
@@ -82,18 +81,22 @@ impl World {
 
     fn registry(&self, code_a: &str, code_b: &str, runtime_b: Option<&str>) -> Registry {
         let mut r = Registry::new();
-        r.register(Arc::new(Echo {
-            name: "metric_a",
-            code: code_a.into(),
-            runtime: None,
-            runs: self.runs_a.clone(),
-        }));
-        r.register(Arc::new(Echo {
-            name: "metric_b",
-            code: code_b.into(),
-            runtime: runtime_b.map(str::to_string),
-            runs: self.runs_b.clone(),
-        }));
+        r.register(
+            Arc::new(Echo {
+                name: "metric_a",
+                runtime: None,
+                runs: self.runs_a.clone(),
+            }),
+            code_a,
+        );
+        r.register(
+            Arc::new(Echo {
+                name: "metric_b",
+                runtime: runtime_b.map(str::to_string),
+                runs: self.runs_b.clone(),
+            }),
+            code_b,
+        );
         r
     }
 

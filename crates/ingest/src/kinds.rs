@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 
 use crate::catalog::{Catalog, ingest_catalog, store_name};
 use crate::manifest::Manifest;
@@ -49,24 +49,13 @@ const BRAINIO_PARAMS: &[ParamSpec] = &[ParamSpec {
 }];
 
 /// `brainio`: a BrainIO catalog, folder or `.nc` into one store per identifier.
-pub struct BrainioKind {
-    code: String,
-}
-
-impl BrainioKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        BrainioKind { code: code.into() }
-    }
-}
+pub struct BrainioKind;
 
 impl StageKind for BrainioKind {
     fn name(&self) -> &str {
         "brainio"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         BRAINIO_PARAMS
     }
@@ -141,24 +130,13 @@ impl StageKind for BrainioKind {
 }
 
 /// `imagenet`: an ILSVRC2012 root into an image index.
-pub struct ImagenetKind {
-    code: String,
-}
-
-impl ImagenetKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        ImagenetKind { code: code.into() }
-    }
-}
+pub struct ImagenetKind;
 
 impl StageKind for ImagenetKind {
     fn name(&self) -> &str {
         "imagenet"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         &[]
     }
@@ -177,24 +155,13 @@ impl StageKind for ImagenetKind {
 }
 
 /// `cifar`: CIFAR-100 (binary version) into a stimulus-set store per split.
-pub struct CifarKind {
-    code: String,
-}
-
-impl CifarKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        CifarKind { code: code.into() }
-    }
-}
+pub struct CifarKind;
 
 impl StageKind for CifarKind {
     fn name(&self) -> &str {
         "cifar"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         &[]
     }
@@ -219,24 +186,13 @@ const COCO_PARAMS: &[ParamSpec] = &[ParamSpec {
 }];
 
 /// `coco`: MS COCO images + instances JSON into an image index.
-pub struct CocoKind {
-    code: String,
-}
-
-impl CocoKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        CocoKind { code: code.into() }
-    }
-}
+pub struct CocoKind;
 
 impl StageKind for CocoKind {
     fn name(&self) -> &str {
         "coco"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         COCO_PARAMS
     }

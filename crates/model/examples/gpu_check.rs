@@ -184,9 +184,9 @@ fn training(device: Device, dir: &Path, images: usize, fails: &mut Vec<String>) 
             .map(|e| format!("{:.3}", e.loss))
             .collect();
         let rates: Vec<String> = summary
-            .history
+            .images_per_second
             .iter()
-            .map(|e| format!("{:.0}", e.images_per_second))
+            .map(|r| format!("{r:.0}"))
             .collect();
         // Four well-separated classes: well above chance (0.25) after four epochs.
         if eval.top1 < 0.5 {

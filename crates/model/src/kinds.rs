@@ -12,13 +12,18 @@
 //! inputs = { weights = "stage:train", stimuli = "stage:world/hvm" }
 //! ```
 //!
-//! `train` keeps its epoch checkpoints in `.ventral/cache/train/<key>/` while it runs, so a
-//! killed run resumes from its last complete epoch; the finished output holds the final
-//! weights, every epoch's checkpoint and the history. `device` (default `auto`) is part of a
-//! stage's runtime identity: CPU and CUDA results are different outputs.
+//! The kinds' names, params and runtime are declared in `ventral-model-spec`, which the
+//! engine reads without libtorch; here they run (in the `ventral-torch` worker).
+//!
+//! `train` keeps its epoch checkpoints in the folder the engine keeps for its key
+//! (`<store>/resume/<key>/`) while it runs, so a killed run resumes from its last complete
+//! epoch; the finished output holds the final weights, every epoch's checkpoint and the
+//! history. `device` (default `auto`, resolved when the plan is made) is part of a stage's
+//! runtime identity: CPU and CUDA results are different outputs.
 
 use serde_json::Value;
-use ventral_dag::{BoxError, ParamSpec, ParamType, Params, StageContext, StageKind};
+use ventral_model_spec::{Device as SpecDevice, Runtime};
+use ventral_stage::{BoxError, ParamSpec, Params, StageContext, StageKind};
 
 use crate::extract::{ExtractOptions, Stimuli, extract};
 use crate::train::{TrainOptions, evaluate, train};
@@ -34,44 +39,57 @@ fn config(params: &Params) -> Result<CornetConfig, BoxError> {
     Ok(c)
 }
 
-fn device_name(params: &Params) -> String {
-    params
-        .get("device")
-        .and_then(|v| v.as_str())
-        .unwrap_or("auto")
-        .to_string()
+/// The device the stage's declared runtime names (the engine resolved `auto` when it made
+/// the plan), checked against what this process can use: libtorch's version, the CPU
+/// instruction set it is pinned to, the CUDA device.
+fn device_of(ctx: &StageContext<'_>) -> Result<tch::Device, BoxError> {
+    let declared = ctx.runtime.ok_or("the job declares no runtime (a device-dependent kind)")?;
+    let rt = Runtime::parse(declared)?;
+    crate::runtime::verify(&rt)?;
+    Ok(match rt.device {
+        SpecDevice::Cpu => tch::Device::Cpu,
+        SpecDevice::Cuda(i) => parse_device(&format!("cuda:{i}"))?,
+    })
 }
 
-/// The device a stage will really use (`auto` resolved), as its runtime identity.
-fn runtime_of(params: &Params) -> Option<String> {
-    let d = parse_device(&device_name(params)).ok()?;
-    Some(format!("tch 0.24 (libtorch 2.11) on {d:?}"))
+fn decl_params(name: &str) -> &'static [ParamSpec] {
+    ventral_model_spec::decl(name).map_or(&[], |d| d.params)
 }
 
-const MODEL: ParamSpec = ParamSpec {
-    name: "model",
-    ty: ParamType::Table,
-    required: false,
-    doc: "architecture and knobs: arch, times, scale, skip, convs, shared_norm, width, classes, resolution",
-};
-const DEVICE: ParamSpec = ParamSpec {
-    name: "device",
-    ty: ParamType::Str,
-    required: false,
-    doc: "cpu, cuda, cuda:N or auto (default)",
-};
+fn decl_doc(name: &str) -> &'static str {
+    ventral_model_spec::decl(name).map_or("", |d| d.doc)
+}
+
+fn declared_runtime(name: &str, params: &Params) -> Result<Option<String>, BoxError> {
+    match ventral_model_spec::decl(name) {
+        Some(d) => ventral_model_spec::runtime(d, params),
+        None => Ok(None),
+    }
+}
 
 macro_rules! kind_boilerplate {
     ($t:ident, $name:literal) => {
         /// A stage kind (see the module docs).
-        pub struct $t {
-            code: String,
+        pub struct $t;
+    };
+}
+
+/// The parts of a model kind's `StageKind` impl that come from its declaration in
+/// `ventral-model-spec`.
+macro_rules! declared {
+    ($name:literal) => {
+        fn name(&self) -> &str {
+            $name
         }
-        impl $t {
-            /// With its code identity.
-            pub fn new(code: &str) -> Self {
-                $t { code: code.into() }
-            }
+        ventral_stage::code_crate!();
+        fn params(&self) -> &[ParamSpec] {
+            decl_params($name)
+        }
+        fn doc(&self) -> &str {
+            decl_doc($name)
+        }
+        fn runtime(&self, params: &Params) -> Result<Option<String>, BoxError> {
+            declared_runtime($name, params)
         }
     };
 }
@@ -82,29 +100,9 @@ kind_boilerplate!(TrainKind, "train");
 kind_boilerplate!(EvaluateKind, "evaluate");
 kind_boilerplate!(ExtractKind, "extract");
 
-const INIT_PARAMS: &[ParamSpec] = &[
-    MODEL,
-    ParamSpec {
-        name: "seed",
-        ty: ParamType::Int,
-        required: false,
-        doc: "the initialisation seed (default 0)",
-    },
-];
 
 impl StageKind for InitKind {
-    fn name(&self) -> &str {
-        "init"
-    }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
-    fn params(&self) -> &[ParamSpec] {
-        INIT_PARAMS
-    }
-    fn doc(&self) -> &str {
-        "untrained weights with the official initialisation from `seed`"
-    }
+    declared!("init");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
         let seed = ctx.params.get("seed").and_then(|v| v.as_i64()).unwrap_or(0);
@@ -115,18 +113,7 @@ impl StageKind for InitKind {
 }
 
 impl StageKind for ImportKind {
-    fn name(&self) -> &str {
-        "import"
-    }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
-    fn params(&self) -> &[ParamSpec] {
-        std::slice::from_ref(&MODEL)
-    }
-    fn doc(&self) -> &str {
-        "a torch.save checkpoint (input `checkpoint`) as a weights folder, names and shapes checked"
-    }
+    declared!("import");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
         let ckpt = ctx.one_input("checkpoint")?;
@@ -140,33 +127,9 @@ impl StageKind for ImportKind {
     }
 }
 
-const TRAIN_PARAMS: &[ParamSpec] = &[
-    MODEL,
-    ParamSpec {
-        name: "recipe",
-        ty: ParamType::Table,
-        required: false,
-        doc: "epochs, batch, lr, lr_step, momentum, weight_decay, seed, max_images, amp, channels_last, cudnn_benchmark (defaults: the paper's)",
-    },
-    DEVICE,
-];
 
 impl StageKind for TrainKind {
-    fn name(&self) -> &str {
-        "train"
-    }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
-    fn params(&self) -> &[ParamSpec] {
-        TRAIN_PARAMS
-    }
-    fn doc(&self) -> &str {
-        "train on an image index (input `index`), one checkpoint per epoch, resumable"
-    }
-    fn runtime(&self, params: &Params) -> Option<String> {
-        runtime_of(params)
-    }
+    declared!("train");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
         let recipe = ctx
@@ -177,17 +140,11 @@ impl StageKind for TrainKind {
         let opts: TrainOptions =
             serde_json::from_value(recipe).map_err(|e| format!("param `recipe`: {e}"))?;
         let index = ctx.one_input("index")?;
-        let device = parse_device(&device_name(ctx.params))?;
-        // A resumable working folder named by what determines the result.
-        let mut h = blake3::Hasher::new();
-        h.update(self.code.as_bytes());
-        h.update(serde_json::to_string(ctx.params)?.as_bytes());
-        h.update(&std::fs::read(index.join("images.parquet"))?);
-        let work = ctx
-            .workspace
-            .join(".ventral/cache/train")
-            .join(&h.finalize().to_hex()[..32]);
-        std::fs::create_dir_all(&work)?;
+        let device = device_of(ctx)?;
+        // The resumable working folder the engine keeps for this key, on the store's file
+        // system (so that its epochs can be renamed into the output).
+        let work = ctx.resume_dir;
+        std::fs::create_dir_all(work)?;
         let rate = crate::train::Throughput::default();
         let progress = |epoch: usize, done: usize, total: usize, loss: f64| {
             (ctx.progress)(&format!(
@@ -195,59 +152,26 @@ impl StageKind for TrainKind {
                 rate.rate(epoch, done)
             ));
         };
-        train(&c, index, &work, &opts, device, &progress)?;
+        let summary = train(&c, index, work, &opts, device, &progress)?;
+        if summary.resumed_from > 0 {
+            (ctx.progress)(&format!("resumed after epoch {}", summary.resumed_from));
+        }
         // Move everything into the output (the object store keeps every epoch).
-        for e in std::fs::read_dir(&work)? {
+        for e in std::fs::read_dir(work)? {
             let e = e?;
             std::fs::rename(e.path(), ctx.out_dir.join(e.file_name()))?;
         }
-        let _ = std::fs::remove_dir_all(&work);
         Ok(())
     }
 }
 
-const EVAL_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "split",
-        ty: ParamType::Str,
-        required: false,
-        doc: "the split to evaluate (default val)",
-    },
-    ParamSpec {
-        name: "batch",
-        ty: ParamType::Int,
-        required: false,
-        doc: "images per forward pass (default 64)",
-    },
-    ParamSpec {
-        name: "model_id",
-        ty: ParamType::Str,
-        required: false,
-        doc: "the model's name in eval.json, as the benchmarks' scores name it (default: the weights' architecture)",
-    },
-    DEVICE,
-];
 
 impl StageKind for EvaluateKind {
-    fn name(&self) -> &str {
-        "evaluate"
-    }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
-    fn params(&self) -> &[ParamSpec] {
-        EVAL_PARAMS
-    }
-    fn doc(&self) -> &str {
-        "top-1/top-5 of `weights` on a split of `index`, written to ${out}/eval.json"
-    }
-    fn runtime(&self, params: &Params) -> Option<String> {
-        runtime_of(params)
-    }
+    declared!("evaluate");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let model = Model::open(
             ctx.one_input("weights")?,
-            parse_device(&device_name(ctx.params))?,
+            device_of(ctx)?,
         )?;
         let split = ctx
             .params
@@ -277,48 +201,13 @@ impl StageKind for EvaluateKind {
     }
 }
 
-const EXTRACT_PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "layers",
-        ty: ParamType::StrList,
-        required: false,
-        doc: "Brain-Score layer names to keep (default: all)",
-    },
-    ParamSpec {
-        name: "batch",
-        ty: ParamType::Int,
-        required: false,
-        doc: "images per forward pass (default 16)",
-    },
-    ParamSpec {
-        name: "model_id",
-        ty: ParamType::Str,
-        required: false,
-        doc: "the model's name in the stores (default: the stage name)",
-    },
-    DEVICE,
-];
 
 impl StageKind for ExtractKind {
-    fn name(&self) -> &str {
-        "extract"
-    }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
-    fn params(&self) -> &[ParamSpec] {
-        EXTRACT_PARAMS
-    }
-    fn doc(&self) -> &str {
-        "activations of `weights` on `stimuli` (a stimulus-set store, image folder or .npy), one store per area and timestep"
-    }
-    fn runtime(&self, params: &Params) -> Option<String> {
-        runtime_of(params)
-    }
+    declared!("extract");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let model = Model::open(
             ctx.one_input("weights")?,
-            parse_device(&device_name(ctx.params))?,
+            device_of(ctx)?,
         )?;
         let layers: Vec<String> = ctx
             .params

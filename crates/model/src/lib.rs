@@ -16,6 +16,7 @@ mod error;
 pub mod extract;
 pub mod images;
 pub mod kinds;
+pub mod runtime;
 pub mod train;
 
 use std::path::Path;

@@ -82,8 +82,6 @@ pub struct EpochRecord {
     pub loss: f64,
     /// Training top-1 (on the augmented views).
     pub train_top1: f64,
-    /// Images per second.
-    pub images_per_second: f64,
 }
 
 /// `<out>/epochs/<k>/state.json`.
@@ -201,6 +199,9 @@ pub struct TrainSummary {
     pub history: Vec<EpochRecord>,
     /// The epoch training resumed after (0 when it started fresh).
     pub resumed_from: usize,
+    /// Images per second of each epoch trained by this call (not of resumed ones). Kept out
+    /// of the output folder, which must be the same bytes on every run.
+    pub images_per_second: Vec<f64>,
 }
 
 /// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
@@ -277,6 +278,7 @@ pub fn train(
     let params: Vec<Tensor> = named.into_iter().map(|x| x.1).collect();
     let mut bufs: Vec<Tensor> = params.iter().map(|p| p.zeros_like()).collect();
     let mut history = Vec::new();
+    let mut rates = Vec::new();
     let resumed_from = last_epoch(out).unwrap_or(0).min(opts.epochs);
     if resumed_from > 0 {
         let dir = epoch_dir(out, resumed_from);
@@ -390,8 +392,8 @@ pub fn train(
             lr,
             loss: loss_sum / seen.max(1) as f64,
             train_top1: correct as f64 / seen.max(1) as f64,
-            images_per_second: seen as f64 / t0.elapsed().as_secs_f64().max(1e-9),
         };
+        rates.push(seen as f64 / t0.elapsed().as_secs_f64().max(1e-9));
         history.push(rec);
         // The epoch's checkpoint: written to a temporary folder, renamed when complete.
         let dir = epoch_dir(out, epoch);
@@ -428,6 +430,7 @@ pub fn train(
     Ok(TrainSummary {
         history,
         resumed_from,
+        images_per_second: rates,
     })
 }
 

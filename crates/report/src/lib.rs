@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 
 /// The paper's published CORnet-S row (Table 1).
 pub const PUBLISHED: [(&str, f64); 6] = [
@@ -473,24 +473,13 @@ const PARAMS: &[ParamSpec] = &[ParamSpec {
 }];
 
 /// `report`: Table 1 from score stores and ImageNet evaluations.
-pub struct ReportKind {
-    code: String,
-}
-
-impl ReportKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        ReportKind { code: code.into() }
-    }
-}
+pub struct ReportKind;
 
 impl StageKind for ReportKind {
     fn name(&self) -> &str {
         "report"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         PARAMS
     }

@@ -8,7 +8,7 @@
 //! ```
 
 use serde_json::Value;
-use ventral_dag::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 
 use crate::WorldConfig;
 
@@ -48,24 +48,13 @@ pub fn config(params: &serde_json::Map<String, Value>) -> Result<WorldConfig, Bo
 }
 
 /// The `synth` kind.
-pub struct SynthKind {
-    code: String,
-}
-
-impl SynthKind {
-    /// With its code identity.
-    pub fn new(code: &str) -> Self {
-        SynthKind { code: code.into() }
-    }
-}
+pub struct SynthKind;
 
 impl StageKind for SynthKind {
     fn name(&self) -> &str {
         "synth"
     }
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    ventral_stage::code_crate!();
     fn params(&self) -> &[ParamSpec] {
         PARAMS
     }

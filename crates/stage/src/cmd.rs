@@ -51,17 +51,8 @@ const PARAMS: &[ParamSpec] = &[
     },
 ];
 
-/// The `cmd` kind. Its code identity is given by the binary (the blake3 of this file).
-pub struct CmdKind {
-    code: String,
-}
-
-impl CmdKind {
-    /// A `cmd` kind whose code identity is `code`.
-    pub fn new(code: impl Into<String>) -> Self {
-        CmdKind { code: code.into() }
-    }
-}
+/// The `cmd` kind.
+pub struct CmdKind;
 
 /// Quote `s` for `sh`.
 pub fn shell_quote(s: &str) -> String {
@@ -125,9 +116,7 @@ impl StageKind for CmdKind {
         "cmd"
     }
 
-    fn code_identity(&self) -> &str {
-        &self.code
-    }
+    crate::code_crate!();
 
     fn params(&self) -> &[ParamSpec] {
         PARAMS

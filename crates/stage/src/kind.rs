@@ -91,6 +91,13 @@ pub struct StageContext<'a> {
     pub workspace: &'a Path,
     /// A file for the stage's log.
     pub log: &'a Path,
+    /// The runtime the stage's key declares ([`StageKind::runtime`]: library versions and
+    /// the device, `auto` already resolved), which the kind must honour.
+    pub runtime: Option<&'a str>,
+    /// A folder kept between attempts at this stage key, on the store's file system, for
+    /// work a killed run can resume (a training run's epoch checkpoints). Created by the
+    /// kind when it needs it; the engine removes it once the output is stored.
+    pub resume_dir: &'a Path,
     /// Report progress (shown in the live display).
     pub progress: &'a (dyn Fn(&str) + Sync),
 }
@@ -125,32 +132,43 @@ impl StageContext<'_> {
 /// A kind of stage: a pure function from (params, inputs) to an output folder.
 ///
 /// Implementations must be deterministic: the same params and input bytes give the same
-/// output bytes, whatever the thread count. Whatever else their result depends on (a
+/// output bytes, whatever the thread count. Timings, hosts and dates go to the log and the
+/// progress callback, never into the output. Whatever else their result depends on (a
 /// library version, the device) they report through [`StageKind::runtime`], which enters
 /// the key.
 pub trait StageKind: Send + Sync {
     /// The name used in pipeline files (`cmd`, `score.i2n`, …).
     fn name(&self) -> &str;
-    /// The blake3 of the source files that implement the kind, embedded at build time.
-    fn code_identity(&self) -> &str;
+    /// The workspace crate that implements the kind; write `ventral_stage::code_crate!();`
+    /// in the impl. The kind's code identity is that crate's, computed from its dependency
+    /// closure when the registry is built.
+    fn code_crate(&self) -> &'static str;
     /// The params it accepts.
     fn params(&self) -> &[ParamSpec];
     /// One line describing it.
     fn doc(&self) -> &str {
         ""
     }
-    /// The runtime its result depends on (library versions, CPU/GPU), or `None`.
-    fn runtime(&self, _params: &Params) -> Option<String> {
-        None
+    /// Check the params' values (their JSON types are already checked against
+    /// [`StageKind::params`]), before any stage of the pipeline runs. An error names the
+    /// param (`param `x`: …`) and the values allowed.
+    fn check(&self, _params: &Params) -> Result<(), BoxError> {
+        Ok(())
+    }
+    /// The runtime its result depends on (library versions, CPU/GPU), or `None`. Declared,
+    /// not probed: computing it must not load a runtime library (it runs for every
+    /// `ventral status`); the stage verifies it when it runs.
+    fn runtime(&self, _params: &Params) -> Result<Option<String>, BoxError> {
+        Ok(None)
     }
     /// Produce the output in `ctx.out_dir`.
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError>;
 }
 
-/// The kinds a binary knows, by name.
+/// The kinds a binary knows, by name, each with its code identity.
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: BTreeMap<String, Arc<dyn StageKind>>,
+    kinds: BTreeMap<String, (Arc<dyn StageKind>, String)>,
 }
 
 impl Registry {
@@ -159,20 +177,26 @@ impl Registry {
         Registry::default()
     }
 
-    /// Add a kind (replacing one of the same name).
-    pub fn register(&mut self, kind: Arc<dyn StageKind>) -> &mut Self {
-        self.kinds.insert(kind.name().to_string(), kind);
+    /// Add a kind with its code identity (replacing one of the same name).
+    pub fn register(&mut self, kind: Arc<dyn StageKind>, code_identity: impl Into<String>) -> &mut Self {
+        self.kinds
+            .insert(kind.name().to_string(), (kind, code_identity.into()));
         self
     }
 
     /// The kind called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn StageKind>> {
-        self.kinds.get(name)
+        self.kinds.get(name).map(|(k, _)| k)
     }
 
-    /// Every kind, by name.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn StageKind>> {
-        self.kinds.values()
+    /// The code identity of the kind called `name`.
+    pub fn code_identity(&self, name: &str) -> Option<&str> {
+        self.kinds.get(name).map(|(_, c)| c.as_str())
+    }
+
+    /// Every kind with its code identity, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<dyn StageKind>, &str)> {
+        self.kinds.values().map(|(k, c)| (k, c.as_str()))
     }
 
     /// Names of all kinds.

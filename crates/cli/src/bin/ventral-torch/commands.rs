@@ -1,112 +1,49 @@
 //! `ventral model`, `ventral train`, `ventral eval`, `ventral extract`: the model crate as
-//! direct commands.
+//! direct commands, run in the worker.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ventral_ingest::write_fresh;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use ventral::model_args::{ArchArgs, EvalArgs, ExtractArgs, ModelAction, ModelCmd, ModelCommand, TrainArgs};
 use serde_json::{Value, json};
 use ventral_model::extract::{ExtractOptions, Stimuli, extract};
 use ventral_model::train::{TrainOptions, evaluate, train};
 use ventral_model::{CornetConfig, Model, cornet::parameter_counts, parse_device};
 
-/// The architecture knobs shared by the commands that build a model.
-#[derive(Args, Debug, Clone)]
-pub struct ArchArgs {
-    /// CORnet-S, CORnet-Z, CORnet-R or CORnet-RT.
-    #[arg(long, default_value = "CORnet-S")]
-    pub arch: String,
-    /// Timesteps of V2, V4, IT, e.g. 2,4,2.
-    #[arg(long, value_delimiter = ',')]
-    pub times: Option<Vec<usize>>,
-    /// Channel width multiplier.
-    #[arg(long)]
-    pub width: Option<f64>,
-    /// Input resolution (pixels).
-    #[arg(long)]
-    pub resolution: Option<i64>,
-    /// Output classes.
-    #[arg(long)]
-    pub classes: Option<i64>,
-    /// Bottleneck expansion.
-    #[arg(long)]
-    pub scale: Option<i64>,
-    /// Convolutions per block (1, 2, 3).
-    #[arg(long)]
-    pub convs: Option<usize>,
-    /// No skip connections.
-    #[arg(long)]
-    pub no_skip: bool,
-    /// One set of batch norms for all timesteps.
-    #[arg(long)]
-    pub shared_norm: bool,
-}
-
-impl ArchArgs {
-    pub fn config(&self) -> Result<CornetConfig> {
-        let arch: ventral_model::Arch = self.arch.parse().map_err(anyhow::Error::msg)?;
+/// The configuration the architecture arguments ask for.
+pub fn config(this: &ArchArgs) -> Result<CornetConfig> {
+    {
+        let arch: ventral_model::Arch = this.arch.parse().map_err(anyhow::Error::msg)?;
         let mut c = CornetConfig::for_arch(arch);
-        if let Some(t) = &self.times {
+        if let Some(t) = &this.times {
             anyhow::ensure!(
                 t.len() == 3,
                 "--times takes three numbers (V2, V4, IT), got {t:?}"
             );
             c.times = [t[0], t[1], t[2]];
         }
-        if let Some(w) = self.width {
+        if let Some(w) = this.width {
             c.width = w;
         }
-        if let Some(r) = self.resolution {
+        if let Some(r) = this.resolution {
             c.resolution = r;
         }
-        if let Some(k) = self.classes {
+        if let Some(k) = this.classes {
             c.classes = k;
         }
-        if let Some(s) = self.scale {
+        if let Some(s) = this.scale {
             c.scale = s;
         }
-        if let Some(v) = self.convs {
+        if let Some(v) = this.convs {
             c.convs = v;
         }
-        c.skip = !self.no_skip;
-        c.shared_norm = self.shared_norm;
+        c.skip = !this.no_skip;
+        c.shared_norm = this.shared_norm;
         c.validate()?;
         Ok(c)
     }
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ModelCmd {
-    /// Import a `torch.save` checkpoint (official CORnet format) into a weights folder.
-    Import {
-        /// The checkpoint (`.pth`, `.pth.tar`).
-        checkpoint: PathBuf,
-        /// The weights folder to write.
-        #[arg(short, long)]
-        output: PathBuf,
-        #[command(flatten)]
-        arch: ArchArgs,
-    },
-    /// Freshly initialised weights (the official initialisation, from a seed).
-    Init {
-        /// The weights folder to write.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// The seed.
-        #[arg(long, default_value_t = 0)]
-        seed: i64,
-        #[command(flatten)]
-        arch: ArchArgs,
-    },
-    /// Parameters per module of a weights folder, or of an architecture.
-    Info {
-        /// A weights folder (default: describe --arch and its knobs).
-        weights: Option<PathBuf>,
-        #[command(flatten)]
-        arch: ArchArgs,
-    },
 }
 
 /// `--device` parsing shared by the commands.
@@ -132,7 +69,7 @@ pub fn model(cmd: &ModelCmd) -> Result<Value> {
             output,
             arch,
         } => {
-            let config = arch.config()?;
+            let config = config(arch)?;
             write_fresh(output, |tmp| -> Result<_> {
                 Ok(ventral_model::import_checkpoint(checkpoint, &config, tmp)?)
             })?;
@@ -140,7 +77,7 @@ pub fn model(cmd: &ModelCmd) -> Result<Value> {
             Ok(info_json(&model))
         }
         ModelCmd::Init { output, seed, arch } => {
-            let model = Model::new(&arch.config()?, ventral_model::tch::Device::Cpu, *seed)?;
+            let model = Model::new(&config(arch)?, ventral_model::tch::Device::Cpu, *seed)?;
             write_fresh(output, |tmp| -> Result<_> {
                 Ok(model.save(tmp, &format!("init:{seed}"))?)
             })?;
@@ -149,7 +86,7 @@ pub fn model(cmd: &ModelCmd) -> Result<Value> {
         ModelCmd::Info { weights, arch } => {
             let model = match weights {
                 Some(w) => Model::open(w, ventral_model::tch::Device::Cpu)?,
-                None => Model::new(&arch.config()?, ventral_model::tch::Device::Cpu, 0)?,
+                None => Model::new(&config(arch)?, ventral_model::tch::Device::Cpu, 0)?,
             };
             Ok(info_json(&model))
         }
@@ -250,4 +187,111 @@ pub fn run_eval(
     let model = Model::open(weights, device(device_spec)?)?;
     let s = evaluate(&model, index, split, batch)?;
     Ok(serde_json::to_value(&s)?)
+}
+
+fn print_json(v: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Run a model command and print its result (text, or JSON when asked).
+pub fn run(cmd: &ModelCommand) -> Result<()> {
+    match &cmd.command {
+        ModelAction::Model(action) => {
+            let v = model(action)?;
+            if cmd.json {
+                print_json(&v)?;
+            } else {
+                print_info(&v);
+            }
+        }
+        ModelAction::Train(a) => {
+            let v = train_command(a)?;
+            if cmd.json {
+                print_json(&v)?;
+            } else {
+                let rates = v["images_per_second"].as_array().cloned().unwrap_or_default();
+                let resumed = v["resumed_from"].as_u64().unwrap_or(0) as usize;
+                for (i, e) in v["history"].as_array().into_iter().flatten().enumerate() {
+                    let rate = i
+                        .checked_sub(resumed)
+                        .and_then(|k| rates.get(k))
+                        .and_then(Value::as_f64)
+                        .map(|r| format!(", {r:.1} images/s"))
+                        .unwrap_or_default();
+                    println!(
+                        "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}{rate}",
+                        e["epoch"],
+                        e["lr"],
+                        e["loss"].as_f64().unwrap_or(f64::NAN),
+                        e["train_top1"].as_f64().unwrap_or(f64::NAN),
+                    );
+                }
+            }
+        }
+        ModelAction::Eval(a) => {
+            let v = run_eval(&a.weights, &a.index, &a.split, a.batch, &a.device)?;
+            if cmd.json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "{} images: top-1 {:.4}, top-5 {:.4}",
+                    v["images"],
+                    v["top1"].as_f64().unwrap_or(f64::NAN),
+                    v["top5"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+        }
+        ModelAction::Extract(a) => {
+            let v = extract_command(a)?;
+            if cmd.json {
+                print_json(&v)?;
+            } else {
+                println!(
+                    "{} stimuli, {:.1} images/s ({:.2} s in forward passes)",
+                    v["stimuli"],
+                    v["images_per_second"].as_f64().unwrap_or(f64::NAN),
+                    v["forward_seconds"].as_f64().unwrap_or(f64::NAN)
+                );
+                for l in v["layers"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} ({}): {} neuroids",
+                        l[0].as_str().unwrap_or_default(),
+                        l[1].as_str().unwrap_or_default(),
+                        l[2]
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn train_command(a: &TrainArgs) -> Result<Value> {
+    let opts = TrainOptions {
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        lr_step: a.lr_step,
+        momentum: a.momentum,
+        weight_decay: a.weight_decay,
+        seed: a.seed,
+        max_images: a.max_images,
+        amp: a.amp.clone(),
+        channels_last: a.channels_last,
+        cudnn_benchmark: a.cudnn_benchmark,
+    };
+    run_train(&a.index, &a.output, &config(&a.arch)?, &opts, &a.device)
+}
+
+fn extract_command(a: &ExtractArgs) -> Result<Value> {
+    run_extract(
+        &a.weights,
+        &a.stimuli,
+        &a.output,
+        a.batch,
+        &a.device,
+        &a.layers,
+        a.model_id.as_deref(),
+    )
 }

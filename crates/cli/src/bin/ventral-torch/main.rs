@@ -1,0 +1,108 @@
+//! `ventral-torch`: the model worker. The only executable that loads libtorch; `ventral`
+//! starts it for model stages (`run-stage`, one JSON job on stdin) and model commands
+//! (`command`, the parsed arguments as JSON). Not meant to be typed by users.
+
+mod commands;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use ventral::model_args::{ModelAction, ModelCommand};
+use ventral_kinds::worker::{EXIT_REFUSED, WorkerRequest};
+use ventral_stage::{StageContext, StageKind};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run-stage") => run_stage(),
+        Some("command") => match args.get(1) {
+            Some(json) => command(json),
+            None => Err(anyhow::anyhow!("`command` takes the command as JSON")),
+        },
+        Some("--version") => {
+            println!(
+                "ventral-torch {} (libtorch {})",
+                env!("CARGO_PKG_VERSION"),
+                ventral_model_spec::Libtorch::BUILT.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(anyhow::anyhow!(
+            "usage: ventral-torch run-stage < job.json | ventral-torch command JSON (started by `ventral`)"
+        )),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The model kinds this worker runs.
+fn model_kinds() -> Vec<Arc<dyn StageKind>> {
+    use ventral_model::kinds::{EvaluateKind, ExtractKind, ImportKind, InitKind, TrainKind};
+    vec![
+        Arc::new(InitKind),
+        Arc::new(ImportKind),
+        Arc::new(TrainKind),
+        Arc::new(EvaluateKind),
+        Arc::new(ExtractKind),
+    ]
+}
+
+fn run_stage() -> Result<ExitCode> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the job from stdin")?;
+    let req: WorkerRequest = serde_json::from_str(&text).context("parsing the job")?;
+    let Some(kind) = model_kinds().into_iter().find(|k| k.name() == req.kind) else {
+        bail!("stage `{}`: `{}` is not a model kind", req.stage, req.kind);
+    };
+    let here = ventral_kinds::code_identity(kind.code_crate()).unwrap_or_default();
+    if here != req.code {
+        eprintln!(
+            "error: stage `{}`: the job was prepared for code {} of kind `{}`, but this worker's is {here}; run it with the build that prepared it",
+            req.stage, req.code, req.kind
+        );
+        return Ok(ExitCode::from(EXIT_REFUSED as u8));
+    }
+    let stdout = std::sync::Mutex::new(std::io::stdout());
+    let progress = |m: &str| {
+        if let Ok(mut out) = stdout.lock() {
+            // One line per message; a message's own newlines would split it.
+            let _ = writeln!(out, "progress\t{}", m.replace('\n', " "));
+            let _ = out.flush();
+        }
+    };
+    let ctx = StageContext {
+        stage: &req.stage,
+        params: &req.params,
+        inputs: &req.inputs,
+        out_dir: &req.out_dir,
+        workspace: &req.workspace,
+        log: &req.log,
+        runtime: req.runtime.as_deref(),
+        resume_dir: &req.resume_dir,
+        progress: &progress,
+    };
+    kind.run(&ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn command(json: &str) -> Result<ExitCode> {
+    let cmd: ModelCommand = serde_json::from_str(json).context("parsing the command")?;
+    commands::run(&cmd)?;
+    Ok(ExitCode::SUCCESS)
+}

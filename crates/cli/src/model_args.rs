@@ -1,0 +1,190 @@
+//! The arguments of the model commands (`ventral model|train|eval|extract`). `ventral`
+//! parses them and hands them, as JSON, to the `ventral-torch` worker, which runs them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+
+/// The architecture knobs shared by the commands that build a model.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ArchArgs {
+    /// CORnet-S, CORnet-Z, CORnet-R or CORnet-RT.
+    #[arg(long, default_value = "CORnet-S")]
+    pub arch: String,
+    /// Timesteps of V2, V4, IT, e.g. 2,4,2.
+    #[arg(long, value_delimiter = ',')]
+    pub times: Option<Vec<usize>>,
+    /// Channel width multiplier.
+    #[arg(long)]
+    pub width: Option<f64>,
+    /// Input resolution (pixels).
+    #[arg(long)]
+    pub resolution: Option<i64>,
+    /// Output classes.
+    #[arg(long)]
+    pub classes: Option<i64>,
+    /// Bottleneck expansion.
+    #[arg(long)]
+    pub scale: Option<i64>,
+    /// Convolutions per block (1, 2, 3).
+    #[arg(long)]
+    pub convs: Option<usize>,
+    /// No skip connections.
+    #[arg(long)]
+    pub no_skip: bool,
+    /// One set of batch norms for all timesteps.
+    #[arg(long)]
+    pub shared_norm: bool,
+}
+
+/// `ventral model …`.
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+pub enum ModelCmd {
+    /// Import a `torch.save` checkpoint (official CORnet format) into a weights folder.
+    Import {
+        /// The checkpoint (`.pth`, `.pth.tar`).
+        checkpoint: PathBuf,
+        /// The weights folder to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        arch: ArchArgs,
+    },
+    /// Freshly initialised weights (the official initialisation, from a seed).
+    Init {
+        /// The weights folder to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The seed.
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        #[command(flatten)]
+        arch: ArchArgs,
+    },
+    /// Parameters per module of a weights folder, or of an architecture.
+    Info {
+        /// A weights folder (default: describe --arch and its knobs).
+        weights: Option<PathBuf>,
+        #[command(flatten)]
+        arch: ArchArgs,
+    },
+}
+
+/// `ventral train`.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct TrainArgs {
+    /// The image index (`ventral ingest imagenet`).
+    #[arg(long)]
+    pub index: PathBuf,
+    /// The output folder (epochs/, final weights, history.json).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub arch: ArchArgs,
+    /// Epochs.
+    #[arg(long, default_value_t = 43)]
+    pub epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Divide the learning rate by 10 every N epochs.
+    #[arg(long, default_value_t = 20)]
+    pub lr_step: usize,
+    /// Weight decay.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// Momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// The seed of everything random.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// At most N training images per epoch (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub max_images: usize,
+    /// Mixed precision on CUDA: bf16 or fp16.
+    #[arg(long, default_value = "")]
+    pub amp: String,
+    /// Weights and batches in channels-last (NHWC) memory order (faster on CUDA).
+    #[arg(long)]
+    pub channels_last: bool,
+    /// cuDNN autotuning on CUDA: a few % faster steps after seconds of tuning; in fp32
+    /// cuDNN's workspaces can keep most of the GPU's memory reserved.
+    #[arg(long)]
+    pub cudnn_benchmark: bool,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// `ventral eval`.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct EvalArgs {
+    /// The weights folder.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// The image index.
+    #[arg(long)]
+    pub index: PathBuf,
+    /// The split.
+    #[arg(long, default_value = "val")]
+    pub split: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    }
+
+/// `ventral extract`.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ExtractArgs {
+    /// The weights folder.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// A stimulus-set store, a folder of images, or a `.npy` (N, 3, H, W) float32 batch.
+    #[arg(long)]
+    pub stimuli: PathBuf,
+    /// The output folder.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Only these layers (Brain-Score names, repeatable).
+    #[arg(long = "layer")]
+    pub layers: Vec<String>,
+    /// The model's name in the stores.
+    #[arg(long)]
+    pub model_id: Option<String>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    }
+
+/// A model command, as `ventral` hands it to the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelCommand {
+    /// Print JSON instead of text.
+    pub json: bool,
+    /// The command.
+    pub command: ModelAction,
+}
+
+/// The model commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ModelAction {
+    /// `ventral model …`.
+    Model(ModelCmd),
+    /// `ventral train`.
+    Train(TrainArgs),
+    /// `ventral eval`.
+    Eval(EvalArgs),
+    /// `ventral extract`.
+    Extract(ExtractArgs),
+}

@@ -1,3 +1,0 @@
-//! Kinds that belong to the engine itself rather than to a domain crate.
-
-pub mod cmd;

@@ -1,0 +1,175 @@
+//! The model kinds as the engine sees them, and the protocol with the `ventral-torch`
+//! worker that runs them.
+//!
+//! Loading libtorch costs about a quarter of a second per process, so the `ventral` binary
+//! never links it. A model stage's job goes, as one JSON [`WorkerRequest`] on stdin, to the
+//! `ventral-torch` executable installed beside `ventral` (or named by `$VENTRAL_TORCH`),
+//! which checks the job's code identity and runtime against its own, runs the kind, and
+//! reports progress as `progress\t<message>` lines on stdout. A crash in libtorch kills the
+//! worker, never the engine; the worker dies with the process that started it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use ventral_model_spec::KindDecl;
+use ventral_stage::{BoxError, ParamSpec, Params, StageContext, StageKind};
+
+/// The file name of the worker executable.
+pub const WORKER: &str = "ventral-torch";
+
+/// Exit status of the worker when it refuses a job (another build's code, another runtime).
+pub const EXIT_REFUSED: i32 = 2;
+
+/// A model stage's job, as the worker receives it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerRequest {
+    /// The kind.
+    pub kind: String,
+    /// The stage.
+    pub stage: String,
+    /// The code identity the job was prepared for.
+    pub code: String,
+    /// The declared runtime.
+    pub runtime: Option<String>,
+    /// The params.
+    pub params: Params,
+    /// Input paths by name.
+    pub inputs: BTreeMap<String, Vec<PathBuf>>,
+    /// The empty output folder.
+    pub out_dir: PathBuf,
+    /// The workspace root.
+    pub workspace: PathBuf,
+    /// The stage's log file.
+    pub log: PathBuf,
+    /// The folder kept for resumable work.
+    pub resume_dir: PathBuf,
+}
+
+/// Where the worker executable is: `$VENTRAL_TORCH`, else beside the running executable
+/// (or one folder up, for test harnesses under `target/*/deps`).
+pub fn worker_path() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("VENTRAL_TORCH") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot tell where this executable is: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let candidates = [dir.join(WORKER), dir.join("..").join(WORKER)];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "the model worker `{WORKER}` is not installed beside {} (build it with `cargo build`, or set VENTRAL_TORCH)",
+                exe.display()
+            )
+        })
+}
+
+/// A command that starts the worker with libtorch's CPU kernels pinned ([`ventral_model_spec::cpu_env`])
+/// and that dies with this process.
+pub fn worker_command(capability: &str) -> Result<Command, String> {
+    let mut cmd = Command::new(worker_path()?);
+    for (k, v) in ventral_model_spec::cpu_env(capability) {
+        cmd.env(k, v);
+    }
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// A model kind in a process without libtorch: declared by `ventral-model-spec`, run by
+/// the worker.
+pub struct ModelKind {
+    decl: &'static KindDecl,
+}
+
+impl ModelKind {
+    /// The stand-in for `decl`.
+    pub fn new(decl: &'static KindDecl) -> Self {
+        ModelKind { decl }
+    }
+}
+
+impl StageKind for ModelKind {
+    fn name(&self) -> &str {
+        self.decl.name
+    }
+    fn code_crate(&self) -> &'static str {
+        ventral_model_spec::IMPLEMENTED_IN
+    }
+    fn params(&self) -> &[ParamSpec] {
+        self.decl.params
+    }
+    fn doc(&self) -> &str {
+        self.decl.doc
+    }
+    fn runtime(&self, params: &Params) -> Result<Option<String>, BoxError> {
+        ventral_model_spec::runtime(self.decl, params)
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let code = crate::code_identity(self.code_crate()).unwrap_or_default();
+        let request = WorkerRequest {
+            kind: self.decl.name.to_string(),
+            stage: ctx.stage.to_string(),
+            code: code.to_string(),
+            runtime: ctx.runtime.map(str::to_string),
+            params: ctx.params.clone(),
+            inputs: ctx.inputs.clone(),
+            out_dir: ctx.out_dir.to_path_buf(),
+            workspace: ctx.workspace.to_path_buf(),
+            log: ctx.log.to_path_buf(),
+            resume_dir: ctx.resume_dir.to_path_buf(),
+        };
+        let capability = ctx
+            .runtime
+            .and_then(|r| ventral_model_spec::Runtime::parse(r).ok())
+            .and_then(|r| r.cpu)
+            .unwrap_or_else(|| ventral_model_spec::cpu_capability().to_string());
+        let mut cmd = worker_command(&capability)?;
+        let mut child = cmd
+            .arg("run-stage")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the model worker: {e}"))?;
+        {
+            let mut stdin = child.stdin.take().ok_or("the worker has no stdin")?;
+            stdin.write_all(&serde_json::to_vec(&request)?)?;
+        }
+        let mut stderr = child.stderr.take().ok_or("the worker has no stderr")?;
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let stdout = child.stdout.take().ok_or("the worker has no stdout")?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            if let Some(msg) = line.strip_prefix("progress\t") {
+                (ctx.progress)(msg);
+            }
+        }
+        let status = child.wait()?;
+        let err = err_reader.join().unwrap_or_default();
+        if status.success() {
+            return Ok(());
+        }
+        let msg = err.trim();
+        Err(if msg.is_empty() {
+            format!("the model worker failed ({status})").into()
+        } else {
+            msg.lines().last().unwrap_or(msg).trim_start_matches("error: ").to_string().into()
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! Code identities follow the build graph: every edit in a kind's closure changes it, no
+//! edit outside does, and two computations over the same tree agree with the build's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ventral_kinds::identity::Workspace;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Copy what identities read (manifests, lockfile, build scripts, `src/`) into a scratch
+/// folder.
+fn scratch_copy() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = root();
+    for f in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(root.join(f), tmp.path().join(f)).unwrap();
+    }
+    let ws = Workspace::load(&root, "t").unwrap();
+    for m in ws.members().values() {
+        let from = root.join(&m.dir);
+        let to = tmp.path().join(&m.dir);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(from.join("Cargo.toml"), to.join("Cargo.toml")).unwrap();
+        if from.join("build.rs").is_file() {
+            std::fs::copy(from.join("build.rs"), to.join("build.rs")).unwrap();
+        }
+        copy_dir(&from.join("src"), &to.join("src"));
+    }
+    tmp
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// (kind, crate) of every registered kind.
+fn kinds() -> Vec<(String, String)> {
+    ventral_kinds::registry()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| (k.name().to_string(), k.code_crate().to_string()))
+        .collect()
+}
+
+fn identities(dir: &Path, kinds: &[(String, String)]) -> BTreeMap<String, (String, Vec<String>)> {
+    let ws = Workspace::load(dir, "t").unwrap();
+    kinds
+        .iter()
+        .map(|(k, c)| {
+            let id = ws.identity(c).unwrap();
+            (k.clone(), (id.digest, id.workspace_closure))
+        })
+        .collect()
+}
+
+/// A source file of the member in `dir` (its lib.rs or main.rs).
+fn a_source(dir: &Path) -> PathBuf {
+    for f in ["src/lib.rs", "src/main.rs"] {
+        if dir.join(f).is_file() {
+            return dir.join(f);
+        }
+    }
+    panic!("no lib.rs or main.rs in {}", dir.display());
+}
+
+#[test]
+fn every_edit_in_a_kinds_closure_changes_its_identity_and_no_edit_outside_does() {
+    let tmp = scratch_copy();
+    let kinds = kinds();
+    assert!(kinds.len() >= 17, "{kinds:?}");
+    let before = identities(tmp.path(), &kinds);
+    let ws = Workspace::load(tmp.path(), "t").unwrap();
+    for (name, member) in ws.members() {
+        let dir = tmp.path().join(&member.dir);
+        // Each of: a source file, the manifest, a new module file, the build script.
+        let src = a_source(&dir);
+        let mut edits: Vec<PathBuf> = vec![src.clone(), dir.join("Cargo.toml"), dir.join("src/new_module.rs")];
+        if dir.join("build.rs").is_file() {
+            edits.push(dir.join("build.rs"));
+        }
+        for file in edits {
+            let old = std::fs::read(&file).ok();
+            let mut new = old.clone().unwrap_or_default();
+            new.extend_from_slice(b"\n# an edit\n");
+            std::fs::write(&file, &new).unwrap();
+            let after = identities(tmp.path(), &kinds);
+            for (kind, (digest, closure)) in &after {
+                let in_closure = closure.contains(name);
+                assert_eq!(
+                    digest != &before[kind].0,
+                    in_closure,
+                    "editing {} ({name}) {} the identity of kind `{kind}` (closure: {closure:?})",
+                    file.display(),
+                    if in_closure { "must change" } else { "must not change" }
+                );
+            }
+            match old {
+                Some(b) => std::fs::write(&file, b).unwrap(),
+                None => std::fs::remove_file(&file).unwrap(),
+            }
+        }
+        // Tests, examples and benches are not part of any identity.
+        std::fs::create_dir_all(dir.join("tests")).unwrap();
+        std::fs::write(dir.join("tests/extra.rs"), "#[test] fn t() {}\n").unwrap();
+        std::fs::create_dir_all(dir.join("examples")).unwrap();
+        std::fs::write(dir.join("examples/extra.rs"), "fn main() {}\n").unwrap();
+        assert_eq!(identities(tmp.path(), &kinds), before, "tests/examples of {name}");
+    }
+}
+
+#[test]
+fn kinds_closures_stop_at_the_seam_and_follow_the_code() {
+    let ids = identities(&root(), &kinds());
+    for (kind, (_, closure)) in &ids {
+        // The engine, the CLI and the registry are never part of a kind's identity.
+        for outside in ["ventral", "ventral-dag", "ventral-kinds", "ventral-cas", "ventral-sql"] {
+            assert!(!closure.contains(&outside.to_string()), "kind {kind}: {closure:?}");
+        }
+        assert!(closure.contains(&"ventral-stage".to_string()), "kind {kind}: {closure:?}");
+    }
+    // What each kind executes is in its closure.
+    assert!(ids["neural"].1.contains(&"ventral-metrics".to_string()));
+    assert!(ids["neural"].1.contains(&"ventral-store".to_string()));
+    assert!(ids["extract"].1.contains(&"ventral-store".to_string()));
+    assert!(ids["extract"].1.contains(&"ventral-model-spec".to_string()));
+    assert!(ids["synth"].1.contains(&"ventral-ingest".to_string()));
+    assert_eq!(ids["cmd"].1, vec!["ventral-stage".to_string()]);
+}
+
+#[test]
+fn a_locked_version_change_reaches_exactly_the_kinds_that_use_that_crate() {
+    let tmp = scratch_copy();
+    let kinds = kinds();
+    let before = identities(tmp.path(), &kinds);
+    let lock = tmp.path().join("Cargo.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    // plotters is used by the report kind only.
+    let edited = text.replacen("name = \"plotters\"\nversion = \"", "name = \"plotters\"\nversion = \"9", 1);
+    assert_ne!(edited, text);
+    let edited = edited.replace("\"plotters\",", "\"plotters\",");
+    std::fs::write(&lock, edited).unwrap();
+    let ws = Workspace::load(tmp.path(), "t").unwrap();
+    let ids: BTreeMap<_, _> = kinds.iter().map(|(k, c)| (k.clone(), ws.identity(c).map(|i| i.digest))).collect();
+    for (kind, id) in &ids {
+        match kind.as_str() {
+            "report" => assert_ne!(id.as_ref().ok(), Some(&before[kind].0), "report"),
+            _ => assert_eq!(id.as_ref().ok(), Some(&before[kind].0), "{kind}"),
+        }
+    }
+}
+
+#[test]
+fn two_computations_over_this_tree_agree_with_each_other_and_with_the_build() {
+    let a = Workspace::load(&root(), ventral_kinds::TOOLCHAIN).unwrap();
+    let b = Workspace::load(&root(), ventral_kinds::TOOLCHAIN).unwrap();
+    for (_, c) in kinds() {
+        let (x, y) = (a.identity(&c).unwrap(), b.identity(&c).unwrap());
+        assert_eq!(x, y);
+        assert_eq!(Some(x.digest.as_str()), ventral_kinds::code_identity(&c), "{c}");
+    }
+    // Another toolchain is another identity.
+    let other = Workspace::load(&root(), "rustc 0.0.0 other-target").unwrap();
+    assert_ne!(other.identity("ventral-stage").unwrap().digest, a.identity("ventral-stage").unwrap().digest);
+}
