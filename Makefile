@@ -80,9 +80,12 @@ build: setup
 	cargo build --workspace --all-targets
 
 test: build
-	@set -o pipefail; cargo test --workspace --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log
+	@rm -f $(CARGO_TARGET_DIR)/skipped.log
+	@set -o pipefail; VENTRAL_SKIP_LOG=$(CARGO_TARGET_DIR)/skipped.log cargo test --workspace --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^ignored/) s += $$i } } \
-	  END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' $(CARGO_TARGET_DIR)/test.log
+	  END { printf "tests: %d passed, %d failed, %d ignored\n", p, f, s }' $(CARGO_TARGET_DIR)/test.log
+	@n=$$(cat $(CARGO_TARGET_DIR)/skipped.log 2>/dev/null | wc -l); echo "tests: $$n passed without running for a missing resource (a venv, ../shared/data)$$( [ $$n -gt 0 ] && echo ':' )"; \
+	  cat $(CARGO_TARGET_DIR)/skipped.log 2>/dev/null | sed 's/^/  /' || true
 
 lint: setup
 	cargo fmt --all --check

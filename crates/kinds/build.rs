@@ -19,8 +19,17 @@ fn main() {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown rustc".into());
-    let target = std::env::var("TARGET").unwrap_or_default();
-    let toolchain = format!("{version} {target}");
+    // The compiler, the target and what else shapes the machine code: the profile, its
+    // optimisation level and any RUSTFLAGS (`-C target-cpu=native` can change results).
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let toolchain = format!(
+        "{version} {} profile={} opt-level={} rustflags={:?}",
+        var("TARGET"),
+        var("PROFILE"),
+        var("OPT_LEVEL"),
+        var("CARGO_ENCODED_RUSTFLAGS")
+    );
     let ws = identity::Workspace::load(&root, &toolchain)
         .unwrap_or_else(|e| panic!("code identities: {e}"));
     for p in ws.watched() {
@@ -50,6 +59,7 @@ fn main() {
         );
     }
     out.push_str("];\n");
-    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("identities.rs");
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("identities.rs");
     std::fs::write(dest, out).expect("write identities.rs");
 }

@@ -15,8 +15,8 @@
 //! `time_bin_start`, or the window's first bin) picks the region's nearest model timestep,
 //! `<region>-t<k>`; `layer` names a store directly instead.
 
-use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
+use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
 
 use crate::neural::{Selection, score, window_start};
 use crate::{commit_timestep, write_scores};
@@ -78,6 +78,59 @@ const PARAMS: &[ParamSpec] = &[
     },
 ];
 
+/// The `normalisation` param (default `r/c`).
+fn normalisation(p: &ventral_stage::Params) -> Result<Normalisation, BoxError> {
+    p.get("normalisation")
+        .and_then(|v| v.as_str())
+        .unwrap_or("r/c")
+        .parse()
+        .map_err(|e| format!("param `normalisation`: {e}").into())
+}
+
+/// The `readout` param of `ost` (default `brain-score`).
+fn readout(p: &ventral_stage::Params) -> Result<crate::ost::OstReadout, BoxError> {
+    p.get("readout")
+        .and_then(|v| v.as_str())
+        .unwrap_or("brain-score")
+        .parse()
+        .map_err(|e| format!("param `readout`: {e}").into())
+}
+
+/// Integer param `name`, if set, must be at least `min`.
+fn positive(p: &ventral_stage::Params, name: &str, min: u64) -> Result<(), BoxError> {
+    match p.get(name) {
+        Some(v) if v.as_u64().is_none_or(|n| n < min) => {
+            Err(format!("param `{name}`: {v} (a whole number ≥ {min})").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The grid of inverse regularisation strengths of `transfer` (`c_range = [low, high, steps]`).
+fn c_grid(p: &ventral_stage::Params) -> Result<Vec<f64>, BoxError> {
+    Ok(match p.get("c_range") {
+        None => crate::transfer::log_grid(0.0005, 0.05, 10),
+        Some(v) => match v.as_array().map(Vec::as_slice) {
+            Some([lo, hi, n]) => match (lo.as_f64(), hi.as_f64(), n.as_u64()) {
+                (Some(lo), Some(hi), Some(n)) if lo > 0.0 && hi >= lo && n > 0 => {
+                    crate::transfer::log_grid(lo, hi, n as usize)
+                }
+                _ => {
+                    return Err(format!(
+                        "param `c_range`: {v} is not [low > 0, high ≥ low, steps ≥ 1]"
+                    )
+                    .into());
+                }
+            },
+            _ => {
+                return Err(
+                    format!("param `c_range`: expected [low, high, steps], got {v}").into(),
+                );
+            }
+        },
+    })
+}
+
 /// The `[start, end]` window of a `time_bins` parameter.
 fn window(p: &ventral_stage::Params) -> Result<Option<(f64, f64)>, BoxError> {
     let Some(v) = p.get("time_bins") else {
@@ -111,6 +164,18 @@ impl StageKind for NeuralKind {
     }
     fn doc(&self) -> &str {
         "neural predictivity (PLS-25, Pearson, median, mean over splits) and its internal-consistency ceiling; writes scores.parquet and score.json"
+    }
+    fn check(&self, p: &ventral_stage::Params) -> Result<(), BoxError> {
+        window(p)?;
+        normalisation(p)?;
+        positive(p, "n_components", 1)?;
+        positive(p, "splits", 2)?;
+        if let Some(c) = p.get("min_consistency").and_then(|v| v.as_f64())
+            && !(-1.0..=1.0).contains(&c)
+        {
+            return Err(format!("param `min_consistency`: {c} (a correlation, -1 to 1)").into());
+        }
+        Ok(())
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p = ctx.params;
@@ -152,12 +217,7 @@ impl StageKind for NeuralKind {
             Some(m) => m.to_string(),
             None => crate::model_of(&features)?,
         };
-        let normalisation: Normalisation = p
-            .get("normalisation")
-            .and_then(|v| v.as_str())
-            .unwrap_or("r/c")
-            .parse()
-            .map_err(|e| format!("param `normalisation`: {e}"))?;
+        let normalisation = normalisation(p)?;
         let mut opts = NeuralOptions::default();
         if let Some(n) = p.get("n_components").and_then(|v| v.as_u64()) {
             opts.n_components = n as usize;
@@ -230,6 +290,14 @@ impl StageKind for BehaviourKind {
     }
     fn doc(&self) -> &str {
         "I2n (Rajalingham2018): logistic readout fitted on `fitting` activations, probabilities on `test` activations, against human `trials`"
+    }
+    fn check(&self, p: &ventral_stage::Params) -> Result<(), BoxError> {
+        if let Some(c) = p.get("c").and_then(|v| v.as_f64())
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(format!("param `c`: {c} (a positive number)").into());
+        }
+        Ok(())
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p = ctx.params;
@@ -309,6 +377,9 @@ impl StageKind for OstKind {
     fn doc(&self) -> &str {
         "Kar2019 OST: per-bin softmax readouts of IT (`activations`, committed timesteps) vs the monkey's OST and I1 (`monkey`)"
     }
+    fn check(&self, p: &ventral_stage::Params) -> Result<(), BoxError> {
+        readout(p).map(drop)
+    }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p = ctx.params;
         let acts = ctx.one_input("activations")?;
@@ -322,12 +393,7 @@ impl StageKind for OstKind {
             .and_then(|v| v.as_str())
             .unwrap_or("Kar2019-ost");
         let decoder = p.get("decoder").and_then(|v| v.as_str());
-        let readout: crate::ost::OstReadout = p
-            .get("readout")
-            .and_then(|v| v.as_str())
-            .unwrap_or("brain-score")
-            .parse()
-            .map_err(|e| format!("param `readout`: {e}"))?;
+        let readout = readout(p)?;
         let (result, rows) = crate::ost::score(bench, &model, acts, monkey, decoder, readout)?;
         write_scores(ctx.out_dir, &rows)?;
         std::fs::write(
@@ -459,6 +525,9 @@ impl StageKind for TransferKind {
     fn doc(&self) -> &str {
         "transfer: logistic readout fitted on `train` activations (C chosen on a validation part), accuracy on `test` activations"
     }
+    fn check(&self, p: &ventral_stage::Params) -> Result<(), BoxError> {
+        c_grid(p).map(drop)
+    }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p = ctx.params;
         let layer = p
@@ -476,27 +545,7 @@ impl StageKind for TransferKind {
             .and_then(|v| v.as_str())
             .unwrap_or("CIFAR-100-transfer");
         let label = p.get("label").and_then(|v| v.as_str()).unwrap_or("label");
-        let grid = match p.get("c_range") {
-            None => crate::transfer::log_grid(0.0005, 0.05, 10),
-            Some(v) => match v.as_array().map(Vec::as_slice) {
-                Some([lo, hi, n]) => match (lo.as_f64(), hi.as_f64(), n.as_u64()) {
-                    (Some(lo), Some(hi), Some(n)) if lo > 0.0 && hi >= lo && n > 0 => {
-                        crate::transfer::log_grid(lo, hi, n as usize)
-                    }
-                    _ => {
-                        return Err(format!(
-                            "param `c_range`: {v} is not [low > 0, high ≥ low, steps ≥ 1]"
-                        )
-                        .into());
-                    }
-                },
-                _ => {
-                    return Err(
-                        format!("param `c_range`: expected [low, high, steps], got {v}").into(),
-                    );
-                }
-            },
-        };
+        let grid = c_grid(p)?;
         let seed = p.get("seed").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
         let (result, rows) =
             crate::transfer::score(bench, &model, &train, &test, label, &grid, seed)?;

@@ -154,6 +154,13 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Print a completion script for a shell (`ventral completions bash > /etc/bash_completion.d/ventral`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff: `ventral man | man -l -`).
+    Man,
     /// Query the stores with SQL (read-only). With no query, an interactive prompt.
     ///
     /// Tables: assemblies, stimuli, neuroids, activations, scores, runs.
@@ -231,6 +238,12 @@ enum ScoreCmd {
 }
 
 fn main() -> ExitCode {
+    // Like any Unix tool: a closed pipe downstream (`ventral … | head`) ends the process
+    // quietly instead of a "Broken pipe" panic. Rust ignores SIGPIPE by default.
+    // SAFETY: resetting a signal's disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -297,6 +310,21 @@ fn secs(s: f64) -> Duration {
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "ventral", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let registry = ventral_kinds::registry()?;
     if let Cmd::Kinds = cli.command {
         return kinds(cli, &registry);
@@ -348,7 +376,7 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     inputs.store(test)?,
                     inputs.store(trials)?,
                 );
-                let model = ventral_benchmarks::model_of(&test)?;
+                let model = ventral_benchmarks::model_of(&test).map_err(|e| inputs.explain(e))?;
                 let (r, _) = ventral_benchmarks::behaviour::score(
                     "i2n",
                     &model,
@@ -357,7 +385,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     &trials,
                     "object_name",
                     *c,
-                )?;
+                )
+                .map_err(|e| inputs.explain(e))?;
                 serde_json::to_value(&r)?
             }
             ScoreCmd::Ost {
@@ -375,7 +404,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
                     &monkey,
                     decoder.as_deref(),
                     *readout,
-                )?;
+                )
+                .map_err(|e| inputs.explain(e))?;
                 serde_json::to_value(&r)?
             }
             ScoreCmd::Neural { .. } => unreachable!("handled above"),
@@ -680,6 +710,8 @@ fn dispatch(cli: &Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kinds
+        | Cmd::Completions { .. }
+        | Cmd::Man
         | Cmd::Score { .. }
         | Cmd::Ingest { .. }
         | Cmd::Export { .. }
@@ -846,7 +878,12 @@ fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
         print_json(&json!(v))?;
     } else {
         for (k, code) in registry.iter() {
-            println!("{}  (code {})  {}", k.name(), &code[..16.min(code.len())], k.doc());
+            println!(
+                "{}  (code {})  {}",
+                k.name(),
+                &code[..16.min(code.len())],
+                k.doc()
+            );
             for p in k.params() {
                 println!(
                     "    {:<10} {:<20} {}{}",
@@ -881,6 +918,15 @@ fn model_command(cli: &Cli, action: ModelAction) -> Result<ExitCode> {
         .arg(json)
         .status()
         .context("starting the model worker")?;
+    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        // Die of the same signal (a closed pipe downstream ends both quietly).
+        // SAFETY: restoring a signal's default action and raising it in this thread.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+        eprintln!("error: the model worker was killed by signal {sig}");
+    }
     Ok(match status.code() {
         Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         None => ExitCode::from(1),

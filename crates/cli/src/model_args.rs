@@ -139,7 +139,7 @@ pub struct EvalArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    }
+}
 
 /// `ventral extract`.
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
@@ -165,7 +165,7 @@ pub struct ExtractArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    }
+}
 
 /// A model command, as `ventral` hands it to the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,12 +10,26 @@ use ventral_metrics::neural::{NeuralOptions, Normalisation};
 /// Where BrainIO netCDF inputs are ingested for one command; removed when dropped.
 pub struct Inputs {
     dir: Option<tempfile::TempDir>,
+    /// (temporary store, the user's file), so errors can name the user's file.
+    names: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Inputs {
     /// No input converted yet.
     pub fn new() -> Self {
-        Inputs { dir: None }
+        Inputs {
+            dir: None,
+            names: Vec::new(),
+        }
+    }
+
+    /// `e` with every temporary store replaced by the file the user named.
+    pub fn explain(&self, e: impl Into<anyhow::Error>) -> anyhow::Error {
+        let mut msg = format!("{:#}", e.into());
+        for (tmp, user) in &self.names {
+            msg = msg.replace(&tmp.display().to_string(), &user.display().to_string());
+        }
+        anyhow::Error::msg(msg)
     }
 
     /// `path` as an assembly store: a store is used as it is; a BrainIO netCDF file (`.nc`)
@@ -47,6 +61,7 @@ impl Inputs {
             &ventral_ingest::netcdf::IngestOptions::default(),
         )
         .with_context(|| format!("reading the BrainIO file {}", path.display()))?;
+        self.names.push((out.clone(), path.to_path_buf()));
         Ok(out)
     }
 }
@@ -60,7 +75,7 @@ pub fn neural(
 ) -> Result<serde_json::Value> {
     let mut inputs = Inputs::new();
     let (source_store, target_store) = (inputs.store(source)?, inputs.store(target)?);
-    let model = ventral_benchmarks::model_of(&source_store)?;
+    let model = ventral_benchmarks::model_of(&source_store).map_err(|e| inputs.explain(e))?;
     let (r, _) = ventral_benchmarks::neural::score(
         "neural",
         &model,
@@ -69,7 +84,8 @@ pub fn neural(
         sel,
         normalisation,
         &NeuralOptions::default(),
-    )?;
+    )
+    .map_err(|e| inputs.explain(e))?;
     Ok(serde_json::json!({
         "benchmark": "neural",
         "source": source,

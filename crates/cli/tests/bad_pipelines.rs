@@ -138,3 +138,75 @@ fn missing_pipeline_file() {
     );
     assert!(!ws.path().join(".ventral").exists());
 }
+
+/// A typo in a value of any stage of the paper's pipeline: exit 2 within a second, one
+/// line naming the file, the line, the stage and the param, and nothing run or written.
+#[test]
+fn a_bad_value_anywhere_in_the_paper_pipeline_is_refused_before_anything_runs() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (text, typo, stage, param)
+        (
+            "readout = \"${vars.ost_readout}\"",
+            "readout = \"convergd\"",
+            "ost",
+            "readout",
+        ),
+        (
+            "time_bins = [190, 210]",
+            "time_bins = [170]",
+            "it_late",
+            "time_bins",
+        ),
+        (
+            "time_bins = [90, 110]",
+            "time_bins = [110, 90]",
+            "it_early",
+            "time_bins",
+        ),
+        (
+            "recipe = { epochs = 12,",
+            "recipe = { epoch = 12,",
+            "train",
+            "recipe",
+        ),
+        (
+            "lr_step = 8,",
+            "lr_step = 8, amp = \"fp8\",",
+            "train",
+            "recipe",
+        ),
+        ("size = \"embedded\"", "size = \"tiny\"", "world", "size"),
+    ];
+    for (text, typo, stage, param) in cases {
+        assert!(paper.contains(text), "{text} is no longer in paper.toml");
+        let src = paper.replacen(text, typo, 1);
+        let line = src
+            .lines()
+            .position(|l| l.contains(typo.split(',').next().unwrap_or(typo)))
+            .unwrap()
+            + 1;
+        let t0 = std::time::Instant::now();
+        check_with(
+            &src,
+            &[
+                &format!("pipelines/p.toml:{line}: stage `{stage}`"),
+                &format!("param `{param}`"),
+            ],
+            &[&["run"], &["status"]],
+        );
+        assert!(
+            t0.elapsed().as_secs_f64() < 2.0,
+            "{typo}: {:?}",
+            t0.elapsed()
+        );
+    }
+    // A device typo in any model stage.
+    let src = paper.replacen("device = \"cpu\"", "device = \"gpu0\"", 1);
+    check_with(
+        &src,
+        &["param `device`", "cpu, cuda, cuda:N or auto"],
+        &[&["run"]],
+    );
+}

@@ -252,8 +252,16 @@ fn the_binary_lists_every_kind_with_the_identity_of_its_crate_computed_from_this
         let name = k["kind"].as_str().unwrap();
         let krate = k["crate"].as_str().unwrap();
         let id = tree.identity(krate).unwrap();
-        assert_eq!(k["code"].as_str().unwrap(), id.digest, "kind {name} ({krate})");
-        assert_eq!(k["closure"], serde_json::json!(id.workspace_closure), "kind {name}");
+        assert_eq!(
+            k["code"].as_str().unwrap(),
+            id.digest,
+            "kind {name} ({krate})"
+        );
+        assert_eq!(
+            k["closure"],
+            serde_json::json!(id.workspace_closure),
+            "kind {name}"
+        );
     }
 }
 
@@ -447,7 +455,13 @@ fn exec_stage_runs_a_prepared_job() {
     ws.write("data/in.txt", "payload\n");
     // A job prepared by another build (another code identity of `cmd`) is refused: exit 2,
     // one line naming both identities, nothing stored.
-    let here = ws.json(&["kinds"]).as_array().unwrap().iter().find(|k| k["kind"] == "cmd").unwrap()["code"]
+    let here = ws
+        .json(&["kinds"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "cmd")
+        .unwrap()["code"]
         .as_str()
         .unwrap()
         .to_string();
@@ -458,8 +472,15 @@ fn exec_stage_runs_a_prepared_job() {
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains(&"0".repeat(64)) && err.contains(&here), "{err}");
-    assert!(!ws.path().join(format!(".ventral/jobs/{key}.result.json")).exists());
+    assert!(
+        err.contains(&"0".repeat(64)) && err.contains(&here),
+        "{err}"
+    );
+    assert!(
+        !ws.path()
+            .join(format!(".ventral/jobs/{key}.result.json"))
+            .exists()
+    );
     let mut job = job;
     job["code"] = here.into();
     ws.write(&format!(".ventral/jobs/{key}.json"), &job.to_string());
@@ -584,13 +605,80 @@ fn the_ventral_binary_does_not_link_libtorch_and_the_worker_does() {
     };
     let ventral = needed(env!("CARGO_BIN_EXE_ventral"));
     assert!(ventral.contains("NEEDED"), "{ventral}");
-    assert!(!ventral.contains("torch"), "ventral links libtorch:\n{ventral}");
+    assert!(
+        !ventral.contains("torch"),
+        "ventral links libtorch:\n{ventral}"
+    );
     let worker = needed(env!("CARGO_BIN_EXE_ventral-torch"));
-    assert!(worker.contains("libtorch"), "the worker links libtorch:\n{worker}");
-    // And `ventral --version` maps no libtorch at all (nothing loads it with dlopen).
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ventral"))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    assert!(
+        worker.contains("libtorch"),
+        "the worker links libtorch:\n{worker}"
+    );
+    // And no command that runs no model loads it, not even with dlopen: the dynamic
+    // loader lists every library it opens.
+    let ws = chain();
+    for args in [
+        &["--version"][..],
+        &["status"],
+        &["kinds"],
+        &["sql", "SELECT 1"],
+    ] {
+        let o = ws.cmd(args).env("LD_DEBUG", "files").output().unwrap();
+        assert!(o.status.success(), "{args:?}");
+        let loaded = String::from_utf8_lossy(&o.stderr);
+        assert!(loaded.contains("file="), "LD_DEBUG had no effect: {loaded}");
+        assert!(!loaded.contains("libtorch"), "{args:?} loaded libtorch");
+    }
+}
+
+/// `ventral … | head`: a closed pipe downstream ends any command quietly — no panic, no
+/// "Broken pipe" message — and a closed stdout is no error either.
+#[test]
+fn commands_end_quietly_when_their_output_pipe_is_closed() {
+    let ws = chain();
+    ws.ok(&["run"]);
+    let commands: &[&[&str]] = &[
+        &["--help"],
+        &["--version"],
+        &["kinds"],
+        &["kinds", "--json"],
+        &["status"],
+        &["status", "--json"],
+        &["dag"],
+        &["dag", "--dot"],
+        &["show", "a"],
+        &["run"],
+        &["run", "--dry-run"],
+        &["verify"],
+        &["gc", "--dry-run"],
+        &["sql", "SELECT * FROM runs"],
+        &["sql", "--format", "csv", "SELECT 1"],
+        &["completions", "bash"],
+        &["man"],
+        &["model", "info", "--width", "0.125", "--resolution", "32"],
+    ];
+    for args in commands {
+        for closed in ["pipe", "null"] {
+            let mut cmd = ws.cmd(args);
+            if closed == "pipe" {
+                let (reader, writer) = std::io::pipe().unwrap();
+                drop(reader);
+                cmd.stdout(writer);
+            } else {
+                cmd.stdout(std::process::Stdio::null());
+            }
+            let o = cmd.stderr(std::process::Stdio::piped()).output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !err.contains("panicked") && !err.contains("Broken pipe"),
+                "{args:?} ({closed}): {err}"
+            );
+            use std::os::unix::process::ExitStatusExt;
+            assert!(
+                o.status.success() || o.status.signal() == Some(libc::SIGPIPE),
+                "{args:?} ({closed}): {:?} {err}",
+                o.status
+            );
+        }
+    }
 }

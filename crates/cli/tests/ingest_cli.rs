@@ -38,7 +38,7 @@ fn fails(ws: &Ws, args: &[&str], needles: &[&str], out: &Path) {
 #[test]
 fn netcdf_written_by_xarray_round_trips() {
     let Some(py3) = python() else {
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        common::skipped("no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
@@ -79,7 +79,7 @@ fn real_brainio_files_round_trip_and_load_in_brainscore() {
         return;
     };
     let Some(py3) = python() else {
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        common::skipped("no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
@@ -150,7 +150,7 @@ fn stimulus_sets_and_catalogs() {
         return;
     };
     let Some(py3) = python() else {
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        common::skipped("no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
@@ -222,7 +222,7 @@ fn bad_inputs_are_named_and_leave_nothing() {
         return;
     };
     let Some(py3) = python() else {
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        common::skipped("no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();
@@ -450,7 +450,7 @@ fn coco_index_with_grayscale_subset() {
         return;
     };
     let Some(py3) = python() else {
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        common::skipped("no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();

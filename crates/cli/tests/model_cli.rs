@@ -82,7 +82,7 @@ fn extract_writes_one_store_per_area_and_timestep() {
         return;
     };
     let Some(py3) = python() else {
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        common::skipped("no project venv (run `make test`)");
         return;
     };
     let ws = Ws::new();

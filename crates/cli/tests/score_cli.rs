@@ -164,3 +164,35 @@ fn missing_coordinate_is_named() {
         "{err}"
     );
 }
+
+/// Errors about BrainIO `.nc` inputs name the user's files, never the temporary stores they
+/// were read into.
+#[test]
+fn errors_about_netcdf_inputs_name_the_users_files() {
+    let Some(data) = common::shared_data_or_skip() else {
+        return;
+    };
+    let ws = Ws::new();
+    let nc = data.join("brainio-netcdf");
+    let source = nc.join("resnet18-objectome240-features.nc");
+    let target = nc.join("alexnet-probabilities.nc");
+    let o = ws.run(&[
+        "score",
+        "neural",
+        "--source",
+        source.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        !err.contains("ventral-score-") && !err.contains("input-0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("resnet18-objectome240-features.nc")
+            || err.contains("alexnet-probabilities.nc"),
+        "{err}"
+    );
+}

@@ -26,9 +26,9 @@ use ventral_cas::{Digest, HashCache, RunRecord, Store, WorkspaceLock, hash_dir};
 use crate::error::{DagError, Result};
 use crate::graph::Graph;
 use crate::key::KeyMaterial;
-use ventral_stage::{Params, Registry, StageContext};
 use crate::lockfile::{LockEntry, LockInput, Lockfile};
 use crate::pipeline::{InputRef, Pipeline, StageSpec};
+use ventral_stage::{Params, Registry, StageContext};
 
 /// A workspace: its root folder, its store, and its `lockfiles/` folder.
 #[derive(Clone, Debug)]
@@ -371,7 +371,9 @@ pub struct Job {
     pub inputs: BTreeMap<String, Vec<PathBuf>>,
     /// The workspace root.
     pub workspace: PathBuf,
-    /// The code identity of the kind in the build that prepared the job (part of the key).
+    /// The code identity of the kind in the build that prepared the job (part of the key;
+    /// empty in jobs written before it was recorded, which are refused).
+    #[serde(default)]
     pub code: String,
     /// The runtime the key declares (library versions, resolved device), if any.
     #[serde(default)]

@@ -69,7 +69,10 @@ pub enum DagError {
 impl DagError {
     /// Whether this is a mistake in a pipeline file (exit code 2).
     pub fn is_pipeline_error(&self) -> bool {
-        matches!(self, DagError::Pipeline { .. } | DagError::CodeMismatch { .. })
+        matches!(
+            self,
+            DagError::Pipeline { .. } | DagError::CodeMismatch { .. }
+        )
     }
 }
 

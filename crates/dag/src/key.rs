@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use ventral_cas::{Digest, hash_bytes};
 
-use ventral_stage::Params;
 use crate::lockfile::LockInput;
+use ventral_stage::Params;
 
 /// Everything that determines a stage's output.
 #[derive(Clone, Debug)]

@@ -24,8 +24,8 @@ pub use engine::{
 };
 pub use error::{DagError, Result};
 pub use graph::Graph;
+pub use lockfile::{LockEntry, LockInput, Lockfile};
+pub use pipeline::{InputRef, Pipeline, StageSpec};
 pub use ventral_stage::{
     BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind, canonical, cmd,
 };
-pub use lockfile::{LockEntry, LockInput, Lockfile};
-pub use pipeline::{InputRef, Pipeline, StageSpec};

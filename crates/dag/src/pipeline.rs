@@ -797,7 +797,10 @@ impl Pipeline {
             }
             // The kind's own checks of the values, and the runtime its key will declare
             // (a device this build cannot use is an error now, not after upstream ran).
-            if let Err(e) = kind.check(&s.params).and_then(|()| kind.runtime(&s.params).map(drop)) {
+            if let Err(e) = kind
+                .check(&s.params)
+                .and_then(|()| kind.runtime(&s.params).map(drop))
+            {
                 return Err(self.stage_error(s, e.to_string()));
             }
         }

@@ -192,11 +192,15 @@ impl Workspace {
             for table in dep_tables(&m) {
                 for (key, spec) in table {
                     // `workspace = true` inherits the root's entry (features add up).
-                    let inherited = spec.get("workspace").and_then(toml::Value::as_bool) == Some(true);
+                    let inherited =
+                        spec.get("workspace").and_then(toml::Value::as_bool) == Some(true);
                     let base = if inherited {
-                        ws_deps
-                            .get(key)
-                            .ok_or_else(|| err(&path, format!("dependency `{key}` is not in [workspace.dependencies]")))?
+                        ws_deps.get(key).ok_or_else(|| {
+                            err(
+                                &path,
+                                format!("dependency `{key}` is not in [workspace.dependencies]"),
+                            )
+                        })?
                     } else {
                         spec
                     };
@@ -209,7 +213,13 @@ impl Workspace {
                     });
                     if let Some(p) = path_dep {
                         let dep = name_of_dir.get(&p).ok_or_else(|| {
-                            err(&path, format!("path dependency `{key}` ({}) is not a workspace member", p.display()))
+                            err(
+                                &path,
+                                format!(
+                                    "path dependency `{key}` ({}) is not a workspace member",
+                                    p.display()
+                                ),
+                            )
                         })?;
                         member.workspace_deps.insert(dep.clone());
                         continue;
@@ -223,7 +233,11 @@ impl Workspace {
                     if inherited {
                         features.extend(features_of(spec));
                     }
-                    member.external_deps.entry(package).or_default().extend(features);
+                    member
+                        .external_deps
+                        .entry(package)
+                        .or_default()
+                        .extend(features);
                 }
             }
             members.insert(name, member);
@@ -283,7 +297,9 @@ impl Workspace {
         for m in self.members.values() {
             let d = self.root.join(&m.dir);
             v.push(d.join("Cargo.toml"));
-            v.push(d.join("build.rs"));
+            if d.join("build.rs").is_file() {
+                v.push(d.join("build.rs"));
+            }
             v.push(d.join("src"));
         }
         v
@@ -295,12 +311,10 @@ impl Workspace {
         let mut parts = dep.split_whitespace();
         let name = parts.next()?;
         match parts.next() {
-            Some(v) => Some((name.to_string(), v.to_string())),
-            None => self
-                .lock
-                .keys()
-                .find(|(n, _)| n == name)
-                .cloned(),
+            Some(v) => {
+                Some((name.to_string(), v.to_string())).filter(|k| self.lock.contains_key(k))
+            }
+            None => self.lock.keys().find(|(n, _)| n == name).cloned(),
         }
     }
 
@@ -308,7 +322,10 @@ impl Workspace {
     pub fn identity(&self, name: &str) -> Result<Identity, IdentityError> {
         let lock_path = self.root.join("Cargo.lock");
         if !self.members.contains_key(name) {
-            return Err(err(&self.root.join("Cargo.toml"), format!("`{name}` is not a workspace member")));
+            return Err(err(
+                &self.root.join("Cargo.toml"),
+                format!("`{name}` is not a workspace member"),
+            ));
         }
         // Workspace closure.
         let mut closure = BTreeSet::new();
@@ -322,7 +339,18 @@ impl Workspace {
         }
         // External closure: the versions Cargo.lock resolves each member's direct
         // dependencies to, then theirs.
+        // Features: what any workspace manifest asks of a crate, since Cargo unifies them
+        // across the build (an over-approximation: a feature asked outside the closure
+        // also counts).
         let mut features: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for m in self.members.values() {
+            for (dep, f) in &m.external_deps {
+                features
+                    .entry(dep.clone())
+                    .or_default()
+                    .extend(f.iter().cloned());
+            }
+        }
         let mut external = BTreeSet::new();
         let mut queue = VecDeque::new();
         for c in &closure {
@@ -333,14 +361,18 @@ impl Workspace {
                 .find(|((n, _), _)| n == c)
                 .map(|(_, (_, _, d))| d.clone())
                 .unwrap_or_default();
-            for (dep, f) in &m.external_deps {
-                features.entry(dep.clone()).or_default().extend(f.iter().cloned());
+            for dep in m.external_deps.keys() {
                 let resolved = member_deps
                     .iter()
                     .find(|d| d.split_whitespace().next() == Some(dep.as_str()))
                     .and_then(|d| self.lock_key(d))
                     .or_else(|| self.lock_key(dep))
-                    .ok_or_else(|| err(&lock_path, format!("`{dep}` (a dependency of `{c}`) is not locked")))?;
+                    .ok_or_else(|| {
+                        err(
+                            &lock_path,
+                            format!("`{dep}` (a dependency of `{c}`) is not locked"),
+                        )
+                    })?;
                 queue.push_back(resolved);
             }
         }
@@ -386,8 +418,17 @@ impl Workspace {
         }
         let mut ext = Vec::new();
         for (n, v) in &external {
-            let (source, checksum, _) = &self.lock[&(n.clone(), v.clone())];
-            let f: Vec<String> = features.get(n).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let (source, checksum, _) =
+                self.lock.get(&(n.clone(), v.clone())).ok_or_else(|| {
+                    err(
+                        &lock_path,
+                        format!("`{n} {v}` is named as a dependency but not locked"),
+                    )
+                })?;
+            let f: Vec<String> = features
+                .get(n)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
             h.update(format!("extern {n} {v} {source} {checksum} [{}]\0", f.join(",")).as_bytes());
             ext.push(format!("{n} {v}"));
         }

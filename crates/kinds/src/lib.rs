@@ -68,7 +68,9 @@ pub fn register(r: &mut Registry, kind: Arc<dyn StageKind>) -> Result<(), Unknow
 
 /// Every built-in kind of this build.
 pub fn registry() -> Result<Registry, UnknownCrate> {
-    use ventral_benchmarks::kinds::{BehaviourKind, CompositeKind, NeuralKind, OstKind, TransferKind};
+    use ventral_benchmarks::kinds::{
+        BehaviourKind, CompositeKind, NeuralKind, OstKind, TransferKind,
+    };
     use ventral_ingest::kinds::{BrainioKind, CifarKind, CocoKind, ImagenetKind};
     let mut r = Registry::new();
     let kinds: Vec<Arc<dyn StageKind>> = vec![

@@ -2,14 +2,15 @@
 //! worker that runs them.
 //!
 //! Loading libtorch costs about a quarter of a second per process, so the `ventral` binary
-//! never links it. A model stage's job goes, as one JSON [`WorkerRequest`] on stdin, to the
-//! `ventral-torch` executable installed beside `ventral` (or named by `$VENTRAL_TORCH`),
-//! which checks the job's code identity and runtime against its own, runs the kind, and
-//! reports progress as `progress\t<message>` lines on stdout. A crash in libtorch kills the
-//! worker, never the engine; the worker dies with the process that started it.
+//! never links it. A model stage's job goes, as one JSON [`WorkerRequest`] in a file, to
+//! `ventral-torch run-stage FILE`, installed beside `ventral` (or named by
+//! `$VENTRAL_TORCH`), which checks the job's code identity and runtime against its own,
+//! runs the kind, and reports on stdout: `progress\t<message>` lines, and on failure one
+//! `error\t<JSON string>` line. Its stderr goes to the stage's log. A crash in libtorch kills
+//! the worker, never the engine; the worker dies with the process that started it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -55,7 +56,8 @@ pub fn worker_path() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("VENTRAL_TORCH") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot tell where this executable is: {e}"))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot tell where this executable is: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     let candidates = [dir.join(WORKER), dir.join("..").join(WORKER)];
     candidates
@@ -113,6 +115,9 @@ impl StageKind for ModelKind {
     fn doc(&self) -> &str {
         self.decl.doc
     }
+    fn check(&self, params: &Params) -> Result<(), BoxError> {
+        ventral_model_spec::check(self.decl, params)
+    }
     fn runtime(&self, params: &Params) -> Result<Option<String>, BoxError> {
         ventral_model_spec::runtime(self.decl, params)
     }
@@ -130,46 +135,58 @@ impl StageKind for ModelKind {
             log: ctx.log.to_path_buf(),
             resume_dir: ctx.resume_dir.to_path_buf(),
         };
-        let capability = ctx
+        let runtime = ctx
             .runtime
-            .and_then(|r| ventral_model_spec::Runtime::parse(r).ok())
-            .and_then(|r| r.cpu)
+            .ok_or("a model stage must declare a runtime")
+            .and_then(|r| ventral_model_spec::Runtime::parse(r).map_err(|_| "bad runtime"))
+            .map_err(|e| format!("{e}: {:?}", ctx.runtime))?;
+        let capability = runtime
+            .cpu
             .unwrap_or_else(|| ventral_model_spec::cpu_capability().to_string());
-        let mut cmd = worker_command(&capability)?;
-        let mut child = cmd
+        // The job goes in a file (the worker may die before reading a pipe, and this
+        // process must not die of SIGPIPE for it).
+        let mut job = tempfile::Builder::new()
+            .prefix("ventral-job-")
+            .suffix(".json")
+            .tempfile()?;
+        job.write_all(&serde_json::to_vec(&request)?)?;
+        job.flush()?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ctx.log)
+            .map_err(|e| format!("cannot open the stage log {}: {e}", ctx.log.display()))?;
+        let mut child = worker_command(&capability)?
             .arg("run-stage")
-            .stdin(Stdio::piped())
+            .arg(job.path())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start the model worker: {e}"))?;
-        {
-            let mut stdin = child.stdin.take().ok_or("the worker has no stdin")?;
-            stdin.write_all(&serde_json::to_vec(&request)?)?;
-        }
-        let mut stderr = child.stderr.take().ok_or("the worker has no stderr")?;
-        let err_reader = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let stdout = child.stdout.take().ok_or("the worker has no stdout")?;
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            if let Some(msg) = line.strip_prefix("progress\t") {
-                (ctx.progress)(msg);
+        let mut error = None;
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(msg) = line.strip_prefix("progress\t") {
+                    (ctx.progress)(msg);
+                } else if let Some(e) = line.strip_prefix("error\t") {
+                    error =
+                        Some(serde_json::from_str::<String>(e).unwrap_or_else(|_| e.to_string()));
+                }
             }
         }
         let status = child.wait()?;
-        let err = err_reader.join().unwrap_or_default();
         if status.success() {
             return Ok(());
         }
-        let msg = err.trim();
-        Err(if msg.is_empty() {
-            format!("the model worker failed ({status})").into()
-        } else {
-            msg.lines().last().unwrap_or(msg).trim_start_matches("error: ").to_string().into()
+        Err(match error {
+            Some(e) => e.into(),
+            None => format!(
+                "the model worker died ({status}) without saying why; its output is in {}",
+                ctx.log.display()
+            )
+            .into(),
         })
     }
 }

@@ -6,6 +6,15 @@ use std::path::{Path, PathBuf};
 
 use ventral_kinds::identity::Workspace;
 
+/// The target this test was built for (from the toolchain string the build embedded).
+fn target() -> String {
+    ventral_kinds::TOOLCHAIN
+        .split_whitespace()
+        .find(|w| w.matches('-').count() >= 2 && !w.contains(['=', '(', ')']))
+        .expect("a target triple in the toolchain string")
+        .to_string()
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -85,7 +94,11 @@ fn every_edit_in_a_kinds_closure_changes_its_identity_and_no_edit_outside_does()
         let dir = tmp.path().join(&member.dir);
         // Each of: a source file, the manifest, a new module file, the build script.
         let src = a_source(&dir);
-        let mut edits: Vec<PathBuf> = vec![src.clone(), dir.join("Cargo.toml"), dir.join("src/new_module.rs")];
+        let mut edits: Vec<PathBuf> = vec![
+            src.clone(),
+            dir.join("Cargo.toml"),
+            dir.join("src/new_module.rs"),
+        ];
         if dir.join("build.rs").is_file() {
             edits.push(dir.join("build.rs"));
         }
@@ -102,7 +115,11 @@ fn every_edit_in_a_kinds_closure_changes_its_identity_and_no_edit_outside_does()
                     in_closure,
                     "editing {} ({name}) {} the identity of kind `{kind}` (closure: {closure:?})",
                     file.display(),
-                    if in_closure { "must change" } else { "must not change" }
+                    if in_closure {
+                        "must change"
+                    } else {
+                        "must not change"
+                    }
                 );
             }
             match old {
@@ -115,7 +132,11 @@ fn every_edit_in_a_kinds_closure_changes_its_identity_and_no_edit_outside_does()
         std::fs::write(dir.join("tests/extra.rs"), "#[test] fn t() {}\n").unwrap();
         std::fs::create_dir_all(dir.join("examples")).unwrap();
         std::fs::write(dir.join("examples/extra.rs"), "fn main() {}\n").unwrap();
-        assert_eq!(identities(tmp.path(), &kinds), before, "tests/examples of {name}");
+        assert_eq!(
+            identities(tmp.path(), &kinds),
+            before,
+            "tests/examples of {name}"
+        );
     }
 }
 
@@ -124,10 +145,22 @@ fn kinds_closures_stop_at_the_seam_and_follow_the_code() {
     let ids = identities(&root(), &kinds());
     for (kind, (_, closure)) in &ids {
         // The engine, the CLI and the registry are never part of a kind's identity.
-        for outside in ["ventral", "ventral-dag", "ventral-kinds", "ventral-cas", "ventral-sql"] {
-            assert!(!closure.contains(&outside.to_string()), "kind {kind}: {closure:?}");
+        for outside in [
+            "ventral",
+            "ventral-dag",
+            "ventral-kinds",
+            "ventral-cas",
+            "ventral-sql",
+        ] {
+            assert!(
+                !closure.contains(&outside.to_string()),
+                "kind {kind}: {closure:?}"
+            );
         }
-        assert!(closure.contains(&"ventral-stage".to_string()), "kind {kind}: {closure:?}");
+        assert!(
+            closure.contains(&"ventral-stage".to_string()),
+            "kind {kind}: {closure:?}"
+        );
     }
     // What each kind executes is in its closure.
     assert!(ids["neural"].1.contains(&"ventral-metrics".to_string()));
@@ -146,12 +179,18 @@ fn a_locked_version_change_reaches_exactly_the_kinds_that_use_that_crate() {
     let lock = tmp.path().join("Cargo.lock");
     let text = std::fs::read_to_string(&lock).unwrap();
     // plotters is used by the report kind only.
-    let edited = text.replacen("name = \"plotters\"\nversion = \"", "name = \"plotters\"\nversion = \"9", 1);
+    let edited = text.replacen(
+        "name = \"plotters\"\nversion = \"",
+        "name = \"plotters\"\nversion = \"9",
+        1,
+    );
     assert_ne!(edited, text);
-    let edited = edited.replace("\"plotters\",", "\"plotters\",");
     std::fs::write(&lock, edited).unwrap();
     let ws = Workspace::load(tmp.path(), "t").unwrap();
-    let ids: BTreeMap<_, _> = kinds.iter().map(|(k, c)| (k.clone(), ws.identity(c).map(|i| i.digest))).collect();
+    let ids: BTreeMap<_, _> = kinds
+        .iter()
+        .map(|(k, c)| (k.clone(), ws.identity(c).map(|i| i.digest)))
+        .collect();
     for (kind, id) in &ids {
         match kind.as_str() {
             "report" => assert_ne!(id.as_ref().ok(), Some(&before[kind].0), "report"),
@@ -167,9 +206,130 @@ fn two_computations_over_this_tree_agree_with_each_other_and_with_the_build() {
     for (_, c) in kinds() {
         let (x, y) = (a.identity(&c).unwrap(), b.identity(&c).unwrap());
         assert_eq!(x, y);
-        assert_eq!(Some(x.digest.as_str()), ventral_kinds::code_identity(&c), "{c}");
+        assert_eq!(
+            Some(x.digest.as_str()),
+            ventral_kinds::code_identity(&c),
+            "{c}"
+        );
     }
     // Another toolchain is another identity.
     let other = Workspace::load(&root(), "rustc 0.0.0 other-target").unwrap();
-    assert_ne!(other.identity("ventral-stage").unwrap().digest, a.identity("ventral-stage").unwrap().digest);
+    assert_ne!(
+        other.identity("ventral-stage").unwrap().digest,
+        a.identity("ventral-stage").unwrap().digest
+    );
+}
+
+/// The closures agree with Cargo's own resolution (`cargo metadata`): the same workspace
+/// crates, and every external crate Cargo resolves for a kind's crate is hashed.
+#[test]
+fn closures_agree_with_cargo_metadata() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            // This target's packages only: the others are neither built nor downloaded.
+            "--filter-platform",
+            &target(),
+            "--manifest-path",
+        ])
+        .arg(root().join("Cargo.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cargo runs");
+    let mut out = Vec::new();
+    let reader = {
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let _ = stdout.read_to_end(&mut out);
+            out
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed().as_secs() > 120 {
+            let _ = child.kill();
+            panic!("cargo metadata took over 2 minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "cargo metadata failed: {err}");
+    let meta: serde_json::Value = serde_json::from_slice(&reader.join().unwrap()).unwrap();
+    let names: BTreeMap<String, String> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let members: std::collections::BTreeSet<String> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| names[id.as_str().unwrap()].clone())
+        .collect();
+    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for node in meta["resolve"]["nodes"].as_array().unwrap() {
+        let id = node["id"].as_str().unwrap().to_string();
+        let normal_or_build: Vec<String> = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k["kind"].is_null() || k["kind"] == "build")
+            })
+            .map(|d| d["pkg"].as_str().unwrap().to_string())
+            .collect();
+        deps.insert(id, normal_or_build);
+    }
+    let ws = Workspace::load(&root(), "t").unwrap();
+    for (_, krate) in kinds() {
+        let start = names.iter().find(|(_, n)| **n == krate).unwrap().0.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![start];
+        while let Some(id) = stack.pop() {
+            if seen.insert(id.clone()) {
+                stack.extend(deps.get(&id).cloned().unwrap_or_default());
+            }
+        }
+        let (ws_closure, external): (Vec<String>, Vec<String>) = seen
+            .iter()
+            .map(|id| names[id].clone())
+            .partition(|n| members.contains(n));
+        let id = ws.identity(&krate).unwrap();
+        let mut ws_closure = ws_closure;
+        ws_closure.sort();
+        ws_closure.dedup();
+        assert_eq!(id.workspace_closure, ws_closure, "{krate}");
+        let ours: std::collections::BTreeSet<&str> = id
+            .external
+            .iter()
+            .map(|e| e.split(' ').next().unwrap())
+            .collect();
+        for e in &external {
+            assert!(
+                ours.contains(e.as_str()),
+                "{krate}: {e} is in cargo's closure, not hashed"
+            );
+        }
+    }
 }

@@ -11,6 +11,9 @@
 //! declared from what the build found ([`Libtorch::BUILT`]) and from the machine's device
 //! files, and verified by the worker when the stage runs.
 
+pub mod config;
+pub mod recipe;
+
 use std::fmt;
 
 use ventral_stage::{BoxError, ParamSpec, ParamType, Params};
@@ -27,8 +30,6 @@ pub struct KindDecl {
     pub doc: &'static str,
     /// Its params.
     pub params: &'static [ParamSpec],
-    /// Whether its result depends on the device (and so declares a [`Runtime`]).
-    pub device_dependent: bool,
 }
 
 const MODEL: ParamSpec = ParamSpec {
@@ -64,13 +65,11 @@ pub const KINDS: &[KindDecl] = &[
                 doc: "the initialisation seed (default 0)",
             },
         ],
-        device_dependent: false,
     },
     KindDecl {
         name: "import",
         doc: "a torch.save checkpoint (input `checkpoint`) as a weights folder, names and shapes checked",
         params: &[MODEL],
-        device_dependent: false,
     },
     KindDecl {
         name: "train",
@@ -85,7 +84,6 @@ pub const KINDS: &[KindDecl] = &[
             },
             DEVICE,
         ],
-        device_dependent: true,
     },
     KindDecl {
         name: "evaluate",
@@ -106,7 +104,6 @@ pub const KINDS: &[KindDecl] = &[
             },
             DEVICE,
         ],
-        device_dependent: true,
     },
     KindDecl {
         name: "extract",
@@ -132,7 +129,6 @@ pub const KINDS: &[KindDecl] = &[
             },
             DEVICE,
         ],
-        device_dependent: true,
     },
 ];
 
@@ -243,7 +239,8 @@ impl Libtorch {
 pub fn cpu_capability() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             return "avx2";
         }
         "default"
@@ -320,7 +317,9 @@ impl Runtime {
             cudnn: None,
         };
         for field in text.split_whitespace() {
-            let (k, v) = field.split_once('=').ok_or_else(|| bad("expected key=value"))?;
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| bad("expected key=value"))?;
             match k {
                 "libtorch" => libtorch = Some(v.to_string()),
                 "device" => match DeviceSpec::parse(v).map_err(|e| bad(&e))? {
@@ -342,7 +341,11 @@ impl Runtime {
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "libtorch={} device={}", self.libtorch, self.device)?;
-        for (k, v) in [("cpu", &self.cpu), ("cuda", &self.cuda), ("cudnn", &self.cudnn)] {
+        for (k, v) in [
+            ("cpu", &self.cpu),
+            ("cuda", &self.cuda),
+            ("cudnn", &self.cudnn),
+        ] {
             if let Some(v) = v {
                 write!(f, " {k}={v}")?;
             }
@@ -362,15 +365,67 @@ pub fn device_spec(params: &Params) -> Result<DeviceSpec, BoxError> {
     }
 }
 
-/// The runtime a stage of model kind `decl` with `params` declares (`None` for kinds whose
-/// result does not depend on the device).
-pub fn runtime(decl: &KindDecl, params: &Params) -> Result<Option<String>, BoxError> {
-    if !decl.device_dependent {
-        return Ok(None);
+/// The `model` param (default: CORnet-S at the paper's size), parsed and checked.
+pub fn model_config(params: &Params) -> Result<config::CornetConfig, BoxError> {
+    let v = params
+        .get("model")
+        .cloned()
+        .unwrap_or(serde_json::Value::Object(Default::default()));
+    let c: config::CornetConfig =
+        serde_json::from_value(v).map_err(|e| format!("param `model`: {e}"))?;
+    c.validate().map_err(|e| format!("param `model`: {e}"))?;
+    Ok(c)
+}
+
+/// The `recipe` param of `train` (default: the paper's), parsed and checked.
+pub fn train_recipe(params: &Params) -> Result<recipe::TrainOptions, BoxError> {
+    let v = params
+        .get("recipe")
+        .cloned()
+        .unwrap_or(serde_json::Value::Object(Default::default()));
+    let r: recipe::TrainOptions =
+        serde_json::from_value(v).map_err(|e| format!("param `recipe`: {e}"))?;
+    r.validate().map_err(|e| format!("param `recipe`: {e}"))?;
+    Ok(r)
+}
+
+/// Check the params of a stage of model kind `decl` before anything runs: the `model`
+/// and `recipe` tables field by field, the device, positive batch sizes.
+pub fn check(decl: &KindDecl, params: &Params) -> Result<(), BoxError> {
+    let has = |name: &str| decl.params.iter().any(|p| p.name == name);
+    if has("model") {
+        model_config(params)?;
     }
-    let device = device_spec(params)?
-        .resolve()
-        .map_err(|e| format!("param `device`: {e}"))?;
+    if has("recipe") {
+        train_recipe(params)?;
+    }
+    if has("device") {
+        device_spec(params)?;
+    }
+    if let Some(b) = params.get("batch")
+        && b.as_u64().is_none_or(|b| b == 0)
+    {
+        return Err(format!("param `batch`: {b} (a whole number ≥ 1)").into());
+    }
+    if let Some(s) = params.get("split").and_then(|v| v.as_str())
+        && s.is_empty()
+    {
+        return Err("param `split`: empty (train, val, …)".into());
+    }
+    Ok(())
+}
+
+/// The runtime a stage of model kind `decl` with `params` declares: every model kind's
+/// bytes depend on the libtorch build (its random generator, its kernels); kinds without a
+/// `device` param run on the CPU.
+pub fn runtime(decl: &KindDecl, params: &Params) -> Result<Option<String>, BoxError> {
+    let device = if decl.params.iter().any(|p| p.name == "device") {
+        device_spec(params)?
+            .resolve()
+            .map_err(|e| format!("param `device`: {e}"))?
+    } else {
+        Device::Cpu
+    };
     Ok(Some(Runtime::declared(device).to_string()))
 }
 
@@ -391,8 +446,14 @@ mod tests {
 
     #[test]
     fn devices_parse_and_bad_ones_name_the_choices() {
-        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Exactly(Device::Cuda(0)));
-        assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Exactly(Device::Cuda(3)));
+        assert_eq!(
+            DeviceSpec::parse("cuda").unwrap(),
+            DeviceSpec::Exactly(Device::Cuda(0))
+        );
+        assert_eq!(
+            DeviceSpec::parse("cuda:3").unwrap(),
+            DeviceSpec::Exactly(Device::Cuda(3))
+        );
         assert_eq!(DeviceSpec::parse("auto").unwrap(), DeviceSpec::Auto);
         let e = DeviceSpec::parse("gpu").unwrap_err();
         assert!(e.contains("cpu, cuda, cuda:N or auto"), "{e}");
@@ -401,9 +462,48 @@ mod tests {
     #[test]
     fn the_cpu_runtime_names_the_pinned_capability_and_the_build() {
         let rt = Runtime::declared(Device::Cpu).to_string();
-        assert!(rt.starts_with(&format!("libtorch={} device=cpu cpu=", Libtorch::BUILT.version)), "{rt}");
+        assert!(
+            rt.starts_with(&format!(
+                "libtorch={} device=cpu cpu=",
+                Libtorch::BUILT.version
+            )),
+            "{rt}"
+        );
         assert_ne!(Libtorch::BUILT.version, "unknown");
-        let decl = decl("init").unwrap();
-        assert_eq!(runtime(decl, &Params::new()).unwrap(), None);
+        // Kinds without a device param run on the CPU, and say so.
+        let init = decl("init").unwrap();
+        assert_eq!(runtime(init, &Params::new()).unwrap(), Some(rt.clone()));
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    fn params(json: &str) -> Params {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn bad_model_recipe_device_and_batch_values_are_refused_with_the_param_named() {
+        let train = decl("train").unwrap();
+        assert!(check(train, &params("{}")).is_ok());
+        for (bad, param) in [
+            (r#"{"model": {"arch": "CORnet-Q"}}"#, "model"),
+            (r#"{"model": {"widht": 0.5}}"#, "model"),
+            (r#"{"model": {"width": -1.0}}"#, "model"),
+            (r#"{"recipe": {"epoch": 2}}"#, "recipe"),
+            (r#"{"recipe": {"amp": "fp8"}}"#, "recipe"),
+            (r#"{"recipe": {"batch": 0}}"#, "recipe"),
+            (r#"{"device": "gpu"}"#, "device"),
+        ] {
+            let e = check(train, &params(bad)).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("param `{param}`")), "{bad}: {e}");
+        }
+        let extract = decl("extract").unwrap();
+        let e = check(extract, &params(r#"{"batch": 0}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("param `batch`"), "{e}");
     }
 }

@@ -95,3 +95,12 @@ pub(crate) fn torch(context: impl Into<String>, e: impl std::fmt::Display) -> Mo
         message: e.to_string(),
     }
 }
+
+impl From<ventral_model_spec::config::ConfigError> for ModelError {
+    fn from(e: ventral_model_spec::config::ConfigError) -> Self {
+        ModelError::Config {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}

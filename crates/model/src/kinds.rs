@@ -21,29 +21,24 @@
 //! history. `device` (default `auto`, resolved when the plan is made) is part of a stage's
 //! runtime identity: CPU and CUDA results are different outputs.
 
-use serde_json::Value;
 use ventral_model_spec::{Device as SpecDevice, Runtime};
 use ventral_stage::{BoxError, ParamSpec, Params, StageContext, StageKind};
 
 use crate::extract::{ExtractOptions, Stimuli, extract};
-use crate::train::{TrainOptions, evaluate, train};
+use crate::train::{evaluate, train};
 use crate::{CornetConfig, Model, describe, parse_device};
 
 fn config(params: &Params) -> Result<CornetConfig, BoxError> {
-    let v = params
-        .get("model")
-        .cloned()
-        .unwrap_or(Value::Object(Default::default()));
-    let c: CornetConfig = serde_json::from_value(v).map_err(|e| format!("param `model`: {e}"))?;
-    c.validate()?;
-    Ok(c)
+    ventral_model_spec::model_config(params)
 }
 
 /// The device the stage's declared runtime names (the engine resolved `auto` when it made
 /// the plan), checked against what this process can use: libtorch's version, the CPU
 /// instruction set it is pinned to, the CUDA device.
 fn device_of(ctx: &StageContext<'_>) -> Result<tch::Device, BoxError> {
-    let declared = ctx.runtime.ok_or("the job declares no runtime (a device-dependent kind)")?;
+    let declared = ctx
+        .runtime
+        .ok_or("the job declares no runtime (every model kind declares one)")?;
     let rt = Runtime::parse(declared)?;
     crate::runtime::verify(&rt)?;
     Ok(match rt.device {
@@ -91,6 +86,12 @@ macro_rules! declared {
         fn runtime(&self, params: &Params) -> Result<Option<String>, BoxError> {
             declared_runtime($name, params)
         }
+        fn check(&self, params: &Params) -> Result<(), BoxError> {
+            match ventral_model_spec::decl($name) {
+                Some(d) => ventral_model_spec::check(d, params),
+                None => Ok(()),
+            }
+        }
     };
 }
 
@@ -100,13 +101,13 @@ kind_boilerplate!(TrainKind, "train");
 kind_boilerplate!(EvaluateKind, "evaluate");
 kind_boilerplate!(ExtractKind, "extract");
 
-
 impl StageKind for InitKind {
     declared!("init");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
         let seed = ctx.params.get("seed").and_then(|v| v.as_i64()).unwrap_or(0);
-        let m = Model::new(&c, tch::Device::Cpu, seed)?;
+        let device = device_of(ctx)?;
+        let m = Model::new(&c, device, seed)?;
         m.save(ctx.out_dir, &format!("init:{seed}"))?;
         Ok(())
     }
@@ -116,6 +117,7 @@ impl StageKind for ImportKind {
     declared!("import");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
+        device_of(ctx)?;
         let ckpt = ctx.one_input("checkpoint")?;
         let meta = crate::import_checkpoint(ckpt, &c, ctx.out_dir)?;
         (ctx.progress)(&format!(
@@ -127,18 +129,11 @@ impl StageKind for ImportKind {
     }
 }
 
-
 impl StageKind for TrainKind {
     declared!("train");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let c = config(ctx.params)?;
-        let recipe = ctx
-            .params
-            .get("recipe")
-            .cloned()
-            .unwrap_or(Value::Object(Default::default()));
-        let opts: TrainOptions =
-            serde_json::from_value(recipe).map_err(|e| format!("param `recipe`: {e}"))?;
+        let opts = ventral_model_spec::train_recipe(ctx.params)?;
         let index = ctx.one_input("index")?;
         let device = device_of(ctx)?;
         // The resumable working folder the engine keeps for this key, on the store's file
@@ -165,14 +160,10 @@ impl StageKind for TrainKind {
     }
 }
 
-
 impl StageKind for EvaluateKind {
     declared!("evaluate");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let model = Model::open(
-            ctx.one_input("weights")?,
-            device_of(ctx)?,
-        )?;
+        let model = Model::open(ctx.one_input("weights")?, device_of(ctx)?)?;
         let split = ctx
             .params
             .get("split")
@@ -201,14 +192,10 @@ impl StageKind for EvaluateKind {
     }
 }
 
-
 impl StageKind for ExtractKind {
     declared!("extract");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let model = Model::open(
-            ctx.one_input("weights")?,
-            device_of(ctx)?,
-        )?;
+        let model = Model::open(ctx.one_input("weights")?, device_of(ctx)?)?;
         let layers: Vec<String> = ctx
             .params
             .get("layers")

@@ -22,54 +22,7 @@ use crate::error::{ModelError, Result, io, torch};
 use crate::images::{self, splitmix};
 use crate::{CornetConfig, Model};
 
-/// The recipe.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainOptions {
-    /// Epochs (43).
-    pub epochs: usize,
-    /// Batch size (256).
-    pub batch: usize,
-    /// Initial learning rate (.1).
-    pub lr: f64,
-    /// Divide the learning rate by 10 every this many epochs (20).
-    pub lr_step: usize,
-    /// SGD momentum (.9).
-    pub momentum: f64,
-    /// Weight decay (1e-4).
-    pub weight_decay: f64,
-    /// The seed of everything random.
-    pub seed: u64,
-    /// At most this many training images per epoch (all when 0).
-    pub max_images: usize,
-    /// Mixed precision on CUDA: "bf16", "fp16" or "" (fp32).
-    pub amp: String,
-    /// Keep weights and batches in channels-last (NHWC) memory order, which Tensor Cores
-    /// prefer on CUDA; the numbers are the same model's.
-    pub channels_last: bool,
-    /// cuDNN autotuning on CUDA (`cudnn.benchmark`): a few % faster steps once every
-    /// convolution shape has been timed, but seconds of tuning at the start and, in fp32,
-    /// cuDNN workspaces that can keep most of the GPU's memory reserved.
-    pub cudnn_benchmark: bool,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            epochs: 43,
-            batch: 256,
-            lr: 0.1,
-            lr_step: 20,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            seed: 0,
-            max_images: 0,
-            amp: String::new(),
-            channels_last: false,
-            cudnn_benchmark: false,
-        }
-    }
-}
+pub use ventral_model_spec::recipe::TrainOptions;
 
 /// One epoch's record.
 #[derive(Clone, Debug, Serialize, Deserialize)]

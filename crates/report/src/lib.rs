@@ -401,66 +401,14 @@ fn quote(s: &str) -> String {
     }
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// A self-contained HTML page of the Markdown (tables and code blocks rendered).
+/// A self-contained HTML page of the Markdown (CommonMark with tables, rendered by
+/// pulldown-cmark: links, code, emphasis and tables as a browser expects them).
 pub fn html(md: &str) -> String {
+    use pulldown_cmark::{Options, Parser};
     let mut out = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>ventral report</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}code,pre{background:#f4f4f4}</style></head><body>\n",
     );
-    let mut in_table = false;
-    let mut in_code = false;
-    for line in md.lines() {
-        if line.starts_with("```") {
-            out.push_str(if in_code { "</pre>\n" } else { "<pre>" });
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            out.push_str(&html_escape(line));
-            out.push('\n');
-            continue;
-        }
-        if line.starts_with('|') {
-            if line.starts_with("|---") {
-                continue;
-            }
-            if !in_table {
-                out.push_str("<table>\n");
-                in_table = true;
-            }
-            let cells: Vec<&str> = line.trim_matches('|').split('|').collect();
-            out.push_str("<tr>");
-            for c in cells {
-                out.push_str(&format!(
-                    "<td>{}</td>",
-                    html_escape(c.trim()).replace('`', "")
-                ));
-            }
-            out.push_str("</tr>\n");
-            continue;
-        }
-        if in_table {
-            out.push_str("</table>\n");
-            in_table = false;
-        }
-        if let Some(h) = line.strip_prefix("## ") {
-            out.push_str(&format!("<h2>{}</h2>\n", html_escape(h)));
-        } else if let Some(h) = line.strip_prefix("# ") {
-            out.push_str(&format!("<h1>{}</h1>\n", html_escape(h)));
-        } else if let Some(li) = line.strip_prefix("- ") {
-            out.push_str(&format!("<li>{}</li>\n", html_escape(li)));
-        } else if !line.trim().is_empty() {
-            out.push_str(&format!("<p>{}</p>\n", html_escape(line).replace("**", "")));
-        }
-    }
-    if in_table {
-        out.push_str("</table>\n");
-    }
+    pulldown_cmark::html::push_html(&mut out, Parser::new_ext(md, Options::ENABLE_TABLES));
     out.push_str("</body></html>\n");
     out
 }
@@ -518,13 +466,19 @@ impl StageKind for ReportKind {
         }
         let figs = figures(&results, &ost)?;
         md.push_str("\n## Figures\n\nEach figure is beside this report as SVG and PNG.\n\n");
+        // The HTML page inlines each SVG where the Markdown links it.
+        let mut page_md = md.clone();
         let mut page_figs = Vec::new();
         for f in &figs {
             std::fs::write(ctx.out_dir.join(format!("{}.svg", f.name)), &f.svg)?;
             std::fs::write(ctx.out_dir.join(format!("{}.png", f.name)), &f.png)?;
-            let line = format!("![{}]({}.svg)", f.title, f.name);
-            md.push_str(&format!("{line}\n\n[PNG]({}.png)\n\n", f.name));
-            page_figs.push((format!("<p>{}</p>", html_escape(&line)), f.svg.clone()));
+            md.push_str(&format!(
+                "![{}]({}.svg)\n\n[PNG]({}.png)\n\n",
+                f.title, f.name, f.name
+            ));
+            let marker = format!("ventral-figure-{}", f.name);
+            page_md.push_str(&format!("{marker}\n\n[PNG]({}.png)\n\n", f.name));
+            page_figs.push((format!("<p>{marker}</p>"), f.svg.clone()));
         }
         let drawn: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
         let missing: Vec<&str> = [
@@ -537,13 +491,15 @@ impl StageKind for ReportKind {
         .map(|(_, why)| *why)
         .collect();
         if !missing.is_empty() {
-            md.push_str(&format!(
+            let note = format!(
                 "Not drawn from these inputs: {}. `pipelines/variants.toml` scores the variants and the checkpoints along training.\n",
                 missing.join("; ")
-            ));
+            );
+            md.push_str(&note);
+            page_md.push_str(&note);
         }
         std::fs::write(ctx.out_dir.join("report.md"), &md)?;
-        let mut page = html(&md);
+        let mut page = html(&page_md);
         for (p, svg) in &page_figs {
             page = page.replace(p, svg);
         }
@@ -575,5 +531,19 @@ impl StageKind for ReportKind {
             figs.len()
         ));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_html_page_renders_links_code_and_tables() {
+        let page = super::html(
+            "See [PNG](fig1.png) and `ventral sql`.\n\n| a | b |\n|---|---|\n| 1 | `x` |\n",
+        );
+        assert!(page.contains(r#"<a href="fig1.png">PNG</a>"#), "{page}");
+        assert!(page.contains("<code>ventral sql</code>"), "{page}");
+        assert!(page.contains("<td><code>x</code></td>"), "{page}");
+        assert!(!page.contains("](") && !page.contains('`'), "{page}");
     }
 }

@@ -178,7 +178,11 @@ impl Registry {
     }
 
     /// Add a kind with its code identity (replacing one of the same name).
-    pub fn register(&mut self, kind: Arc<dyn StageKind>, code_identity: impl Into<String>) -> &mut Self {
+    pub fn register(
+        &mut self,
+        kind: Arc<dyn StageKind>,
+        code_identity: impl Into<String>,
+    ) -> &mut Self {
         self.kinds
             .insert(kind.name().to_string(), (kind, code_identity.into()));
         self

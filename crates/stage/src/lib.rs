@@ -18,9 +18,7 @@ pub mod canonical;
 pub mod cmd;
 mod kind;
 
-pub use kind::{
-    BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind,
-};
+pub use kind::{BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind};
 
 /// Implements [`StageKind::code_crate`] with the name of the crate the macro is expanded
 /// in, so that a kind's code identity can never be taken from the wrong crate.

@@ -37,7 +37,7 @@ fn python_tools_open_our_assemblies() {
             std::env::var("CI").is_err(),
             "CI must run this test: no venv python found"
         );
-        eprintln!("SKIPPED: no project venv (run `make test`)");
+        note_skip("no project venv (run `make test`)");
         return;
     };
     let (rows, cols) = (37usize, 13usize);
@@ -112,5 +112,24 @@ fn python_tools_open_our_assemblies() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("\"ok\": true"));
         let meta = std::fs::read_to_string(store.join("values/zarr.json")).unwrap();
         assert_eq!(meta.contains("sharding_indexed"), inner_rows.is_some());
+    }
+}
+
+/// Print that a test skipped and record it in `$VENTRAL_SKIP_LOG` (counted by `make test`).
+fn note_skip(what: &str) {
+    eprintln!("SKIPPED: {what}");
+    if let Some(log) = std::env::var_os("VENTRAL_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(
+                f,
+                "{}: {what}",
+                std::thread::current().name().unwrap_or("?")
+            );
+        }
     }
 }

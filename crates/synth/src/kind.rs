@@ -58,6 +58,9 @@ impl StageKind for SynthKind {
     fn params(&self) -> &[ParamSpec] {
         PARAMS
     }
+    fn check(&self, params: &ventral_stage::Params) -> Result<(), BoxError> {
+        config(params).map(drop)
+    }
     fn doc(&self) -> &str {
         "the synthetic world: BrainIO catalog (stimulus sets, recordings, behaviour), an ILSVRC2012 tree, COCO, ground truth, manifest"
     }

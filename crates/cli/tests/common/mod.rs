@@ -146,7 +146,7 @@ pub fn py(python: &Path, script: &Path, args: &[&str]) -> String {
 }
 
 /// The shared real-data folder: `$VENTRAL_SHARED_DATA`, else `shared/data` beside the
-/// repository root or any folder above it, else this workplace's `/work/shared/data`.
+/// repository root or any folder above it.
 pub fn shared_data() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("VENTRAL_SHARED_DATA") {
         return Some(PathBuf::from(p));
@@ -158,7 +158,6 @@ pub fn shared_data() -> Option<PathBuf> {
     let root = root.canonicalize().unwrap_or(root);
     root.ancestors()
         .map(|a| a.join("shared/data"))
-        .chain(std::iter::once(PathBuf::from("/work/shared/data")))
         .find(|p| p.join("hvm/hvm_metadata.csv").is_file())
 }
 
@@ -166,7 +165,7 @@ pub fn shared_data() -> Option<PathBuf> {
 pub fn shared_data_or_skip() -> Option<PathBuf> {
     let d = shared_data();
     if d.is_none() {
-        eprintln!("SKIPPED: ../shared/data not found (set VENTRAL_SHARED_DATA)");
+        skipped("../shared/data not found (set VENTRAL_SHARED_DATA)");
     }
     d
 }
@@ -203,4 +202,28 @@ pub fn imagenet_root(ws: &Ws, data: &Path) -> (PathBuf, Vec<(String, usize)>) {
     }
     std::fs::write(root.join("LOC_val_solution.csv"), loc).unwrap();
     (root, samples)
+}
+
+/// Say that a test skips for want of `what`: fails under CI (where every resource must be
+/// there), else prints it and records it in `$VENTRAL_SKIP_LOG` for `make test`'s count.
+pub fn skipped(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run this test: {what}"
+    );
+    eprintln!("SKIPPED: {what}");
+    if let Some(log) = std::env::var_os("VENTRAL_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(
+                f,
+                "{}: {what}",
+                std::thread::current().name().unwrap_or("?")
+            );
+        }
+    }
 }

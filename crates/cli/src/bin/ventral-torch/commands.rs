@@ -6,8 +6,8 @@ use std::path::Path;
 use ventral_ingest::write_fresh;
 
 use anyhow::{Context, Result};
-use ventral::model_args::{ArchArgs, EvalArgs, ExtractArgs, ModelAction, ModelCmd, ModelCommand, TrainArgs};
 use serde_json::{Value, json};
+use ventral::model_args::{ArchArgs, ExtractArgs, ModelAction, ModelCmd, ModelCommand, TrainArgs};
 use ventral_model::extract::{ExtractOptions, Stimuli, extract};
 use ventral_model::train::{TrainOptions, evaluate, train};
 use ventral_model::{CornetConfig, Model, cornet::parameter_counts, parse_device};
@@ -210,7 +210,10 @@ pub fn run(cmd: &ModelCommand) -> Result<()> {
             if cmd.json {
                 print_json(&v)?;
             } else {
-                let rates = v["images_per_second"].as_array().cloned().unwrap_or_default();
+                let rates = v["images_per_second"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let resumed = v["resumed_from"].as_u64().unwrap_or(0) as usize;
                 for (i, e) in v["history"].as_array().into_iter().flatten().enumerate() {
                     let rate = i

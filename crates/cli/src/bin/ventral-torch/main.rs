@@ -4,16 +4,21 @@
 
 mod commands;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use ventral::model_args::{ModelAction, ModelCommand};
+use anyhow::{Context, Result};
+use ventral::model_args::ModelCommand;
 use ventral_kinds::worker::{EXIT_REFUSED, WorkerRequest};
 use ventral_stage::{StageContext, StageKind};
 
 fn main() -> ExitCode {
+    // A closed pipe downstream ends the process quietly (see `ventral`'s main).
+    // SAFETY: resetting a signal's disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -23,7 +28,10 @@ fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("run-stage") => run_stage(),
+        Some("run-stage") => match args.get(1) {
+            Some(file) => run_stage(std::path::Path::new(file)),
+            None => Err(anyhow::anyhow!("`run-stage` takes the job file")),
+        },
         Some("command") => match args.get(1) {
             Some(json) => command(json),
             None => Err(anyhow::anyhow!("`command` takes the command as JSON")),
@@ -37,7 +45,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(anyhow::anyhow!(
-            "usage: ventral-torch run-stage < job.json | ventral-torch command JSON (started by `ventral`)"
+            "usage: ventral-torch run-stage JOB.json | ventral-torch command JSON (started by `ventral`)"
         )),
     };
     match result {
@@ -61,22 +69,38 @@ fn model_kinds() -> Vec<Arc<dyn StageKind>> {
     ]
 }
 
-fn run_stage() -> Result<ExitCode> {
-    let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .context("reading the job from stdin")?;
-    let req: WorkerRequest = serde_json::from_str(&text).context("parsing the job")?;
+/// Say why a job failed on stdout, where the engine reads it, and exit with `code`.
+fn fail(message: &str, code: u8) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "error\t{}", serde_json::Value::from(message));
+    let _ = out.flush();
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+fn run_stage(file: &std::path::Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the job {}", file.display()))?;
+    let req: WorkerRequest = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(&format!("{}: not a job: {e}", file.display()), 1)),
+    };
     let Some(kind) = model_kinds().into_iter().find(|k| k.name() == req.kind) else {
-        bail!("stage `{}`: `{}` is not a model kind", req.stage, req.kind);
+        return Ok(fail(&format!("`{}` is not a model kind", req.kind), 1));
     };
     let here = ventral_kinds::code_identity(kind.code_crate()).unwrap_or_default();
     if here != req.code {
-        eprintln!(
-            "error: stage `{}`: the job was prepared for code {} of kind `{}`, but this worker's is {here}; run it with the build that prepared it",
-            req.stage, req.code, req.kind
-        );
-        return Ok(ExitCode::from(EXIT_REFUSED as u8));
+        return Ok(fail(
+            &format!(
+                "the job was prepared for code {} of kind `{}`, but this worker's ({}) is {here}; run it with the build that prepared it",
+                req.code,
+                req.kind,
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+            EXIT_REFUSED as u8,
+        ));
     }
     let stdout = std::sync::Mutex::new(std::io::stdout());
     let progress = |m: &str| {
@@ -97,8 +121,10 @@ fn run_stage() -> Result<ExitCode> {
         resume_dir: &req.resume_dir,
         progress: &progress,
     };
-    kind.run(&ctx).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(match kind.run(&ctx) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string(), 1),
+    })
 }
 
 fn command(json: &str) -> Result<ExitCode> {

@@ -1,0 +1,87 @@
+//! The training recipe ([`TrainOptions`], the `recipe` param of the `train` kind), without
+//! libtorch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// The recipe.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Epochs (43).
+    pub epochs: usize,
+    /// Batch size (256).
+    pub batch: usize,
+    /// Initial learning rate (.1).
+    pub lr: f64,
+    /// Divide the learning rate by 10 every this many epochs (20).
+    pub lr_step: usize,
+    /// SGD momentum (.9).
+    pub momentum: f64,
+    /// Weight decay (1e-4).
+    pub weight_decay: f64,
+    /// The seed of everything random.
+    pub seed: u64,
+    /// At most this many training images per epoch (all when 0).
+    pub max_images: usize,
+    /// Mixed precision on CUDA: "bf16", "fp16" or "" (fp32).
+    pub amp: String,
+    /// Keep weights and batches in channels-last (NHWC) memory order, which Tensor Cores
+    /// prefer on CUDA; the numbers are the same model's.
+    pub channels_last: bool,
+    /// cuDNN autotuning on CUDA (`cudnn.benchmark`): a few % faster steps once every
+    /// convolution shape has been timed, but seconds of tuning at the start and, in fp32,
+    /// cuDNN workspaces that can keep most of the GPU's memory reserved.
+    pub cudnn_benchmark: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 43,
+            batch: 256,
+            lr: 0.1,
+            lr_step: 20,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            seed: 0,
+            max_images: 0,
+            amp: String::new(),
+            channels_last: false,
+            cudnn_benchmark: false,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Check the values serde cannot: a batch of at least one image, a positive learning
+    /// rate and step, a known mixed precision.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &str, message: String| {
+            Err(ConfigError {
+                field: field.into(),
+                message,
+            })
+        };
+        if self.batch == 0 {
+            return bad("batch", "0 (at least 1)".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("{} (a positive number)", self.lr));
+        }
+        if self.lr_step == 0 {
+            return bad("lr_step", "0 (at least 1)".into());
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", format!("{} (0 ≤ momentum < 1)", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", format!("{} (≥ 0)", self.weight_decay));
+        }
+        if !matches!(self.amp.as_str(), "" | "bf16" | "fp16") {
+            return bad("amp", format!("`{}` (bf16, fp16 or empty)", self.amp));
+        }
+        Ok(())
+    }
+}
