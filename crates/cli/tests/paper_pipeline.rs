@@ -6,6 +6,40 @@ mod common;
 
 use common::{Ws, py, python};
 
+/// The table lines of the report's sections `## Table 1` and `## Generalisation…`.
+fn report_tables(report: &str) -> Vec<String> {
+    let mut keep = false;
+    let mut out = Vec::new();
+    for line in report.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            keep = h.starts_with("Table 1") || h.starts_with("Generalisation");
+        } else if keep && line.starts_with('|') {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// README's generated block (between `<!-- table1:begin -->` and `<!-- table1:end -->`)
+/// holds exactly the report's tables.
+fn assert_readme_tables_are_the_reports(readme: &std::path::Path, report: &str) {
+    let text = std::fs::read_to_string(readme).unwrap();
+    let block: Vec<String> = text
+        .split("<!-- table1:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- table1:end -->").next())
+        .expect("README has a <!-- table1:begin --> … <!-- table1:end --> block")
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        block,
+        report_tables(report),
+        "README's Table 1 block differs from the pipeline's report: copy the tables of results/report/report.md into it"
+    );
+}
+
 /// Every stage of `ours` has the key and the output the committed lockfile records.
 fn assert_reproduces_committed_lock(ours: &str, committed: &std::path::Path) {
     let parse = |text: &str| -> toml::Table { toml::from_str(text).unwrap() };
@@ -97,6 +131,8 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         &root.join("lockfiles/paper.lock"),
     );
     let report = ws.read("results/report/report.md");
+    // README's tables are this report's, not typed by hand.
+    assert_readme_tables_are_the_reports(&root.join("README.md"), &report);
     assert!(
         report.contains("| CORnet-S (published, real data) | 0.471 |"),
         "{report}"

@@ -282,5 +282,68 @@ pub fn open_index(dir: &Path) -> Result<(IndexMeta, RecordBatch)> {
         return Err(invalid(&p, "format", format!("`{}`", meta.format)));
     }
     let images = ventral_store::read_parquet(&dir.join("images.parquet"))?;
+    let mut meta = meta;
+    // A relative root (an index written by a stage, whose images are another stage's
+    // output in the same store) is relative to the index's own folder.
+    if Path::new(&meta.root).is_relative() {
+        meta.root = dir.join(&meta.root).to_string_lossy().to_string();
+    }
     Ok((meta, images))
+}
+
+/// The root of an index written by a stage whose images are in another stage's output
+/// (`<store>/out/<digest>/<sub>`): that output's path relative to the index's own future
+/// folder (`<store>/out/<its digest>/`), `../<digest>/<sub>` — the same bytes wherever
+/// the store is. `None` for a root outside a store.
+pub fn portable_root(root: &Path) -> Option<String> {
+    let is_digest = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    for a in root.ancestors() {
+        let (Some(name), Some(parent)) = (a.file_name().and_then(|n| n.to_str()), a.parent())
+        else {
+            continue;
+        };
+        if is_digest(name) && parent.file_name().is_some_and(|n| n == "out") {
+            let rest = root.strip_prefix(a).ok()?;
+            let rel = Path::new("..").join(name).join(rest);
+            return Some(rel.to_string_lossy().trim_end_matches('/').to_string());
+        }
+    }
+    None
+}
+
+/// Rewrite the root of the index in `dir` as [`portable_root`] when the images are in
+/// another stage's output.
+pub fn make_root_portable(dir: &Path) -> Result<()> {
+    let p = dir.join("index.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+    let mut meta: IndexMeta =
+        serde_json::from_str(&text).map_err(|e| invalid(&p, "json", e.to_string()))?;
+    if let Some(rel) = portable_root(Path::new(&meta.root)) {
+        meta.root = rel;
+        write_meta(dir, &meta)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod portable_tests {
+    use super::portable_root;
+    use std::path::Path;
+
+    #[test]
+    fn roots_in_a_store_output_become_relative_to_the_sibling_output() {
+        let d = "ab".repeat(32);
+        let root = format!("/somewhere/.ventral/out/{d}/imagenet");
+        assert_eq!(
+            portable_root(Path::new(&root)).as_deref(),
+            Some(format!("../{d}/imagenet").as_str())
+        );
+        let whole = format!("/x/out/{d}");
+        assert_eq!(
+            portable_root(Path::new(&whole)).as_deref(),
+            Some(format!("../{d}").as_str())
+        );
+        assert_eq!(portable_root(Path::new("/data/ILSVRC2012")), None);
+        assert_eq!(portable_root(Path::new(&format!("/x/objects/{d}/a"))), None);
+    }
 }

@@ -149,6 +149,7 @@ impl StageKind for ImagenetKind {
         check_manifest(ctx, root)?;
         let labels = ctx.optional_input("val_labels")?;
         let s = crate::imagenet::ingest_imagenet(root, labels, ctx.out_dir)?;
+        crate::imagenet::make_root_portable(ctx.out_dir)?;
         (ctx.progress)(&format!("{:?}, {} classes", s.counts, s.classes));
         Ok(())
     }
@@ -210,6 +211,7 @@ impl StageKind for CocoKind {
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
         let s = crate::coco::ingest_coco(images, instances, gray, ctx.out_dir)?;
+        crate::imagenet::make_root_portable(ctx.out_dir)?;
         (ctx.progress)(&format!("{} images ({} grayscale)", s.images, s.grayscale));
         Ok(())
     }
