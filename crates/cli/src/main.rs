@@ -238,12 +238,7 @@ enum ScoreCmd {
 }
 
 fn main() -> ExitCode {
-    // Like any Unix tool: a closed pipe downstream (`ventral … | head`) ends the process
-    // quietly instead of a "Broken pipe" panic. Rust ignores SIGPIPE by default.
-    // SAFETY: resetting a signal's disposition before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    ventral::die_quietly_on_closed_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

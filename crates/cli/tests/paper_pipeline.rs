@@ -75,7 +75,13 @@ fn assert_reproduces_committed_lock(ours: &str, committed: &std::path::Path) {
 
 #[test]
 fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
-    let ws = Ws::new();
+    // The store on another file system than the workspace, as on a cluster's scratch disk:
+    // every stage (training's resume folder included) must work across it.
+    let Some(other) = common::OtherFs::new() else {
+        return;
+    };
+    let store = other.path().join("store");
+    let ws = Ws::new().with_store(&store);
     let root = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
     )
@@ -125,6 +131,14 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
             "world"
         ]
     );
+    let train = ws.json(&["show", "train"])["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(train.starts_with(store.to_str().unwrap()), "{train}");
+    assert!(!ws.path().join(".ventral").exists());
+    let resume = store.join("resume");
+    assert!(!resume.exists() || std::fs::read_dir(&resume).unwrap().next().is_none());
     // Same inputs, same bytes: this run reproduces the committed lockfile, stage for stage.
     assert_reproduces_committed_lock(
         &ws.read("lockfiles/paper.lock"),
@@ -417,60 +431,4 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     assert!(report.contains("| CORnet-S (real data) |"), "{report}");
     // The lockfile of the real profile is its own.
     assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
-}
-
-#[test]
-fn the_train_stage_runs_with_its_store_on_another_file_system() {
-    use std::os::unix::fs::MetadataExt;
-    let ws = Ws::new();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    ws.write(
-        "pipelines/p.toml",
-        &std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap(),
-    );
-    // /dev/shm is a tmpfs where there is one; as root, mount one of our own otherwise.
-    let shm = std::path::Path::new("/dev/shm");
-    let dev = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.dev()).ok();
-    /// A tmpfs we mounted, unmounted however the test ends.
-    struct Mounted(tempfile::TempDir);
-    impl Drop for Mounted {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg(self.0.path())
-                .status();
-        }
-    }
-    let (scratch, _mounted) = if shm.is_dir() && dev(shm) != dev(ws.path()) {
-        (tempfile::tempdir_in(shm).unwrap(), None)
-    } else {
-        let d = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2g", "tmpfs"])
-            .arg(d.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            common::skipped("no tmpfs to put the store on (/dev/shm, or mount as root)");
-            return;
-        }
-        let inner = tempfile::tempdir_in(d.path()).unwrap();
-        (inner, Some(Mounted(d)))
-    };
-    let store = scratch.path().join("store");
-    let store = store.to_str().unwrap();
-    assert_ne!(dev(scratch.path()), dev(ws.path()));
-    let r = ws.json(&["--store", store, "run", "train"]);
-    assert!(ws.ran(&r).contains(&"train".to_string()), "{r}");
-    let out = ws.json(&["--store", store, "show", "train"]);
-    let path = out["path"].as_str().unwrap();
-    assert!(path.starts_with(store), "{path}");
-    assert!(
-        std::path::Path::new(path)
-            .join("weights.safetensors")
-            .is_file()
-    );
-    // Nothing was left in the workspace, and the resume folder is gone.
-    assert!(!ws.path().join(".ventral").exists());
-    let resume = std::path::Path::new(store).join("resume");
-    assert!(!resume.exists() || std::fs::read_dir(&resume).unwrap().next().is_none());
 }

@@ -113,16 +113,19 @@ fn dep_tables(manifest: &toml::Table) -> Vec<&toml::Table> {
     v
 }
 
-fn features_of(spec: &toml::Value) -> BTreeSet<String> {
-    let mut f: BTreeSet<String> = spec
-        .get("features")
-        .and_then(toml::Value::as_array)
+/// The strings of an array value (none when it is absent or not an array).
+fn strings(v: Option<&toml::Value>) -> Vec<String> {
+    v.and_then(toml::Value::as_array)
         .map(|a| {
             a.iter()
                 .filter_map(|x| x.as_str().map(str::to_string))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn features_of(spec: &toml::Value) -> BTreeSet<String> {
+    let mut f: BTreeSet<String> = strings(spec.get("features")).into_iter().collect();
     if spec.get("default-features").and_then(toml::Value::as_bool) == Some(false) {
         f.insert("-default".into());
     }
@@ -255,15 +258,7 @@ impl Workspace {
             let (Some(name), Some(version)) = (str_of(p, "name"), str_of(p, "version")) else {
                 return Err(err(&lock_path, "a [[package]] without name or version"));
             };
-            let deps = p
-                .get("dependencies")
-                .and_then(toml::Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let deps = strings(p.get("dependencies"));
             lock.insert(
                 (name.to_string(), version.to_string()),
                 (

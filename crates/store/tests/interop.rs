@@ -33,11 +33,7 @@ fn value(r: usize, c: usize) -> f32 {
 #[test]
 fn python_tools_open_our_assemblies() {
     let Some(py) = python() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run this test: no venv python found"
-        );
-        note_skip("no project venv (run `make test`)");
+        ventral_testkit::skipped("no project venv (run `make test`)");
         return;
     };
     let (rows, cols) = (37usize, 13usize);
@@ -112,24 +108,5 @@ fn python_tools_open_our_assemblies() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("\"ok\": true"));
         let meta = std::fs::read_to_string(store.join("values/zarr.json")).unwrap();
         assert_eq!(meta.contains("sharding_indexed"), inner_rows.is_some());
-    }
-}
-
-/// Print that a test skipped and record it in `$VENTRAL_SKIP_LOG` (counted by `make test`).
-fn note_skip(what: &str) {
-    eprintln!("SKIPPED: {what}");
-    if let Some(log) = std::env::var_os("VENTRAL_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(
-                f,
-                "{}: {what}",
-                std::thread::current().name().unwrap_or("?")
-            );
-        }
     }
 }

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 /// A scratch workspace with a `pipelines/` folder.
 pub struct Ws {
     pub dir: tempfile::TempDir,
+    /// The object store, when not the workspace's own `.ventral` (`--store`).
+    pub store: Option<PathBuf>,
 }
 
 impl Ws {
@@ -14,7 +16,13 @@ impl Ws {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("pipelines")).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        Ws { dir }
+        Ws { dir, store: None }
+    }
+
+    /// This workspace with its object store at `store` (every command gets `--store`).
+    pub fn with_store(mut self, store: &Path) -> Self {
+        self.store = Some(store.to_path_buf());
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -38,8 +46,11 @@ impl Ws {
             .env_remove("VENTRAL_PROFILE")
             .env_remove("VENTRAL_PIPELINE")
             .env("RUST_LOG", "warn")
-            .args(["-p", "pipelines/p.toml"])
-            .args(args);
+            .args(["-p", "pipelines/p.toml"]);
+        if let Some(store) = &self.store {
+            c.arg("--store").arg(store);
+        }
+        c.args(args);
         c
     }
 
@@ -204,26 +215,57 @@ pub fn imagenet_root(ws: &Ws, data: &Path) -> (PathBuf, Vec<(String, usize)>) {
     (root, samples)
 }
 
-/// Say that a test skips for want of `what`: fails under CI (where every resource must be
-/// there), else prints it and records it in `$VENTRAL_SKIP_LOG` for `make test`'s count.
+/// See [`ventral_testkit::skipped`].
 pub fn skipped(what: &str) {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run this test: {what}"
-    );
-    eprintln!("SKIPPED: {what}");
-    if let Some(log) = std::env::var_os("VENTRAL_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
+    ventral_testkit::skipped(what);
+}
+
+/// A folder on another file system than the temporary folder (a tmpfs: `/dev/shm`, or one
+/// mounted here as root), unmounted and removed when dropped; `None` (after
+/// [`skipped`]) where there is none.
+pub struct OtherFs {
+    dir: tempfile::TempDir,
+    mounted: Option<tempfile::TempDir>,
+}
+
+impl OtherFs {
+    pub fn new() -> Option<OtherFs> {
+        use std::os::unix::fs::MetadataExt;
+        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+        let tmp = std::env::temp_dir();
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir()
+            && dev(shm) != dev(&tmp)
+            && let Ok(dir) = tempfile::tempdir_in(shm)
         {
-            let _ = writeln!(
-                f,
-                "{}: {what}",
-                std::thread::current().name().unwrap_or("?")
-            );
+            return Some(OtherFs { dir, mounted: None });
+        }
+        let m = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4g", "tmpfs"])
+            .arg(m.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            skipped("no second file system (/dev/shm, or a tmpfs mounted as root)");
+            return None;
+        }
+        let dir = tempfile::tempdir_in(m.path()).ok()?;
+        Some(OtherFs {
+            dir,
+            mounted: Some(m),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for OtherFs {
+    fn drop(&mut self) {
+        if let Some(m) = &self.mounted {
+            let _ = Command::new("umount").arg(m.path()).status();
         }
     }
 }

@@ -14,11 +14,7 @@ use ventral_kinds::worker::{EXIT_REFUSED, WorkerRequest};
 use ventral_stage::{StageContext, StageKind};
 
 fn main() -> ExitCode {
-    // A closed pipe downstream ends the process quietly (see `ventral`'s main).
-    // SAFETY: resetting a signal's disposition before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    ventral::die_quietly_on_closed_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
