@@ -13,7 +13,7 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 mkdir -p pipelines data
 
-now() { date +%s.%N; }
+now() { echo "$EPOCHREALTIME"; }   # bash's own clock: no process started to read it
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (b-a)*1000}'; }
 median() { sort -n | awk '{v[NR]=$1} END{print (NR%2)? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
