@@ -233,14 +233,20 @@ impl Libtorch {
     };
 }
 
-/// The CPU instruction set model kinds pin libtorch to, so that CPU results do not depend
-/// on which vector unit a machine has: `avx2` on every x86-64 machine that has it (oneDNN
-/// capped to match), else `default`. The worker is started with [`cpu_env`].
+/// The CPU instruction set model kinds pin libtorch to: the widest of `avx512`, `avx2`
+/// and `default` this machine has. It is part of every model stage's runtime, so results
+/// computed with other kernels never share a key, and a worker on any machine that has the
+/// set runs the same kernels (ATen's dispatch and oneDNN capped at it; the loss of one
+/// training epoch differs between AVX2 and AVX-512 kernels). The worker is started with
+/// [`cpu_env`].
 pub fn cpu_capability() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+            return "avx512";
+        }
+        if has!("avx2") && has!("fma") {
             return "avx2";
         }
         "default"
@@ -251,10 +257,21 @@ pub fn cpu_capability() -> &'static str {
     }
 }
 
+/// Whether this machine can run kernels pinned to `capability`.
+pub fn supports(capability: &str) -> bool {
+    let order = ["default", "avx2", "avx512"];
+    let rank = |c: &str| order.iter().position(|o| *o == c);
+    match (rank(capability), rank(cpu_capability())) {
+        (Some(want), Some(have)) => want <= have,
+        _ => false,
+    }
+}
+
 /// The environment that pins libtorch's CPU kernels to `capability` (ATen's dispatch and
 /// oneDNN's JIT), for the process that runs model stages.
 pub fn cpu_env(capability: &str) -> Vec<(&'static str, String)> {
     let isa = match capability {
+        "avx512" => "AVX512_CORE",
         "avx2" => "AVX2",
         _ => "SSE41",
     };

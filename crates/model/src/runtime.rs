@@ -61,7 +61,7 @@ pub fn verify(declared: &Runtime) -> Result<(), String> {
                     "the job declares CPU kernels `{want}`, but this process has ATEN_CPU_CAPABILITY={pinned:?} (run model stages through `ventral`, which pins it)"
                 ));
             }
-            if want != "default" && ventral_model_spec::cpu_capability() != want {
+            if !ventral_model_spec::supports(want) {
                 return Err(format!(
                     "the job declares CPU kernels `{want}`, which this machine's CPU lacks"
                 ));
