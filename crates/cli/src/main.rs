@@ -238,14 +238,7 @@ enum ScoreCmd {
 }
 
 fn main() -> ExitCode {
-    ventral::die_quietly_on_closed_pipe();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ventral::init_process();
     let cli = Cli::parse();
     match dispatch(&cli) {
         Ok(code) => code,

@@ -14,14 +14,7 @@ use ventral_kinds::worker::{EXIT_REFUSED, WorkerRequest};
 use ventral_stage::{StageContext, StageKind};
 
 fn main() -> ExitCode {
-    ventral::die_quietly_on_closed_pipe();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ventral::init_process();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run-stage") => match args.get(1) {
