@@ -382,28 +382,29 @@ pub fn device_spec(params: &Params) -> Result<DeviceSpec, BoxError> {
     }
 }
 
-/// The `model` param (default: CORnet-S at the paper's size), parsed and checked.
-pub fn model_config(params: &Params) -> Result<config::CornetConfig, BoxError> {
+/// Table param `name` (default: the type's defaults), parsed and then checked by `validate`.
+fn table_param<T: serde::de::DeserializeOwned>(
+    params: &Params,
+    name: &str,
+    validate: impl FnOnce(&T) -> Result<(), config::ConfigError>,
+) -> Result<T, BoxError> {
     let v = params
-        .get("model")
+        .get(name)
         .cloned()
         .unwrap_or(serde_json::Value::Object(Default::default()));
-    let c: config::CornetConfig =
-        serde_json::from_value(v).map_err(|e| format!("param `model`: {e}"))?;
-    c.validate().map_err(|e| format!("param `model`: {e}"))?;
-    Ok(c)
+    let t: T = serde_json::from_value(v).map_err(|e| format!("param `{name}`: {e}"))?;
+    validate(&t).map_err(|e| format!("param `{name}`: {e}"))?;
+    Ok(t)
+}
+
+/// The `model` param (default: CORnet-S at the paper's size), parsed and checked.
+pub fn model_config(params: &Params) -> Result<config::CornetConfig, BoxError> {
+    table_param(params, "model", config::CornetConfig::validate)
 }
 
 /// The `recipe` param of `train` (default: the paper's), parsed and checked.
 pub fn train_recipe(params: &Params) -> Result<recipe::TrainOptions, BoxError> {
-    let v = params
-        .get("recipe")
-        .cloned()
-        .unwrap_or(serde_json::Value::Object(Default::default()));
-    let r: recipe::TrainOptions =
-        serde_json::from_value(v).map_err(|e| format!("param `recipe`: {e}"))?;
-    r.validate().map_err(|e| format!("param `recipe`: {e}"))?;
-    Ok(r)
+    table_param(params, "recipe", recipe::TrainOptions::validate)
 }
 
 /// Check the params of a stage of model kind `decl` before anything runs: the `model`
