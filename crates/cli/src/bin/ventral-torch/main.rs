@@ -1,5 +1,5 @@
 //! `ventral-torch`: the model worker. The only executable that loads libtorch; `ventral`
-//! starts it for model stages (`run-stage`, one JSON job on stdin) and model commands
+//! starts it for model stages (`run-stage FILE`, one JSON job) and model commands
 //! (`command`, the parsed arguments as JSON). Not meant to be typed by users.
 
 mod commands;
