@@ -118,9 +118,11 @@ pub fn score(
         )
     })?;
     let ceiled = s.ceiled.unwrap_or(f64::NAN);
+    let layer = crate::layer_of(test);
     let row = |q: &str, split: Option<i64>, v: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.into(),
+        layer: Some(layer.clone()),
         quantity: q.into(),
         split,
         neuroid_id: None,
@@ -145,10 +147,7 @@ pub fn score(
             ceiling,
             ceiled,
             per_split: s.raw,
-            layer: test
-                .file_name()
-                .map(|x| x.to_string_lossy().to_string())
-                .unwrap_or_default(),
+            layer,
             readout_accuracy: right as f64 / known.max(1) as f64,
         },
         rows,

@@ -13,10 +13,8 @@ pub mod ost;
 pub mod transfer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use ventral_store::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use ventral_store::arrow::datatypes::{DataType, Field, Schema};
+pub use ventral_store::scores::{self, Member, ScoreRow, ScoreSummary};
 
 /// Errors: each names the store and the coordinate or value at fault.
 #[derive(Debug, thiserror::Error)]
@@ -96,155 +94,107 @@ pub struct CompositeResult {
     pub model: String,
     /// The mean of the members' ceiled scores.
     pub ceiled: f64,
-    /// `(benchmark, ceiled)` of each member, in input order.
-    pub members: Vec<(String, f64)>,
+    /// Each member's benchmark and ceiled score, in input order.
+    pub members: Vec<Member>,
 }
 
-/// The mean of the ceiled scores in the score stores `dirs` (their `score.json`), keeping
+/// The mean of the ceiled scores in the score stores `dirs` (their summaries), keeping
 /// only `members` when given (each must be present). All must score the same model.
 pub fn composite(
     benchmark: &str,
     dirs: &[&Path],
     members: Option<&[String]>,
 ) -> Result<(CompositeResult, Vec<ScoreRow>)> {
-    let mut found: Vec<(String, String, f64)> = Vec::new();
+    let mut found: Vec<(ScoreSummary, &Path)> = Vec::new();
     for d in dirs {
-        let p = d.join("score.json");
-        let text = std::fs::read_to_string(&p).map_err(|e| data(&p, e.to_string()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| data(&p, e.to_string()))?;
-        let (Some(b), Some(m)) = (v["benchmark"].as_str(), v["model"].as_str()) else {
-            return Err(data(&p, "no `benchmark` or `model` field"));
-        };
-        // A benchmark that could not be scored (its `ceiled` is null: NaN, e.g. an OST
-        // readout that never reaches the monkey's thresholds) makes the mean NaN, as
-        // Brain-Score's mean does; a store without the field is an error.
-        let c = match v.get("ceiled") {
-            Some(serde_json::Value::Null) => f64::NAN,
-            Some(x) => x.as_f64().ok_or_else(|| {
-                data(
-                    &p,
-                    format!("benchmark `{b}`: `ceiled` is {x}, not a number"),
-                )
-            })?,
-            None => return Err(data(&p, format!("benchmark `{b}`: no `ceiled` score"))),
-        };
-        if let Some(prev) = found.iter().find(|f| f.0 == b) {
+        // A benchmark that could not be scored (its `ceiled` is NaN, e.g. an OST readout
+        // that never reaches the monkey's thresholds) makes the mean NaN, as Brain-Score's
+        // mean does; a store without the field is an error.
+        let s = scores::read_summary(d)?;
+        if let Some((prev, _)) = found.iter().find(|f| f.0.benchmark == s.benchmark) {
             return Err(data(
-                &p,
+                &d.join(scores::SUMMARY_FILE),
                 format!(
-                    "benchmark `{b}` appears twice (models `{}` and `{m}`)",
-                    prev.1
+                    "benchmark `{}` appears twice (models `{}` and `{}`)",
+                    s.benchmark, prev.model, s.model
                 ),
             ));
         }
-        found.push((b.to_string(), m.to_string(), c));
+        found.push((s, d));
     }
     if let Some(want) = members {
         for w in want {
-            if !found.iter().any(|f| &f.0 == w) {
-                let have: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+            if !found.iter().any(|f| &f.0.benchmark == w) {
+                let have: Vec<&str> = found.iter().map(|f| f.0.benchmark.as_str()).collect();
                 return Err(data(
                     dirs.first().copied().unwrap_or(Path::new(".")),
                     format!("member `{w}` is not among the inputs' benchmarks {have:?}"),
                 ));
             }
         }
-        found.retain(|f| want.contains(&f.0));
+        found.retain(|f| want.contains(&f.0.benchmark));
     }
-    let Some(first) = found.first() else {
+    let Some((first, first_dir)) = found.first() else {
         return Err(data(Path::new("."), "a composite needs at least one score"));
     };
-    let model = first.1.clone();
-    if let Some(other) = found.iter().find(|f| f.1 != model) {
+    let model = first.model.clone();
+    if let Some((other, dir)) = found.iter().find(|f| f.0.model != model) {
         return Err(data(
-            Path::new("."),
+            dir,
             format!(
-                "the members score different models: `{model}` ({}) and `{}` ({})",
-                first.0, other.1, other.0
+                "the members score different models: `{model}` ({}, {}) and `{}` ({})",
+                first.benchmark,
+                first_dir.display(),
+                other.model,
+                other.benchmark
             ),
         ));
     }
-    let ceiled = found.iter().map(|f| f.2).sum::<f64>() / found.len() as f64;
-    let mut rows = vec![ScoreRow {
+    let ceiled = found.iter().map(|f| f.0.ceiled).sum::<f64>() / found.len() as f64;
+    let row = |quantity: String, value: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.clone(),
-        quantity: "ceiled".into(),
+        layer: None,
+        quantity,
         split: None,
         neuroid_id: None,
-        value: ceiled,
-    }];
-    for f in &found {
-        rows.push(ScoreRow {
-            benchmark: benchmark.into(),
-            model: model.clone(),
-            quantity: format!("member:{}", f.0),
-            split: None,
-            neuroid_id: None,
-            value: f.2,
-        });
+        value,
+    };
+    let mut rows = vec![row("ceiled".into(), ceiled)];
+    for (f, _) in &found {
+        rows.push(row(format!("member:{}", f.benchmark), f.ceiled));
     }
     Ok((
         CompositeResult {
             benchmark: benchmark.into(),
-            model,
+            model: model.clone(),
             ceiled,
-            members: found.into_iter().map(|f| (f.0, f.2)).collect(),
+            members: found
+                .into_iter()
+                .map(|(f, _)| Member {
+                    benchmark: f.benchmark,
+                    ceiled: f.ceiled,
+                })
+                .collect(),
         },
         rows,
     ))
 }
 
-/// One row of a score store.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScoreRow {
-    /// The benchmark (`MajajHong2015.IT-pls`).
-    pub benchmark: String,
-    /// The model.
-    pub model: String,
-    /// `raw`, `raw_error`, `ceiling`, `ceiled`, `ceiling_raw`, …
-    pub quantity: String,
-    /// The split, or `None` for an aggregate.
-    pub split: Option<i64>,
-    /// The neuroid, or `None`.
-    pub neuroid_id: Option<String>,
-    /// The value.
-    pub value: f64,
+/// Write a benchmark's score store into `dir`: its rows as `scores.parquet`, its result as
+/// `score.json` (checked as [`scores::read_summary`] reads it).
+pub fn write_scores(dir: &Path, result: &impl serde::Serialize, rows: &[ScoreRow]) -> Result<()> {
+    let summary = ScoreSummary::of(result)?;
+    scores::write(dir, &summary, rows)?;
+    Ok(())
 }
 
-/// Write `rows` as `<dir>/scores.parquet` (the `scores` table's schema).
-pub fn write_scores(dir: &Path, rows: &[ScoreRow]) -> Result<()> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("benchmark", DataType::Utf8, true),
-        Field::new("model", DataType::Utf8, true),
-        Field::new("quantity", DataType::Utf8, true),
-        Field::new("split", DataType::Int64, true),
-        Field::new("neuroid_id", DataType::Utf8, true),
-        Field::new("value", DataType::Float64, true),
-    ]));
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| &r.benchmark),
-        )),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.model))),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| &r.quantity),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.split).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            rows.iter()
-                .map(|r| r.neuroid_id.clone())
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(Float64Array::from(
-            rows.iter().map(|r| r.value).collect::<Vec<_>>(),
-        )),
-    ];
-    let batch = RecordBatch::try_new(schema, cols).map_err(|e| data(dir, e.to_string()))?;
-    ventral_store::write_parquet(&dir.join("scores.parquet"), &batch)?;
-    Ok(())
+/// The layer an activation store holds: its folder's name.
+pub(crate) fn layer_of(store: &Path) -> String {
+    store
+        .file_name()
+        .map(|x| x.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -296,6 +246,19 @@ mod tests {
         assert!(e.contains("`m`") && e.contains("`other`"), "{e}");
         let e = composite("B", &[&a, &a], None).unwrap_err().to_string();
         assert!(e.contains("appears twice"), "{e}");
+        // A store without a ceiled score names its file and the field.
+        let bad = t.path().join("bad");
+        std::fs::create_dir_all(&bad).unwrap();
+        std::fs::write(
+            bad.join("score.json"),
+            r#"{"benchmark": "X", "model": "m"}"#,
+        )
+        .unwrap();
+        let e = composite("B", &[&a, &bad], None).unwrap_err().to_string();
+        assert!(
+            e.contains("bad/score.json") && e.contains("`ceiled`"),
+            "{e}"
+        );
         // A member that could not be scored (null) makes the composite NaN.
         let n = t.path().join("n");
         std::fs::create_dir_all(&n).unwrap();

@@ -323,9 +323,11 @@ pub fn score(
     })?;
     let c = ceiling_of(&rec)?;
     let ceiled = normalisation.apply(s.center, c.center);
+    let layer = crate::layer_of(features);
     let row = |q: &str, split: Option<i64>, n: Option<String>, v: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.into(),
+        layer: Some(layer.clone()),
         quantity: q.into(),
         split,
         neuroid_id: n,
@@ -359,10 +361,7 @@ pub fn score(
         per_split: s.per_split,
         ceiling_per_split: c.per_split,
         neuroids: neuroids.len(),
-        layer: features
-            .file_name()
-            .map(|x| x.to_string_lossy().to_string())
-            .unwrap_or_default(),
+        layer,
     };
     Ok((result, rows))
 }

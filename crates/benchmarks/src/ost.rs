@@ -11,6 +11,7 @@ use ventral_store::Assembly;
 
 use crate::neural::{load_features, strings};
 use crate::{BenchError, Result, ScoreRow, commit_timestep, data};
+use ventral_store::scores::ImageOst;
 
 /// The outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -31,9 +32,9 @@ pub struct OstResult {
     pub per_split: Vec<f64>,
     /// The activation store used for each bin start.
     pub bins: Vec<(i64, String)>,
-    /// Per image tested and solved: `(stimulus_id, model OST (mean over the splits that
-    /// tested it), monkey OST)` — the points of the paper's Fig. 5.
-    pub per_image: Vec<(String, f64, f64)>,
+    /// Per image tested and solved, the model's OST (mean over the splits that tested it)
+    /// and the monkeys' — the points of the paper's Fig. 5.
+    pub per_image: Vec<ImageOst>,
     /// Per split, the test images where both the model and the monkey have an OST.
     pub pairs: Vec<usize>,
     /// The readout (`brain-score` or `converged`).
@@ -162,16 +163,17 @@ pub fn score(
             .filter(|x| x.is_finite())
             .collect();
         if !mine.is_empty() && monkey_ost[i].is_finite() {
-            per_image.push((
-                id.clone(),
-                mine.iter().sum::<f64>() / mine.len() as f64,
-                monkey_ost[i],
-            ));
+            per_image.push(ImageOst {
+                stimulus_id: id.clone(),
+                model_ms: mine.iter().sum::<f64>() / mine.len() as f64,
+                monkey_ms: monkey_ost[i],
+            });
         }
     }
     let row = |q: &str, split: Option<i64>, v: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.into(),
+        layer: None,
         quantity: q.into(),
         split,
         neuroid_id: None,

@@ -146,9 +146,11 @@ pub fn score(
     )))?;
     let acc = accuracy(&clf, &xt, &yt)?;
     let classes = clf.classes.len();
+    let layer = crate::layer_of(train);
     let row = |q: &str, v: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.into(),
+        layer: Some(layer.clone()),
         quantity: q.into(),
         split: None,
         neuroid_id: None,
@@ -179,10 +181,7 @@ pub fn score(
             classes,
             images: [y.len(), yt.len()],
             chance: 1.0 / classes.max(1) as f64,
-            layer: train
-                .file_name()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default(),
+            layer,
         },
         rows,
     ))

@@ -3,14 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use ventral_cas::HashCache;
-use ventral_ingest::catalog::{Catalog, ingest_catalog};
+use ventral_ingest::brainio::{BrainioSource, ingest_brainio, store_path};
 use ventral_ingest::manifest::Manifest;
-use ventral_ingest::netcdf::{IngestOptions, ingest_netcdf};
-use ventral_ingest::stimuli::{ingest_stimulus_set, open_stimulus_set};
 
 #[derive(Subcommand, Debug)]
 pub enum IngestCmd {
@@ -19,8 +17,8 @@ pub enum IngestCmd {
     Brainio {
         /// The catalog, folder or file.
         source: PathBuf,
-        /// The new store (a folder; for a catalog or folder, `assemblies/<id>/` and
-        /// `stimulus_sets/<id>/` inside it).
+        /// The new folder: `assemblies/<id>/` and `stimulus_sets/<id>/` inside it, whatever
+        /// the source.
         #[arg(short, long)]
         output: PathBuf,
         /// Only these identifiers of a catalog (repeatable); their stimulus sets come along.
@@ -32,6 +30,9 @@ pub enum IngestCmd {
         /// For one `.csv`: the ZIP (default: the same name with `.zip`).
         #[arg(long)]
         zip: Option<PathBuf>,
+        /// Verify the source's folder against this manifest first.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
     },
     /// ILSVRC2012: a root with train/<wnid>/ and val/ (per-wnid folders or flat with labels).
     Imagenet {
@@ -141,63 +142,24 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
             identifiers,
             stimuli,
             zip,
+            manifest,
         } => {
-            let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if source.is_file() && ext == "nc" {
-                let stimuli = match stimuli {
-                    Some(dir) => {
-                        let (meta, table) = open_stimulus_set(dir)?;
-                        Some((meta.identifier, table))
-                    }
-                    None => None,
-                };
-                let opts = IngestOptions {
-                    identifier: identifiers.first().cloned(),
-                    stimuli,
-                    ..IngestOptions::default()
-                };
-                let s = ingest_netcdf(source, output, &opts)?;
-                let mut v = serde_json::to_value(&s)?;
-                v["digest"] = json!(digest(output)?);
-                return Ok(json!({"assemblies": [v], "stimulus_sets": []}));
-            }
-            if source.is_file()
-                && ext == "csv"
-                && source.file_name().is_some_and(|n| n != "lookup.csv")
-            {
-                let zip = zip.clone().unwrap_or_else(|| source.with_extension("zip"));
-                let id = identifiers.first().cloned().unwrap_or_else(|| {
-                    source
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().to_string())
-                        .unwrap_or_default()
-                });
-                let s = ingest_stimulus_set(source, &zip, &id, output)?;
-                let mut v = serde_json::to_value(&s)?;
-                v["digest"] = json!(digest(output)?);
-                return Ok(json!({"assemblies": [], "stimulus_sets": [v]}));
-            }
-            let catalog = if source.is_dir() {
-                let lookup = source.join("lookup.csv");
-                if lookup.is_file() {
-                    Catalog::read(&lookup)?
-                } else {
-                    Catalog::from_dir(source)?
-                }
-            } else if source.is_file() {
-                Catalog::read(source)?
-            } else {
-                bail!("{}: no such file or folder", source.display());
+            let src = BrainioSource {
+                source: source.clone(),
+                identifiers: identifiers.clone(),
+                stimuli: stimuli.clone(),
+                zip: zip.clone(),
+                manifest: manifest.clone(),
+                producer: None,
             };
-            let s = ingest_catalog(&catalog, identifiers, output, None)?;
+            let s = ingest_brainio(&src, output, &|m| eprintln!("{m}"))?;
             let mut v = serde_json::to_value(&s)?;
             for list in ["assemblies", "stimulus_sets"] {
                 if let Some(items) = v[list].as_array_mut() {
                     for item in items {
                         let id = item["identifier"].as_str().unwrap_or_default().to_string();
-                        let dir = output
-                            .join(list)
-                            .join(ventral_ingest::catalog::store_name(&id));
+                        let dir = store_path(output, list, &id);
+                        item["path"] = json!(dir);
                         item["digest"] = json!(digest(&dir)?);
                     }
                 }

@@ -858,6 +858,7 @@ fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
                 "doc": k.doc(),
                 "params": k.params().iter().map(|p| json!({
                     "name": p.name, "type": p.ty.describe(), "required": p.required, "doc": p.doc,
+                    "allowed": p.allowed, "default": p.default,
                 })).collect::<Vec<_>>(),
             })
         })
@@ -873,12 +874,19 @@ fn kinds(cli: &Cli, registry: &ventral_dag::Registry) -> Result<ExitCode> {
                 k.doc()
             );
             for p in k.params() {
+                let mut doc = p.doc.clone();
+                if !p.allowed.is_empty() {
+                    doc.push_str(&format!(" One of: {}.", p.allowed.join(", ")));
+                }
+                if let Some(d) = &p.default {
+                    doc.push_str(&format!(" Default: {d}."));
+                }
                 println!(
-                    "    {:<10} {:<20} {}{}",
+                    "    {:<15} {:<20} {}{}",
                     p.name,
                     p.ty.describe(),
-                    if p.required { "required; " } else { "" },
-                    p.doc
+                    if p.required { "Required. " } else { "" },
+                    doc
                 );
             }
             let (crates, external) = ventral_kinds::closure(k.code_crate());

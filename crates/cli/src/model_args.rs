@@ -106,9 +106,9 @@ pub struct TrainArgs {
     /// At most N training images per epoch (0: all).
     #[arg(long, default_value_t = 0)]
     pub max_images: usize,
-    /// Mixed precision on CUDA: bf16 or fp16.
-    #[arg(long, default_value = "")]
-    pub amp: String,
+    /// Mixed precision on CUDA: fp32 (none), bf16 or fp16.
+    #[arg(long, default_value = "fp32")]
+    pub amp: ventral_model_spec::recipe::Amp,
     /// Weights and batches in channels-last (NHWC) memory order (faster on CUDA).
     #[arg(long)]
     pub channels_last: bool,

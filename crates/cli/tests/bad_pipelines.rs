@@ -210,3 +210,78 @@ fn a_bad_value_anywhere_in_the_paper_pipeline_is_refused_before_anything_runs() 
         &[&["run"]],
     );
 }
+
+/// A TOML value of the wrong type for a param of type `ty` (as `ventral kinds --json`
+/// names it), and a valid one.
+fn wrong_and_right(ty: &str) -> Option<(&'static str, &'static str)> {
+    Some(match ty {
+        "a boolean" => ("\"yes\"", "true"),
+        "an integer" => ("\"ten\"", "2"),
+        "a number" => ("\"high\"", "0.5"),
+        "a string" => ("42", "\"IT\""),
+        "an array of strings" => ("[1, 2]", "[\"a\"]"),
+        "an array" => ("\"list\"", "[1, 2]"),
+        "a table" => ("3", "{}"),
+        _ => return None,
+    })
+}
+
+/// Every param of every kind the binary registers (from `ventral kinds --json`, so a new
+/// kind or param is covered without editing this test): a value of the wrong type, a value
+/// outside a closed set and an unknown param each exit 2 with one line naming the file,
+/// the line, the stage and the param, before anything runs.
+#[test]
+fn every_param_of_every_kind_refuses_a_bad_value() {
+    let ws = Ws::new();
+    let kinds = ws.json(&["kinds", "--json"]);
+    let mut cases = 0;
+    for k in kinds.as_array().unwrap() {
+        let kind = k["kind"].as_str().unwrap();
+        let params = k["params"].as_array().unwrap();
+        // The required params, with valid values.
+        let required: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|p| p["required"] == true)
+            .map(|p| {
+                let (_, right) = wrong_and_right(p["type"].as_str().unwrap()).unwrap();
+                let right = if kind == "cmd" { "\"true\"" } else { right };
+                (p["name"].as_str().unwrap(), right)
+            })
+            .collect();
+        let stage = |param: &str, line: &str| {
+            let mut src = format!("[stages.s]\nkind = \"{kind}\"\n");
+            for (n, v) in required.iter().filter(|(n, _)| *n != param) {
+                src.push_str(&format!("{n} = {v}\n"));
+            }
+            src.push_str(line);
+            src.push('\n');
+            src
+        };
+        let mut bad: Vec<(String, String)> = Vec::new();
+        for p in params {
+            let name = p["name"].as_str().unwrap();
+            if let Some((wrong, _)) = wrong_and_right(p["type"].as_str().unwrap()) {
+                bad.push((name.to_string(), format!("{name} = {wrong}")));
+            }
+            if let Some(first) = p["allowed"].as_array().and_then(|a| a.first()) {
+                let typo = format!("{}x", first.as_str().unwrap());
+                bad.push((name.to_string(), format!("{name} = \"{typo}\"")));
+            }
+        }
+        bad.push(("colour".into(), "colour = 1".into()));
+        for (param, line) in bad {
+            let src = stage(&param, &line);
+            let n = src.lines().position(|l| l == line).unwrap() + 1;
+            check_with(
+                &src,
+                &[
+                    &format!("pipelines/p.toml:{n}: stage `s`"),
+                    &format!("`{param}`"),
+                ],
+                &[&["run"]],
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 60, "only {cases} cases");
+}

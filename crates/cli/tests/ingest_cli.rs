@@ -48,9 +48,12 @@ fn netcdf_written_by_xarray_round_trips() {
         serde_json::from_str(&std::fs::read_to_string(nc.join("cases.json")).unwrap()).unwrap();
     for (name, want) in cases.as_object().unwrap() {
         let file = nc.join(format!("{name}.nc"));
-        let store = ws.path().join(format!("store-{name}"));
-        let v = ws.json(&["ingest", "brainio", s(&file), "-o", s(&store), "--json"]);
+        let out = ws.path().join(format!("store-{name}"));
+        let v = ws.json(&["ingest", "brainio", s(&file), "-o", s(&out), "--json"]);
         let a = &v["assemblies"][0];
+        // One layout whatever the source: the assembly under assemblies/<id>/.
+        let store = std::path::PathBuf::from(a["path"].as_str().unwrap());
+        assert!(store.starts_with(out.join("assemblies")), "{store:?}");
         assert_eq!(a["dims"], want["dims"], "{name}");
         assert_eq!(a["shape"], want["shape"], "{name}");
         assert_eq!(a["identifier"], want["identifier"], "{name}");
@@ -214,6 +217,7 @@ fn stimulus_sets_and_catalogs() {
         "--json",
     ]);
     assert_eq!(v["stimulus_sets"][0]["count"], 25);
+    assert!(alone.join("stimulus_sets/hvm/stimuli.parquet").is_file());
 }
 
 #[test]

@@ -758,8 +758,8 @@ impl Pipeline {
             let specs = kind.params();
             for (k, v) in &s.params {
                 let line = s.param_lines.get(k).copied().unwrap_or(s.line);
-                let Some(spec) = specs.iter().find(|p| p.name == k) else {
-                    let known: Vec<&str> = specs.iter().map(|p| p.name).collect();
+                let Some(spec) = specs.iter().find(|p| &p.name == k) else {
+                    let known: Vec<&str> = specs.iter().map(|p| p.name.as_str()).collect();
                     return Err(self.err(
                         line,
                         &s.name,
@@ -787,7 +787,7 @@ impl Pipeline {
                 }
             }
             for spec in specs.iter().filter(|p| p.required) {
-                if !s.params.contains_key(spec.name) {
+                if !s.params.contains_key(&spec.name) {
                     return Err(self.err(
                         s.line,
                         &s.name,

@@ -16,12 +16,16 @@ struct Echo {
     runs: Arc<AtomicUsize>,
 }
 
-const SPEC: &[ParamSpec] = &[ParamSpec {
-    name: "text",
-    ty: ParamType::Str,
-    required: true,
-    doc: "what to write",
-}];
+fn spec() -> Vec<ParamSpec> {
+    vec![ParamSpec {
+        name: "text".into(),
+        ty: ParamType::Str,
+        required: true,
+        doc: "what to write".into(),
+        allowed: Vec::new(),
+        default: None,
+    }]
+}
 
 impl StageKind for Echo {
     fn name(&self) -> &str {
@@ -30,8 +34,8 @@ impl StageKind for Echo {
     fn code_crate(&self) -> &'static str {
         "test"
     }
-    fn params(&self) -> &[ParamSpec] {
-        SPEC
+    fn params(&self) -> Vec<ParamSpec> {
+        spec()
     }
     fn runtime(&self, _p: &Params) -> Result<Option<String>, BoxError> {
         Ok(self.runtime.clone())

@@ -14,13 +14,11 @@
 //! With a `manifest` input the data is checked against it (size and blake3 of every listed
 //! file) before anything is read; `source`, `root` and `images` are the data the kind reads.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, StageContext, StageKind};
 
-use crate::catalog::{Catalog, ingest_catalog, store_name};
 use crate::manifest::Manifest;
-use crate::netcdf::{IngestOptions, ingest_netcdf};
 
 /// Verify `root` against the stage's `manifest` input, if it has one.
 fn check_manifest(ctx: &StageContext<'_>, root: &Path) -> Result<(), BoxError> {
@@ -32,21 +30,28 @@ fn check_manifest(ctx: &StageContext<'_>, root: &Path) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Where a source's data lives (the folder of a catalog or of a file).
-fn data_dir(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        p.to_path_buf()
-    } else {
-        p.parent().map(Path::to_path_buf).unwrap_or_default()
-    }
+/// The params of `brainio`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrainioParams {
+    /// Catalog identifiers to ingest (their stimulus sets come along); default: all. For one
+    /// `.nc` or StimulusSet `.csv`, the identifier to give it.
+    #[serde(default)]
+    pub identifiers: Vec<String>,
 }
 
-const BRAINIO_PARAMS: &[ParamSpec] = &[ParamSpec {
-    name: "identifiers",
-    ty: ParamType::StrList,
-    required: false,
-    doc: "catalog identifiers to ingest (their stimulus sets come along); default: all",
-}];
+impl ventral_stage::KindParams for BrainioParams {}
+
+/// The params of `coco`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CocoParams {
+    /// Keep only one-channel (grayscale) images.
+    #[serde(default)]
+    pub grayscale_only: bool,
+}
+
+impl ventral_stage::KindParams for CocoParams {}
 
 /// `brainio`: a BrainIO catalog, folder or `.nc` into one store per identifier.
 pub struct BrainioKind;
@@ -56,75 +61,22 @@ impl StageKind for BrainioKind {
         "brainio"
     }
     ventral_stage::code_crate!();
-    fn params(&self) -> &[ParamSpec] {
-        BRAINIO_PARAMS
-    }
+    ventral_stage::typed_params!(BrainioParams);
     fn doc(&self) -> &str {
-        "BrainIO stimulus sets (CSV+ZIP) and assemblies (netCDF4) from a lookup.csv, a folder \
-         or one .nc (input `source`, optional `manifest`) into ${out}/assemblies/<id>/ and ${out}/stimulus_sets/<id>/"
+        "BrainIO stimulus sets (CSV+ZIP) and assemblies (netCDF4) from a lookup.csv, a folder, \
+         one .nc or one StimulusSet .csv (input `source`, optional `manifest`) into \
+         ${out}/assemblies/<id>/ and ${out}/stimulus_sets/<id>/"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let source = ctx.one_input("source")?;
-        check_manifest(ctx, &data_dir(source))?;
-        let ids: Vec<String> = ctx
-            .params
-            .get("identifiers")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let producer = ctx.stage.to_string();
-        if source.is_file() && source.extension().is_some_and(|e| e == "nc") {
-            let nc = crate::netcdf::NcFile::open(source)?;
-            let id = ids.first().cloned().or_else(|| {
-                nc.global_attrs
-                    .get("identifier")
-                    .and_then(|v| v.get("value"))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            });
-            let name = id.clone().unwrap_or_else(|| {
-                source
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default()
-            });
-            let opts = IngestOptions {
-                identifier: id,
-                producer: Some(producer),
-                ..IngestOptions::default()
-            };
-            let dest = ctx.out_dir.join("assemblies").join(store_name(&name));
-            let s = ingest_netcdf(source, &dest, &opts)?;
-            (ctx.progress)(&format!("{}: {:?}", s.identifier, s.shape));
-            return Ok(());
-        }
-        let catalog = if source.is_dir() {
-            let lookup = source.join("lookup.csv");
-            if lookup.is_file() {
-                Catalog::read(&lookup)?
-            } else {
-                Catalog::from_dir(source)?
-            }
-        } else {
-            Catalog::read(source)?
+        let p = ventral_stage::typed::parse::<BrainioParams>(ctx.params)?;
+        let src = crate::brainio::BrainioSource {
+            source: ctx.one_input("source")?.to_path_buf(),
+            identifiers: p.identifiers,
+            manifest: ctx.optional_input("manifest")?.map(Path::to_path_buf),
+            producer: Some(ctx.stage.to_string()),
+            ..Default::default()
         };
-        let staging = ctx.out_dir.join("brainio");
-        let s = ingest_catalog(&catalog, &ids, &staging, Some(&producer))?;
-        // One store per identifier directly under ${out}.
-        for e in std::fs::read_dir(&staging)? {
-            let e = e?;
-            std::fs::rename(e.path(), ctx.out_dir.join(e.file_name()))?;
-        }
-        std::fs::remove_dir(&staging)?;
-        (ctx.progress)(&format!(
-            "{} stimulus sets, {} assemblies",
-            s.stimulus_sets.len(),
-            s.assemblies.len()
-        ));
+        crate::brainio::ingest_brainio(&src, ctx.out_dir, ctx.progress)?;
         Ok(())
     }
 }
@@ -137,9 +89,7 @@ impl StageKind for ImagenetKind {
         "imagenet"
     }
     ventral_stage::code_crate!();
-    fn params(&self) -> &[ParamSpec] {
-        &[]
-    }
+    ventral_stage::typed_params!(ventral_stage::typed::NoParams);
     fn doc(&self) -> &str {
         "an ILSVRC2012 tree (input `root`, optional `val_labels` and `manifest`) into an image \
          index (path, label, blake3) in ${out}"
@@ -163,9 +113,7 @@ impl StageKind for CifarKind {
         "cifar"
     }
     ventral_stage::code_crate!();
-    fn params(&self) -> &[ParamSpec] {
-        &[]
-    }
+    ventral_stage::typed_params!(ventral_stage::typed::NoParams);
     fn doc(&self) -> &str {
         "CIFAR-100 binary files (input `root`, optional `manifest`) into stimulus-set stores \
          ${out}/train and ${out}/test"
@@ -179,13 +127,6 @@ impl StageKind for CifarKind {
     }
 }
 
-const COCO_PARAMS: &[ParamSpec] = &[ParamSpec {
-    name: "grayscale_only",
-    ty: ParamType::Bool,
-    required: false,
-    doc: "keep only one-channel images (default false)",
-}];
-
 /// `coco`: MS COCO images + instances JSON into an image index.
 pub struct CocoKind;
 
@@ -194,9 +135,7 @@ impl StageKind for CocoKind {
         "coco"
     }
     ventral_stage::code_crate!();
-    fn params(&self) -> &[ParamSpec] {
-        COCO_PARAMS
-    }
+    ventral_stage::typed_params!(CocoParams);
     fn doc(&self) -> &str {
         "MS COCO (inputs `images` and `instances`, optional `manifest`) into an image index in \
          ${out}"
@@ -205,11 +144,7 @@ impl StageKind for CocoKind {
         let images = ctx.one_input("images")?;
         check_manifest(ctx, images)?;
         let instances = ctx.one_input("instances")?;
-        let gray = ctx
-            .params
-            .get("grayscale_only")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let gray = ventral_stage::typed::parse::<CocoParams>(ctx.params)?.grayscale_only;
         let s = crate::coco::ingest_coco(images, instances, gray, ctx.out_dir)?;
         crate::imagenet::make_root_portable(ctx.out_dir)?;
         (ctx.progress)(&format!("{} images ({} grayscale)", s.images, s.grayscale));

@@ -4,6 +4,8 @@
 //!   assemblies, streamed band by band; [`export`] writes them back in the same layout.
 //! - [`stimuli`]: BrainIO StimulusSets (CSV + ZIP) into stimulus-set stores.
 //! - [`catalog`]: BrainIO `lookup.csv` catalogs, SHA1-checked, ingested as a whole.
+//! - [`brainio`]: any BrainIO source (catalog, folder, `.nc`, StimulusSet `.csv`) into one
+//!   layout: the one entry point of the `brainio` kind and `ventral ingest brainio`.
 //! - [`imagenet`], [`coco`]: image indexes (path, digest, label) of ILSVRC2012 and MS COCO;
 //!   images stay where they are.
 //! - [`manifest`]: `manifests/<dataset>.toml` (path, size, blake3 per file), created and
@@ -13,6 +15,7 @@
 //! temporary sibling folder that is renamed into place at the end, so bad input leaves
 //! nothing behind; every error names the file and the field at fault.
 
+pub mod brainio;
 pub mod catalog;
 pub mod cifar;
 pub mod coco;

@@ -109,8 +109,8 @@ impl StageKind for ModelKind {
     fn code_crate(&self) -> &'static str {
         ventral_model_spec::IMPLEMENTED_IN
     }
-    fn params(&self) -> &[ParamSpec] {
-        self.decl.params
+    fn params(&self) -> Vec<ParamSpec> {
+        (self.decl.params)()
     }
     fn doc(&self) -> &str {
         self.decl.doc

@@ -14,7 +14,7 @@ pub struct ConfigError {
 }
 
 /// Which member of the family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Arch {
     /// CORnet-S (recurrent, with skips and per-timestep batch norms).
     #[serde(rename = "CORnet-S")]
@@ -46,7 +46,7 @@ impl std::str::FromStr for Arch {
 }
 
 /// Architecture and circuitry knobs (the paper's Fig. 4 variants).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CornetConfig {
     /// The architecture.

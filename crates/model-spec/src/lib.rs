@@ -12,11 +12,12 @@
 //! files, and verified by the worker when the stage runs.
 
 pub mod config;
+pub mod params;
 pub mod recipe;
 
 use std::fmt;
 
-use ventral_stage::{BoxError, ParamSpec, ParamType, Params};
+use ventral_stage::{BoxError, ParamSpec, Params};
 
 /// The workspace crate that implements the model kinds (their code identity is its).
 pub const IMPLEMENTED_IN: &str = "ventral-model";
@@ -28,108 +29,58 @@ pub struct KindDecl {
     pub name: &'static str,
     /// One line for `ventral kinds`.
     pub doc: &'static str,
-    /// Its params.
-    pub params: &'static [ParamSpec],
+    /// Its params, generated from its params type ([`params`]).
+    pub params: fn() -> Vec<ParamSpec>,
+    /// Deserialise and check a stage's params as its params type.
+    pub check: fn(&Params) -> Result<(), BoxError>,
+    /// Whether it takes a `device` param (else it runs on the CPU).
+    pub has_device: bool,
 }
 
-const MODEL: ParamSpec = ParamSpec {
-    name: "model",
-    ty: ParamType::Table,
-    required: false,
-    doc: "architecture and knobs: arch, times, scale, skip, convs, shared_norm, width, classes, resolution",
-};
-const DEVICE: ParamSpec = ParamSpec {
-    name: "device",
-    ty: ParamType::Str,
-    required: false,
-    doc: "cpu, cuda, cuda:N or auto (default: resolved when the plan is made)",
-};
-const BATCH_EVAL: ParamSpec = ParamSpec {
-    name: "batch",
-    ty: ParamType::Int,
-    required: false,
-    doc: "images per forward pass (default 64)",
-};
+macro_rules! decl {
+    ($name:literal, $doc:literal, $p:ty, $device:literal) => {
+        KindDecl {
+            name: $name,
+            doc: $doc,
+            params: ventral_stage::typed::specs::<$p>,
+            check: |p| ventral_stage::typed::parse::<$p>(p).map(drop),
+            has_device: $device,
+        }
+    };
+}
 
 /// The declarations of every model kind.
 pub const KINDS: &[KindDecl] = &[
-    KindDecl {
-        name: "init",
-        doc: "untrained weights with the official initialisation from `seed`",
-        params: &[
-            MODEL,
-            ParamSpec {
-                name: "seed",
-                ty: ParamType::Int,
-                required: false,
-                doc: "the initialisation seed (default 0)",
-            },
-        ],
-    },
-    KindDecl {
-        name: "import",
-        doc: "a torch.save checkpoint (input `checkpoint`) as a weights folder, names and shapes checked",
-        params: &[MODEL],
-    },
-    KindDecl {
-        name: "train",
-        doc: "train on an image index (input `index`), one checkpoint per epoch, resumable",
-        params: &[
-            MODEL,
-            ParamSpec {
-                name: "recipe",
-                ty: ParamType::Table,
-                required: false,
-                doc: "epochs, batch, lr, lr_step, momentum, weight_decay, seed, max_images, amp, channels_last, cudnn_benchmark (defaults: the paper's)",
-            },
-            DEVICE,
-        ],
-    },
-    KindDecl {
-        name: "evaluate",
-        doc: "top-1/top-5 of `weights` on a split of `index`, written to ${out}/eval.json",
-        params: &[
-            ParamSpec {
-                name: "split",
-                ty: ParamType::Str,
-                required: false,
-                doc: "the split to evaluate (default val)",
-            },
-            BATCH_EVAL,
-            ParamSpec {
-                name: "model_id",
-                ty: ParamType::Str,
-                required: false,
-                doc: "the model's name in eval.json, as the benchmarks' scores name it (default: the weights' architecture)",
-            },
-            DEVICE,
-        ],
-    },
-    KindDecl {
-        name: "extract",
-        doc: "activations of `weights` on `stimuli` (a stimulus-set store, image folder or .npy), one store per area and timestep",
-        params: &[
-            ParamSpec {
-                name: "layers",
-                ty: ParamType::StrList,
-                required: false,
-                doc: "Brain-Score layer names to keep (default: all)",
-            },
-            ParamSpec {
-                name: "batch",
-                ty: ParamType::Int,
-                required: false,
-                doc: "images per forward pass (default 16)",
-            },
-            ParamSpec {
-                name: "model_id",
-                ty: ParamType::Str,
-                required: false,
-                doc: "the model's name in the stores (default: the stage name)",
-            },
-            DEVICE,
-        ],
-    },
+    decl!(
+        "init",
+        "untrained weights with the official initialisation from `seed`",
+        params::InitParams,
+        false
+    ),
+    decl!(
+        "import",
+        "a torch.save checkpoint (input `checkpoint`) as a weights folder, names and shapes checked",
+        params::ImportParams,
+        false
+    ),
+    decl!(
+        "train",
+        "train on an image index (input `index`), one checkpoint per epoch, resumable",
+        params::TrainParams,
+        true
+    ),
+    decl!(
+        "evaluate",
+        "top-1/top-5 of `weights` on a split of `index`, written to ${out}/eval.json",
+        params::EvaluateParams,
+        true
+    ),
+    decl!(
+        "extract",
+        "activations of `weights` on `stimuli` (a stimulus-set store, image folder or .npy), one store per area and timestep",
+        params::ExtractParams,
+        true
+    ),
 ];
 
 /// The declaration of model kind `name`.
@@ -382,62 +333,27 @@ pub fn device_spec(params: &Params) -> Result<DeviceSpec, BoxError> {
     }
 }
 
-/// Table param `name` (default: the type's defaults), parsed and then checked by `validate`.
-fn table_param<T: serde::de::DeserializeOwned>(
-    params: &Params,
+/// Check table param `name` with `validate`, naming the param in the error.
+pub(crate) fn check_table<T>(
     name: &str,
+    t: &T,
     validate: impl FnOnce(&T) -> Result<(), config::ConfigError>,
-) -> Result<T, BoxError> {
-    let v = params
-        .get(name)
-        .cloned()
-        .unwrap_or(serde_json::Value::Object(Default::default()));
-    let t: T = serde_json::from_value(v).map_err(|e| format!("param `{name}`: {e}"))?;
-    validate(&t).map_err(|e| format!("param `{name}`: {e}"))?;
-    Ok(t)
+) -> Result<(), String> {
+    validate(t).map_err(|e| format!("param `{name}`: {e}"))
 }
 
-/// The `model` param (default: CORnet-S at the paper's size), parsed and checked.
-pub fn model_config(params: &Params) -> Result<config::CornetConfig, BoxError> {
-    table_param(params, "model", config::CornetConfig::validate)
-}
-
-/// The `recipe` param of `train` (default: the paper's), parsed and checked.
-pub fn train_recipe(params: &Params) -> Result<recipe::TrainOptions, BoxError> {
-    table_param(params, "recipe", recipe::TrainOptions::validate)
-}
-
-/// Check the params of a stage of model kind `decl` before anything runs: the `model`
-/// and `recipe` tables field by field, the device, positive batch sizes.
+/// Check the params of a stage of model kind `decl` before anything runs: its params type
+/// deserialised (unknown params, types, closed sets) and checked (the `model` and `recipe`
+/// tables field by field, the device, positive batch sizes).
 pub fn check(decl: &KindDecl, params: &Params) -> Result<(), BoxError> {
-    let has = |name: &str| decl.params.iter().any(|p| p.name == name);
-    if has("model") {
-        model_config(params)?;
-    }
-    if has("recipe") {
-        train_recipe(params)?;
-    }
-    if has("device") {
-        device_spec(params)?;
-    }
-    if let Some(b) = params.get("batch")
-        && b.as_u64().is_none_or(|b| b == 0)
-    {
-        return Err(format!("param `batch`: {b} (a whole number ≥ 1)").into());
-    }
-    if let Some(s) = params.get("split").and_then(|v| v.as_str())
-        && s.is_empty()
-    {
-        return Err("param `split`: empty (train, val, …)".into());
-    }
-    Ok(())
+    (decl.check)(params)
 }
 
 /// The runtime a stage of model kind `decl` with `params` declares: every model kind's
 /// bytes depend on the libtorch build (its random generator, its kernels); kinds without a
 /// `device` param run on the CPU.
 pub fn runtime(decl: &KindDecl, params: &Params) -> Result<Option<String>, BoxError> {
-    let device = if decl.params.iter().any(|p| p.name == "device") {
+    let device = if decl.has_device {
         device_spec(params)?
             .resolve()
             .map_err(|e| format!("param `device`: {e}"))?

@@ -5,8 +5,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 
+/// Mixed precision for training on CUDA.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Amp {
+    /// Full precision (no autocast).
+    #[default]
+    #[serde(alias = "")]
+    Fp32,
+    /// bfloat16 autocast.
+    Bf16,
+    /// float16 autocast.
+    Fp16,
+}
+
+impl std::str::FromStr for Amp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "" | "fp32" => Ok(Amp::Fp32),
+            "bf16" => Ok(Amp::Bf16),
+            "fp16" => Ok(Amp::Fp16),
+            other => Err(format!("`{other}` (fp32, bf16 or fp16)")),
+        }
+    }
+}
+
 /// The recipe.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
     /// Epochs (43).
@@ -25,8 +53,8 @@ pub struct TrainOptions {
     pub seed: u64,
     /// At most this many training images per epoch (all when 0).
     pub max_images: usize,
-    /// Mixed precision on CUDA: "bf16", "fp16" or "" (fp32).
-    pub amp: String,
+    /// Mixed precision on CUDA (fp32: none).
+    pub amp: Amp,
     /// Keep weights and batches in channels-last (NHWC) memory order, which Tensor Cores
     /// prefer on CUDA; the numbers are the same model's.
     pub channels_last: bool,
@@ -47,7 +75,7 @@ impl Default for TrainOptions {
             weight_decay: 1e-4,
             seed: 0,
             max_images: 0,
-            amp: String::new(),
+            amp: Amp::Fp32,
             channels_last: false,
             cudnn_benchmark: false,
         }
@@ -78,9 +106,6 @@ impl TrainOptions {
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad("weight_decay", format!("{} (≥ 0)", self.weight_decay));
-        }
-        if !matches!(self.amp.as_str(), "" | "bf16" | "fp16") {
-            return bad("amp", format!("`{}` (bf16, fp16 or empty)", self.amp));
         }
         Ok(())
     }

@@ -167,7 +167,7 @@ fn training(device: Device, dir: &Path, images: usize, fails: &mut Vec<String>) 
             batch: 16,
             lr: 0.05,
             lr_step: 3,
-            amp: amp.into(),
+            amp: amp.parse().expect("a known amp"),
             channels_last,
             seed: 3,
             ..TrainOptions::default()

@@ -21,16 +21,16 @@
 //! history. `device` (default `auto`, resolved when the plan is made) is part of a stage's
 //! runtime identity: CPU and CUDA results are different outputs.
 
+use ventral_model_spec::params::{
+    EvaluateParams, ExtractParams, ImportParams, InitParams, TrainParams,
+};
 use ventral_model_spec::{Device as SpecDevice, Runtime};
+use ventral_stage::typed::parse;
 use ventral_stage::{BoxError, ParamSpec, Params, StageContext, StageKind};
 
 use crate::extract::{ExtractOptions, Stimuli, extract};
 use crate::train::{evaluate, train};
-use crate::{CornetConfig, Model, describe, parse_device};
-
-fn config(params: &Params) -> Result<CornetConfig, BoxError> {
-    ventral_model_spec::model_config(params)
-}
+use crate::{Model, describe, parse_device};
 
 /// The device the stage's declared runtime names (the engine resolved `auto` when it made
 /// the plan), checked against what this process can use: libtorch's version, the CPU
@@ -47,8 +47,8 @@ fn device_of(ctx: &StageContext<'_>) -> Result<tch::Device, BoxError> {
     })
 }
 
-fn decl_params(name: &str) -> &'static [ParamSpec] {
-    ventral_model_spec::decl(name).map_or(&[], |d| d.params)
+fn decl_params(name: &str) -> Vec<ParamSpec> {
+    ventral_model_spec::decl(name).map_or_else(Vec::new, |d| (d.params)())
 }
 
 fn decl_doc(name: &str) -> &'static str {
@@ -77,7 +77,7 @@ macro_rules! declared {
             $name
         }
         ventral_stage::code_crate!();
-        fn params(&self) -> &[ParamSpec] {
+        fn params(&self) -> Vec<ParamSpec> {
             decl_params($name)
         }
         fn doc(&self) -> &str {
@@ -104,10 +104,10 @@ kind_boilerplate!(ExtractKind, "extract");
 impl StageKind for InitKind {
     declared!("init");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let c = config(ctx.params)?;
-        let seed = ctx.params.get("seed").and_then(|v| v.as_i64()).unwrap_or(0);
+        let p: InitParams = parse(ctx.params)?;
+        let seed = p.seed;
         let device = device_of(ctx)?;
-        let m = Model::new(&c, device, seed)?;
+        let m = Model::new(&p.model, device, seed)?;
         m.save(ctx.out_dir, &format!("init:{seed}"))?;
         Ok(())
     }
@@ -116,10 +116,10 @@ impl StageKind for InitKind {
 impl StageKind for ImportKind {
     declared!("import");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let c = config(ctx.params)?;
+        let p: ImportParams = parse(ctx.params)?;
         device_of(ctx)?;
         let ckpt = ctx.one_input("checkpoint")?;
-        let meta = crate::import_checkpoint(ckpt, &c, ctx.out_dir)?;
+        let meta = crate::import_checkpoint(ckpt, &p.model, ctx.out_dir)?;
         (ctx.progress)(&format!(
             "{}: {} parameters",
             describe(&meta.config),
@@ -132,8 +132,11 @@ impl StageKind for ImportKind {
 impl StageKind for TrainKind {
     declared!("train");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let c = config(ctx.params)?;
-        let opts = ventral_model_spec::train_recipe(ctx.params)?;
+        let TrainParams {
+            model: c,
+            recipe: opts,
+            ..
+        } = parse(ctx.params)?;
         let index = ctx.one_input("index")?;
         let device = device_of(ctx)?;
         // The resumable working folder the engine keeps for this key, on the store's file
@@ -163,30 +166,19 @@ impl StageKind for TrainKind {
 impl StageKind for EvaluateKind {
     declared!("evaluate");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p: EvaluateParams = parse(ctx.params)?;
         let model = Model::open(ctx.one_input("weights")?, device_of(ctx)?)?;
-        let split = ctx
-            .params
-            .get("split")
-            .and_then(|v| v.as_str())
-            .unwrap_or("val");
-        let batch = ctx
-            .params
-            .get("batch")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(64) as usize;
-        let s = evaluate(&model, ctx.one_input("index")?, split, batch)?;
+        let s = evaluate(&model, ctx.one_input("index")?, &p.split, p.batch as usize)?;
         let config = &model.net.config;
-        let mut v = serde_json::to_value(&s)?;
-        v["model"] = match ctx.params.get("model_id").and_then(|v| v.as_str()) {
-            Some(m) => m.into(),
-            None => crate::describe(config).into(),
+        let e = ventral_store::scores::Evaluation {
+            model: p.model_id.unwrap_or_else(|| crate::describe(config)),
+            images: s.images,
+            top1: s.top1,
+            top5: s.top5,
+            depth: config.depth().map(|d| d as f64),
+            parameters: u64::try_from(model.parameters()).ok(),
         };
-        v["depth"] = config.depth().into();
-        v["parameters"] = model.parameters().into();
-        std::fs::write(
-            ctx.out_dir.join("eval.json"),
-            serde_json::to_string_pretty(&v)? + "\n",
-        )?;
+        ventral_store::scores::write_evaluation(ctx.out_dir, &e)?;
         (ctx.progress)(&format!("top-1 {:.4}, top-5 {:.4}", s.top1, s.top5));
         Ok(())
     }
@@ -195,30 +187,12 @@ impl StageKind for EvaluateKind {
 impl StageKind for ExtractKind {
     declared!("extract");
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p: ExtractParams = parse(ctx.params)?;
         let model = Model::open(ctx.one_input("weights")?, device_of(ctx)?)?;
-        let layers: Vec<String> = ctx
-            .params
-            .get("layers")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
         let opts = ExtractOptions {
-            batch: ctx
-                .params
-                .get("batch")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(16) as usize,
-            model_id: ctx
-                .params
-                .get("model_id")
-                .and_then(|v| v.as_str())
-                .unwrap_or(ctx.stage)
-                .to_string(),
-            layers,
+            batch: p.batch as usize,
+            model_id: p.model_id.unwrap_or_else(|| ctx.stage.to_string()),
+            layers: p.layers,
             producer: Some(ctx.stage.to_string()),
         };
         let stimuli = Stimuli::from_path(ctx.one_input("stimuli")?);

@@ -18,9 +18,10 @@ use tch::{Device, Kind, Tensor};
 use ventral_store::arrow::array::{Array, AsArray};
 use ventral_store::arrow::datatypes::Int64Type;
 
-use crate::error::{ModelError, Result, io, torch};
+use crate::error::{Result, io, torch};
 use crate::images::{self, splitmix};
 use crate::{CornetConfig, Model};
+use ventral_model_spec::recipe::Amp;
 
 pub use ventral_model_spec::recipe::TrainOptions;
 
@@ -264,16 +265,10 @@ pub fn train(
     } else {
         split.paths.len()
     };
-    let amp = match opts.amp.as_str() {
-        "" => None,
-        "bf16" => Some(Kind::BFloat16),
-        "fp16" => Some(Kind::Half),
-        other => {
-            return Err(ModelError::Config {
-                field: "amp".into(),
-                message: format!("`{other}` (bf16, fp16 or empty)"),
-            });
-        }
+    let amp = match opts.amp {
+        Amp::Fp32 => None,
+        Amp::Bf16 => Some(Kind::BFloat16),
+        Amp::Fp16 => Some(Kind::Half),
     };
     for epoch in resumed_from + 1..=opts.epochs {
         let lr = opts.lr * 0.1f64.powi(((epoch - 1) / opts.lr_step.max(1)) as i32);

@@ -17,8 +17,8 @@ pub mod figures;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::Value;
-use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, StageContext, StageKind};
+use ventral_store::scores::{self, ImageOst, Member};
 
 /// The paper's published CORnet-S row (Table 1).
 pub const PUBLISHED: [(&str, f64); 6] = [
@@ -47,6 +47,10 @@ pub struct Entry {
     pub value: f64,
     /// Raw score and ceiling, if known.
     pub raw: Option<(f64, f64)>,
+    /// A composite's members.
+    pub members: Option<Vec<Member>>,
+    /// An OST benchmark's per-image solution times (Fig. 5).
+    pub per_image: Option<Vec<ImageOst>>,
     /// The output it came from (its folder name: the content digest).
     pub source: String,
 }
@@ -98,38 +102,35 @@ fn digest_of(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn read_json(p: &Path) -> Result<Value, BoxError> {
-    serde_json::from_str(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
-        .map_err(|e| format!("{}: {e}", p.display()).into())
-}
-
-/// Read `score.json` of each score store.
+/// Read the summary of each score store; a malformed one is an error naming its file and
+/// field.
 pub fn read_scores(dirs: &[&Path]) -> Result<Vec<Entry>, BoxError> {
     let mut out = Vec::new();
     for d in dirs {
-        let v = read_json(&d.join("score.json"))?;
-        let bench = v["benchmark"].as_str().unwrap_or_default();
+        let v = scores::read_summary(d)?;
         out.push(Entry {
-            benchmark: bench.to_string(),
-            column: column_of(bench),
-            model: v["model"].as_str().unwrap_or("model").to_string(),
-            value: v["ceiled"].as_f64().unwrap_or(f64::NAN),
-            raw: v["raw"].as_f64().zip(v["ceiling"].as_f64()),
+            column: column_of(&v.benchmark),
+            benchmark: v.benchmark,
+            model: v.model,
+            value: v.ceiled,
+            raw: v.raw.zip(v.ceiling),
+            members: v.members,
+            per_image: v.per_image,
             source: digest_of(d),
         });
     }
     Ok(out)
 }
 
-/// Read `eval.json` of each evaluation; one without a `model` is `default_model`'s.
-pub fn read_evals(dirs: &[&Path], default_model: &str) -> Result<Vec<Eval>, BoxError> {
+/// Read the `eval.json` of each evaluation.
+pub fn read_evals(dirs: &[&Path]) -> Result<Vec<Eval>, BoxError> {
     let mut out = Vec::new();
     for d in dirs {
-        let v = read_json(&d.join("eval.json"))?;
+        let v = scores::read_evaluation(d)?;
         out.push(Eval {
-            model: v["model"].as_str().unwrap_or(default_model).to_string(),
-            top1: v["top1"].as_f64().unwrap_or(f64::NAN),
-            depth: v["depth"].as_f64(),
+            model: v.model,
+            top1: v.top1,
+            depth: v.depth,
             source: digest_of(d),
         });
     }
@@ -180,32 +181,47 @@ impl Results {
         self.evals.iter().find(|e| e.model == model)
     }
 
-    /// `model`'s Brain-Score: its composite score store if there is one, else the mean of
-    /// the Table 1 benchmarks it has (with a note saying which).
+    /// `model`'s Brain-Score: the score of its composite score store when that composite
+    /// averages all four Table 1 benchmarks. The report never computes one: without such a
+    /// composite the row shows no Brain-Score, and the note says why.
     pub fn brain_score(&self, model: &str) -> (Option<f64>, Option<String>) {
-        if let Some(e) = self.get(model, "Brain-Score") {
-            return (Some(e.value), None);
-        }
-        let which: Vec<&str> = TABLE1
+        let Some(e) = self.get(model, "Brain-Score") else {
+            let ran: Vec<&str> = TABLE1
+                .iter()
+                .copied()
+                .filter(|c| self.get(model, c).is_some())
+                .collect();
+            let note = (!ran.is_empty()).then(|| {
+                format!(
+                    "{model}: no Brain-Score: the inputs hold no composite (benchmarks scored: {}).",
+                    ran.join(", ")
+                )
+            });
+            return (None, note);
+        };
+        let covered: Vec<String> = e
+            .members
+            .iter()
+            .flatten()
+            .map(|m| column_of(&m.benchmark))
+            .collect();
+        let lacking: Vec<&str> = TABLE1
             .iter()
             .copied()
-            .filter(|c| self.get(model, c).is_some())
+            .filter(|c| !covered.iter().any(|m| m == c))
             .collect();
-        if which.is_empty() {
-            return (None, None);
-        }
-        let mean = which
-            .iter()
-            .filter_map(|c| self.get(model, c).map(|e| e.value))
-            .sum::<f64>()
-            / which.len() as f64;
-        let note = (which.len() < TABLE1.len()).then(|| {
-            format!(
-                "{model}: Brain-Score here is the mean of {} only (the other benchmarks did not run).",
-                which.join(", ")
+        if lacking.is_empty() {
+            (Some(e.value), None)
+        } else {
+            (
+                None,
+                Some(format!(
+                    "{model}: no Brain-Score: the composite `{}` lacks {} (Brain-Score is the mean of all four).",
+                    e.benchmark,
+                    lacking.join(", ")
+                )),
             )
-        });
-        (Some(mean), note)
+        }
     }
 
     /// The generalisation columns (benchmarks outside Table 1), in input order.
@@ -413,12 +429,20 @@ pub fn html(md: &str) -> String {
     out
 }
 
-const PARAMS: &[ParamSpec] = &[ParamSpec {
-    name: "profile",
-    ty: ParamType::Str,
-    required: false,
-    doc: "the profile that produced the numbers, stated in the report",
-}];
+/// The params of `report`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// The profile that produced the numbers, stated in the report.
+    #[serde(default = "embedded")]
+    pub profile: String,
+}
+
+fn embedded() -> String {
+    "embedded (synthetic world)".into()
+}
+
+impl ventral_stage::KindParams for ReportParams {}
 
 /// `report`: Table 1 from score stores and ImageNet evaluations.
 pub struct ReportKind;
@@ -428,42 +452,35 @@ impl StageKind for ReportKind {
         "report"
     }
     ventral_stage::code_crate!();
-    fn params(&self) -> &[ParamSpec] {
-        PARAMS
-    }
+    ventral_stage::typed_params!(ReportParams);
     fn doc(&self) -> &str {
         "Table 1 (inputs `scores`: score stores; optional `imagenet`: evaluate outputs) as report.md, report.html, table1.csv"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let dirs: Vec<&Path> = ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
         let entries = read_scores(&dirs)?;
-        let first = entries
-            .first()
-            .map(|e| e.model.clone())
-            .unwrap_or_else(|| "model".into());
         let evals = match ctx.inputs.get("imagenet") {
-            Some(d) => read_evals(&d.iter().map(|p| p.as_path()).collect::<Vec<_>>(), &first)?,
+            Some(d) => read_evals(&d.iter().map(|p| p.as_path()).collect::<Vec<_>>())?,
             None => Vec::new(),
         };
-        let profile = ctx
-            .params
-            .get("profile")
-            .and_then(|v| v.as_str())
-            .unwrap_or("embedded (synthetic world)");
+        let p: ReportParams = ventral_stage::typed::parse(ctx.params)?;
+        let profile = p.profile.as_str();
         let results = Results { entries, evals };
         let mut md = markdown(&results, profile);
         // Fig. 5 from OST score stores' per-image solution times.
-        let mut ost = Vec::new();
-        for d in &dirs {
-            let v = read_json(&d.join("score.json"))?;
-            if let Some(pts) = v["per_image"].as_array() {
-                let xy: Vec<(f64, f64)> = pts
+        let ost: Vec<(Vec<(f64, f64)>, f64)> = results
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let xy = e
+                    .per_image
+                    .as_ref()?
                     .iter()
-                    .filter_map(|p| Some((p[2].as_f64()?, p[1].as_f64()?)))
+                    .map(|p| (p.monkey_ms, p.model_ms))
                     .collect();
-                ost.push((xy, v["raw"].as_f64().unwrap_or(f64::NAN)));
-            }
-        }
+                Some((xy, e.raw.map_or(f64::NAN, |r| r.0)))
+            })
+            .collect();
         let figs = figures(&results, &ost)?;
         md.push_str("\n## Figures\n\nEach figure is beside this report as SVG and PNG.\n\n");
         // The HTML page inlines each SVG where the Markdown links it.

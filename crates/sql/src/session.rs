@@ -12,7 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
-use ventral_store::{Assembly, find_assemblies, read_parquet};
+use ventral_store::{Assembly, find_assemblies};
 
 use crate::activations::{ActivationsTable, Entry};
 use crate::catalog::{Catalog, StoreRoot};
@@ -342,7 +342,7 @@ impl SqlSession {
                         root.key.clone().unwrap_or_default(),
                     ),
                 ];
-                score_parts.push((tags, read_parquet(&p)?));
+                score_parts.push((tags, ventral_store::scores::read_rows(&p)?));
             }
         }
         if score_parts.is_empty() {
@@ -458,14 +458,7 @@ impl SqlSession {
 }
 
 fn empty_scores() -> Result<RecordBatch> {
-    Ok(RecordBatch::new_empty(Arc::new(Schema::new(vec![
-        Field::new("benchmark", DataType::Utf8, true),
-        Field::new("model", DataType::Utf8, true),
-        Field::new("quantity", DataType::Utf8, true),
-        Field::new("split", DataType::Int64, true),
-        Field::new("neuroid_id", DataType::Utf8, true),
-        Field::new("value", DataType::Float64, true),
-    ]))))
+    Ok(RecordBatch::new_empty(ventral_store::scores::schema()))
 }
 
 /// Whether `p` is inside `root` (for callers that check user paths).

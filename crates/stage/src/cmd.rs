@@ -22,34 +22,42 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::kind::{BoxError, ParamSpec, ParamType, Params, StageContext, StageKind};
+use crate::kind::{BoxError, Params, StageContext, StageKind};
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "cmd",
-        ty: ParamType::Str,
-        required: true,
-        doc: "the shell command; ${out} is the output folder, ${inputs.NAME} an input's paths",
-    },
-    ParamSpec {
-        name: "outs",
-        ty: ParamType::StrList,
-        required: false,
-        doc: "paths inside ${out} the command must create",
-    },
-    ParamSpec {
-        name: "env",
-        ty: ParamType::Table,
-        required: false,
-        doc: "environment variables for the command",
-    },
-    ParamSpec {
-        name: "params",
-        ty: ParamType::Table,
-        required: false,
-        doc: "free-form params, passed as JSON in $VENTRAL_PARAMS",
-    },
-];
+/// The params of `cmd`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CmdParams {
+    /// The shell command; ${out} is the output folder, ${inputs.NAME} an input's paths.
+    pub cmd: String,
+    /// Paths inside ${out} the command must create.
+    #[serde(default)]
+    pub outs: Vec<String>,
+    /// Environment variables for the command (strings; other values as JSON).
+    #[serde(default)]
+    pub env: BTreeMap<String, Value>,
+    /// Free-form params, passed as JSON in $VENTRAL_PARAMS.
+    #[serde(default)]
+    pub params: Params,
+}
+
+impl crate::KindParams for CmdParams {
+    fn check(&self) -> Result<(), String> {
+        if self.cmd.trim().is_empty() {
+            return Err("param `cmd`: empty (a shell command)".into());
+        }
+        if let Some(o) = self
+            .outs
+            .iter()
+            .find(|o| o.is_empty() || Path::new(o).is_absolute() || o.split('/').any(|c| c == ".."))
+        {
+            return Err(format!(
+                "param `outs`: `{o}` is not a relative path inside ${{out}}"
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The `cmd` kind.
 pub struct CmdKind;
@@ -118,21 +126,15 @@ impl StageKind for CmdKind {
 
     crate::code_crate!();
 
-    fn params(&self) -> &[ParamSpec] {
-        PARAMS
-    }
+    crate::typed_params!(CmdParams);
 
     fn doc(&self) -> &str {
         "an external command with declared inputs and outputs"
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
-        let template = ctx
-            .params
-            .get("cmd")
-            .and_then(Value::as_str)
-            .ok_or("param `cmd` is required")?;
-        let cmd = substitute(template, ctx.out_dir, ctx.inputs)?;
+        let p: CmdParams = crate::typed::parse(ctx.params)?;
+        let cmd = substitute(&p.cmd, ctx.out_dir, ctx.inputs)?;
         let log = std::fs::File::create(ctx.log)
             .map_err(|e| format!("cannot create log {}: {e}", ctx.log.display()))?;
         let mut command = Command::new("sh");
@@ -145,12 +147,10 @@ impl StageKind for CmdKind {
             .stderr(log)
             .env("VENTRAL_OUT", ctx.out_dir)
             .env("VENTRAL_STAGE", ctx.stage);
-        let user_params = ctx
-            .params
-            .get("params")
-            .cloned()
-            .unwrap_or(Value::Object(Params::new()));
-        command.env("VENTRAL_PARAMS", crate::canonical::to_string(&user_params));
+        command.env(
+            "VENTRAL_PARAMS",
+            crate::canonical::to_string(&Value::Object(p.params.clone())),
+        );
         let inputs_json: serde_json::Map<String, Value> = ctx
             .inputs
             .iter()
@@ -166,14 +166,12 @@ impl StageKind for CmdKind {
             })
             .collect();
         command.env("VENTRAL_INPUTS", Value::Object(inputs_json).to_string());
-        if let Some(Value::Object(env)) = ctx.params.get("env") {
-            for (k, v) in env {
-                let val = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                command.env(k, val);
-            }
+        for (k, v) in &p.env {
+            let val = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            command.env(k, val);
         }
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
@@ -194,19 +192,18 @@ impl StageKind for CmdKind {
             )
             .into());
         }
-        if let Some(Value::Array(outs)) = ctx.params.get("outs") {
-            let missing: Vec<&str> = outs
-                .iter()
-                .filter_map(Value::as_str)
-                .filter(|o| !ctx.out_dir.join(o).exists())
-                .collect();
-            if !missing.is_empty() {
-                return Err(format!(
-                    "the command did not create its declared outs in ${{out}}: {}",
-                    missing.join(", ")
-                )
-                .into());
-            }
+        let missing: Vec<&str> = p
+            .outs
+            .iter()
+            .map(String::as_str)
+            .filter(|o| !ctx.out_dir.join(o).exists())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the command did not create its declared outs in ${{out}}: {}",
+                missing.join(", ")
+            )
+            .into());
         }
         Ok(())
     }

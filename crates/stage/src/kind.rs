@@ -63,17 +63,22 @@ impl ParamType {
     }
 }
 
-/// One param a kind accepts.
-#[derive(Clone, Debug)]
+/// One param a kind accepts, as `ventral kinds` shows it: generated from the kind's params
+/// type ([`crate::typed::specs`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct ParamSpec {
     /// Its name in the stage table.
-    pub name: &'static str,
+    pub name: String,
     /// Its type.
     pub ty: ParamType,
     /// Whether the stage must set it.
     pub required: bool,
-    /// One line for `ventral kinds`.
-    pub doc: &'static str,
+    /// One line for `ventral kinds` (the field's doc comment).
+    pub doc: String,
+    /// The values allowed, for a closed set (an enum); empty otherwise.
+    pub allowed: Vec<String>,
+    /// Its default, when it has one that is not "unset".
+    pub default: Option<Value>,
 }
 
 /// What a kind's `run` sees.
@@ -143,8 +148,9 @@ pub trait StageKind: Send + Sync {
     /// in the impl. The kind's code identity is that crate's, computed from its dependency
     /// closure when the registry is built.
     fn code_crate(&self) -> &'static str;
-    /// The params it accepts.
-    fn params(&self) -> &[ParamSpec];
+    /// The params it accepts (write `ventral_stage::typed_params!(T);` for a kind whose
+    /// params are the type `T`, which also writes [`StageKind::check`]).
+    fn params(&self) -> Vec<ParamSpec>;
     /// One line describing it.
     fn doc(&self) -> &str {
         ""

@@ -17,8 +17,10 @@
 pub mod canonical;
 pub mod cmd;
 mod kind;
+pub mod typed;
 
 pub use kind::{BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind};
+pub use typed::KindParams;
 
 /// Implements [`StageKind::code_crate`] with the name of the crate the macro is expanded
 /// in, so that a kind's code identity can never be taken from the wrong crate.

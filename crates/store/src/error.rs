@@ -41,6 +41,16 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// A score store's file (`score.json`, `scores.parquet`, `eval.json`) is malformed.
+    #[error("{file}: {}{message}", if field.is_empty() { String::new() } else { format!("field `{field}`: ") })]
+    Format {
+        /// The file.
+        file: PathBuf,
+        /// The field or column at fault, or empty.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A caller asked for something the assembly does not have.
     #[error("store {store}: {message}")]
     Request {

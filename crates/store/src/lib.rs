@@ -21,6 +21,7 @@
 mod assembly;
 mod coords;
 mod error;
+pub mod scores;
 mod writer;
 
 pub use assembly::{Assembly, AssemblyMeta, DType, find_assemblies};

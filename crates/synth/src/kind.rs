@@ -8,43 +8,61 @@
 //! ```
 
 use serde_json::Value;
-use ventral_stage::{BoxError, ParamSpec, ParamType, StageContext, StageKind};
+use ventral_stage::{BoxError, KindParams, Params, StageContext, StageKind};
 
 use crate::WorldConfig;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "size",
-        ty: ParamType::Str,
-        required: false,
-        doc: "embedded (default) or full",
-    },
-    ParamSpec {
-        name: "world",
-        ty: ParamType::Table,
-        required: false,
-        doc: "WorldConfig fields overriding the size's defaults (seed, repetitions, sites, …)",
-    },
-];
+/// The world's size: the base the `world` table overrides.
+#[derive(
+    Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Size {
+    /// The embedded world (tests, `make reproduce-paper`).
+    #[default]
+    Embedded,
+    /// The paper's sizes.
+    Full,
+}
+
+/// The params of `synth`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SynthParams {
+    /// The world's size (embedded or full); the `world` table overrides its fields.
+    #[serde(default)]
+    pub size: Size,
+    /// WorldConfig fields overriding the size's defaults (seed, repetitions, sites, …).
+    #[serde(default)]
+    pub world: Params,
+}
+
+impl SynthParams {
+    /// The world's configuration.
+    pub fn config(&self) -> Result<WorldConfig, String> {
+        let base = match self.size {
+            Size::Embedded => WorldConfig::embedded(),
+            Size::Full => WorldConfig::full(),
+        };
+        let mut v = serde_json::to_value(base).map_err(|e| e.to_string())?;
+        if let Value::Object(b) = &mut v {
+            for (k, x) in &self.world {
+                b.insert(k.clone(), x.clone());
+            }
+        }
+        serde_json::from_value(v).map_err(|e| format!("param `world`: {e}"))
+    }
+}
+
+impl KindParams for SynthParams {
+    fn check(&self) -> Result<(), String> {
+        self.config().map(drop)
+    }
+}
 
 /// The world's configuration from a stage's params.
-pub fn config(params: &serde_json::Map<String, Value>) -> Result<WorldConfig, BoxError> {
-    let base = match params
-        .get("size")
-        .and_then(|v| v.as_str())
-        .unwrap_or("embedded")
-    {
-        "embedded" => WorldConfig::embedded(),
-        "full" => WorldConfig::full(),
-        other => return Err(format!("param `size`: `{other}` (embedded or full)").into()),
-    };
-    let mut v = serde_json::to_value(base)?;
-    if let (Some(Value::Object(over)), Value::Object(b)) = (params.get("world"), &mut v) {
-        for (k, x) in over {
-            b.insert(k.clone(), x.clone());
-        }
-    }
-    serde_json::from_value(v).map_err(|e| format!("param `world`: {e}").into())
+pub fn config(params: &Params) -> Result<WorldConfig, BoxError> {
+    Ok(ventral_stage::typed::parse::<SynthParams>(params)?.config()?)
 }
 
 /// The `synth` kind.
@@ -55,12 +73,7 @@ impl StageKind for SynthKind {
         "synth"
     }
     ventral_stage::code_crate!();
-    fn params(&self) -> &[ParamSpec] {
-        PARAMS
-    }
-    fn check(&self, params: &ventral_stage::Params) -> Result<(), BoxError> {
-        config(params).map(drop)
-    }
+    ventral_stage::typed_params!(SynthParams);
     fn doc(&self) -> &str {
         "the synthetic world: BrainIO catalog (stimulus sets, recordings, behaviour), an ILSVRC2012 tree, COCO, ground truth, manifest"
     }

@@ -280,7 +280,7 @@ fn train_command(a: &TrainArgs) -> Result<Value> {
         weight_decay: a.weight_decay,
         seed: a.seed,
         max_images: a.max_images,
-        amp: a.amp.clone(),
+        amp: a.amp,
         channels_last: a.channels_last,
         cudnn_benchmark: a.cudnn_benchmark,
     };

@@ -1,0 +1,145 @@
+//! The params of each model kind, one type per kind: what `ventral kinds` documents, what
+//! the pipeline check deserialises before anything runs, and what the worker reads.
+
+use ventral_stage::KindParams;
+
+use crate::config::CornetConfig;
+use crate::recipe::TrainOptions;
+use crate::{DeviceSpec, check_table};
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn check_device(device: &str) -> Result<(), String> {
+    DeviceSpec::parse(device)
+        .map(drop)
+        .map_err(|e| format!("param `device`: {e}"))
+}
+
+fn check_batch(batch: u32) -> Result<(), String> {
+    if batch == 0 {
+        return Err("param `batch`: 0 (a whole number ≥ 1)".into());
+    }
+    Ok(())
+}
+
+/// The params of `init`.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitParams {
+    /// Architecture and knobs (default: CORnet-S at the paper's size).
+    #[serde(default)]
+    pub model: CornetConfig,
+    /// The initialisation seed.
+    #[serde(default)]
+    pub seed: i64,
+}
+
+impl KindParams for InitParams {
+    fn check(&self) -> Result<(), String> {
+        check_table("model", &self.model, CornetConfig::validate)
+    }
+}
+
+/// The params of `import`.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// Architecture and knobs the checkpoint must match (default: CORnet-S at the paper's
+    /// size).
+    #[serde(default)]
+    pub model: CornetConfig,
+}
+
+impl KindParams for ImportParams {
+    fn check(&self) -> Result<(), String> {
+        check_table("model", &self.model, CornetConfig::validate)
+    }
+}
+
+/// The params of `train`.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    /// Architecture and knobs (default: CORnet-S at the paper's size).
+    #[serde(default)]
+    pub model: CornetConfig,
+    /// The recipe (default: the paper's).
+    #[serde(default)]
+    pub recipe: TrainOptions,
+    /// cpu, cuda, cuda:N or auto (resolved when the plan is made).
+    #[serde(default = "auto")]
+    pub device: String,
+}
+
+impl KindParams for TrainParams {
+    fn check(&self) -> Result<(), String> {
+        check_table("model", &self.model, CornetConfig::validate)?;
+        check_table("recipe", &self.recipe, TrainOptions::validate)?;
+        check_device(&self.device)
+    }
+}
+
+/// The params of `evaluate`.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateParams {
+    /// The split of the index to evaluate.
+    #[serde(default = "val")]
+    pub split: String,
+    /// Images per forward pass.
+    #[serde(default = "sixty_four")]
+    pub batch: u32,
+    /// The model's name in eval.json, as the benchmarks' scores name it (default: the
+    /// weights' architecture).
+    pub model_id: Option<String>,
+    /// cpu, cuda, cuda:N or auto (resolved when the plan is made).
+    #[serde(default = "auto")]
+    pub device: String,
+}
+
+fn val() -> String {
+    "val".into()
+}
+fn sixty_four() -> u32 {
+    64
+}
+
+impl KindParams for EvaluateParams {
+    fn check(&self) -> Result<(), String> {
+        if self.split.is_empty() {
+            return Err("param `split`: empty (train, val, …)".into());
+        }
+        check_batch(self.batch)?;
+        check_device(&self.device)
+    }
+}
+
+/// The params of `extract`.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractParams {
+    /// Brain-Score layer names to keep (default: all).
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// Images per forward pass.
+    #[serde(default = "sixteen")]
+    pub batch: u32,
+    /// The model's name in the stores (default: the stage name).
+    pub model_id: Option<String>,
+    /// cpu, cuda, cuda:N or auto (resolved when the plan is made).
+    #[serde(default = "auto")]
+    pub device: String,
+}
+
+fn sixteen() -> u32 {
+    16
+}
+
+impl KindParams for ExtractParams {
+    fn check(&self) -> Result<(), String> {
+        check_batch(self.batch)?;
+        check_device(&self.device)
+    }
+}
