@@ -33,7 +33,7 @@ export VENTRAL_PYTHON := $(VENV)/bin/python
 export VENTRAL_CROSSCHECK_PYTHON := $(XVENV)/bin/python
 
 VENTRAL := $(CARGO_TARGET_DIR)/debug/ventral
-APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core
+APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 REQ := lockfiles/requirements.txt
 VENV_STAMP := $(VENV)/.ventral-$(shell sha256sum $(REQ) | cut -c1-16)

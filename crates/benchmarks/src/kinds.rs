@@ -17,7 +17,7 @@
 
 use ventral_metrics::neural::{NeuralOptions, Normalisation};
 use ventral_stage::typed::parse;
-use ventral_stage::{BoxError, KindParams, StageContext, StageKind};
+use ventral_stage::{BoxError, KindParams, ParamError, StageContext, StageKind};
 
 use crate::neural::{Selection, score, window_start};
 use crate::{commit_timestep, write_scores};
@@ -88,7 +88,7 @@ fn default_splits() -> u32 {
 impl KindParams for NeuralParams {
     fn check(&self) -> Result<(), String> {
         if let Some([lo, hi]) = self.time_bins
-            && !(lo < hi)
+            && (lo.is_nan() || hi.is_nan() || lo >= hi)
         {
             return Err(format!(
                 "param `time_bins`: start {lo} must be before end {hi} ([start, end] in ms)"
@@ -280,6 +280,36 @@ impl KindParams for TransferParams {
     }
 }
 
+/// The activation store `layer` under `acts`; a name that is not there is a bad value of
+/// param `param` (checked when the stage starts: the run exits 2), naming the stores there.
+fn activation_store(
+    acts: &std::path::Path,
+    layer: &str,
+    param: &str,
+) -> Result<std::path::PathBuf, BoxError> {
+    let p = acts.join(layer);
+    if p.join("zarr.json").is_file() && !layer.contains('/') && layer != ".." {
+        return Ok(p);
+    }
+    let mut have: Vec<String> = std::fs::read_dir(acts)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("zarr.json").is_file())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    have.sort();
+    Err(ParamError::boxed(
+        param,
+        format!(
+            "no activation store `{layer}` in {} (stores: {})",
+            acts.display(),
+            have.join(", ")
+        ),
+    ))
+}
+
 /// `neural`: PLS predictivity of activations for recordings, with the ceiling.
 pub struct NeuralKind;
 
@@ -321,7 +351,9 @@ impl StageKind for NeuralKind {
             }
         };
         let features = acts.join(&layer);
-        if !features.join("zarr.json").is_file() {
+        if p.layer.is_some() {
+            activation_store(acts, &layer, "layer")?;
+        } else if !features.join("zarr.json").is_file() {
             return Err(format!("{}: no activation store `{layer}`", acts.display()).into());
         }
         let model = match &p.model {
@@ -369,8 +401,8 @@ impl StageKind for BehaviourKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: BehaviourParams = parse(ctx.params)?;
-        let fitting = ctx.one_input("fitting")?.join(&p.layer);
-        let test = ctx.one_input("test")?.join(&p.layer);
+        let fitting = activation_store(ctx.one_input("fitting")?, &p.layer, "layer")?;
+        let test = activation_store(ctx.one_input("test")?, &p.layer, "layer")?;
         let trials = ctx.one_input("trials")?;
         let model = match &p.model {
             Some(m) => m.clone(),
@@ -473,8 +505,8 @@ impl StageKind for TransferKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: TransferParams = parse(ctx.params)?;
-        let train = ctx.one_input("train")?.join(&p.layer);
-        let test = ctx.one_input("test")?.join(&p.layer);
+        let train = activation_store(ctx.one_input("train")?, &p.layer, "layer")?;
+        let test = activation_store(ctx.one_input("test")?, &p.layer, "layer")?;
         let model = match &p.model {
             Some(m) => m.clone(),
             None => crate::model_of(&test)?,

@@ -116,9 +116,20 @@ pub struct TrainArgs {
     /// cuDNN's workspaces can keep most of the GPU's memory reserved.
     #[arg(long)]
     pub cudnn_benchmark: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+/// The device a model command runs on (checked when the command line is parsed).
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceArg {
     /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long = "device", default_value = "auto", value_parser = device_spec)]
+    pub spec: String,
+}
+
+fn device_spec(s: &str) -> Result<String, String> {
+    ventral_model_spec::DeviceSpec::parse(s).map(|_| s.to_string())
 }
 
 /// `ventral eval`.
@@ -136,9 +147,8 @@ pub struct EvalArgs {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// `ventral extract`.
@@ -162,9 +172,8 @@ pub struct ExtractArgs {
     /// The model's name in the stores.
     #[arg(long)]
     pub model_id: Option<String>,
-    /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArg,
 }
 
 /// A model command, as `ventral` hands it to the worker.

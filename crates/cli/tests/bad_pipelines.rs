@@ -285,3 +285,55 @@ fn every_param_of_every_kind_refuses_a_bad_value() {
     }
     assert!(cases > 60, "only {cases} cases");
 }
+
+/// A value only an upstream output can show to be bad (an activation store or a model layer
+/// that is not there) is refused when its stage starts, before any work: exit 2, the param
+/// named with the values there are, and nothing stored for the stage.
+#[test]
+fn a_value_checked_against_an_upstream_output_exits_2_when_its_stage_starts() {
+    let ws = Ws::new();
+    ws.write("data/rec", "not read");
+    std::fs::create_dir_all(ws.path().join("data/imgs")).unwrap();
+    ws.write(
+        "pipelines/p.toml",
+        r#"
+[stages.acts]
+kind = "cmd"
+cmd = "mkdir -p ${out}/IT-t0 ${out}/IT-t1 && echo '{}' > ${out}/IT-t0/zarr.json && echo '{}' > ${out}/IT-t1/zarr.json"
+
+[stages.it]
+kind = "neural"
+inputs = { activations = "stage:acts", recordings = "data/rec" }
+region = "IT"
+layer = "IT-t9"
+
+[stages.weights]
+kind = "init"
+model = { width = 0.125, resolution = 32, classes = 4 }
+
+[stages.features]
+kind = "extract"
+inputs = { weights = "stage:weights", stimuli = "data/imgs" }
+layers = ["V9"]
+device = "cpu"
+"#,
+    );
+    let o = ws.run(&["run"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        out.contains("param `layer`: no activation store `IT-t9`") && out.contains("IT-t0, IT-t1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("param `layers`: `V9` is not a layer") && out.contains("IT"),
+        "{out}"
+    );
+    let v = ws.json(&["status", "--json"]);
+    for s in v.as_array().unwrap() {
+        let name = s["stage"].as_str().unwrap();
+        let up = s["status"] == "up-to-date";
+        assert_eq!(up, name == "acts" || name == "weights", "{s}");
+    }
+}

@@ -290,6 +290,9 @@ pub struct StageOutcome {
     pub reasons: Vec<Reason>,
     /// The error, when it failed.
     pub error: Option<String>,
+    /// Whether it failed because it refused a param when it started (the run exits 2).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bad_param: bool,
 }
 
 /// What `run` did.
@@ -307,6 +310,12 @@ impl RunReport {
         self.stages
             .iter()
             .all(|s| !matches!(s.action, Action::Failed | Action::Skipped))
+    }
+
+    /// Whether a stage refused a param when it started (a bad value of the pipeline's, like
+    /// those refused when it is read: the run exits 2).
+    pub fn bad_param(&self) -> bool {
+        self.stages.iter().any(|s| s.bad_param)
     }
 
     /// How many stages had each action.
@@ -442,10 +451,17 @@ pub fn execute_job(
         resume_dir: &resume_dir,
         progress,
     };
-    kind.run(&ctx).map_err(|e| DagError::StageFailed {
-        stage: job.stage.clone(),
-        message: e.to_string(),
-    })?;
+    kind.run(&ctx)
+        .map_err(|e| match e.downcast_ref::<ventral_stage::ParamError>() {
+            Some(p) => DagError::BadParam {
+                stage: job.stage.clone(),
+                message: p.to_string(),
+            },
+            None => DagError::StageFailed {
+                stage: job.stage.clone(),
+                message: e.to_string(),
+            },
+        })?;
     let out_tmp = store.new_tmp_dir(&format!("{}-out", job.stage))?;
     // Move the output folder itself into a scratch folder of its own, so that put_dir
     // takes exactly what the kind wrote.
@@ -1053,6 +1069,7 @@ impl<'a> Engine<'a> {
                             output: None,
                             seconds: 0.0,
                             reasons: vec![],
+                            bad_param: matches!(e, DagError::BadParam { .. }),
                             error: Some(e.to_string()),
                         };
                         progress.finished(&outcome);
@@ -1074,6 +1091,7 @@ impl<'a> Engine<'a> {
                     seconds: 0.0,
                     reasons: vec![],
                     error: None,
+                    bad_param: false,
                 },
             );
         }
@@ -1133,6 +1151,7 @@ impl<'a> Engine<'a> {
                         seconds: t0.elapsed().as_secs_f64(),
                         reasons,
                         error: None,
+                        bad_param: false,
                     },
                     changed.then_some(entry),
                 ));
@@ -1201,6 +1220,7 @@ impl<'a> Engine<'a> {
                 seconds,
                 reasons,
                 error: None,
+                bad_param: false,
             },
             Some(entry),
         ))

@@ -26,6 +26,15 @@ pub enum DagError {
         /// What is wrong.
         message: String,
     },
+    /// A stage refused a param when it started ([`ventral_stage::ParamError`]): a value
+    /// only its inputs could show to be bad.
+    #[error("stage `{stage}`: {message}")]
+    BadParam {
+        /// The stage.
+        stage: String,
+        /// The refusal, naming the param.
+        message: String,
+    },
     /// A stage failed while running.
     #[error("stage `{stage}` failed: {message}")]
     StageFailed {
@@ -71,7 +80,7 @@ impl DagError {
     pub fn is_pipeline_error(&self) -> bool {
         matches!(
             self,
-            DagError::Pipeline { .. } | DagError::CodeMismatch { .. }
+            DagError::Pipeline { .. } | DagError::CodeMismatch { .. } | DagError::BadParam { .. }
         )
     }
 }

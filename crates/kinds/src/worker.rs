@@ -164,15 +164,25 @@ impl StageKind for ModelKind {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start the model worker: {e}"))?;
-        let mut error = None;
+        let mut error: Option<BoxError> = None;
         if let Some(stdout) = child.stdout.take() {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(msg) = line.strip_prefix("progress\t") {
                     (ctx.progress)(msg);
                 } else if let Some(e) = line.strip_prefix("error\t") {
-                    error =
-                        Some(serde_json::from_str::<String>(e).unwrap_or_else(|_| e.to_string()));
+                    error = Some(
+                        serde_json::from_str::<String>(e)
+                            .unwrap_or_else(|_| e.to_string())
+                            .into(),
+                    );
+                } else if let Some(e) = line.strip_prefix("param-error\t") {
+                    let v: serde_json::Value =
+                        serde_json::from_str(e).unwrap_or(serde_json::Value::Null);
+                    error = Some(ventral_stage::ParamError::boxed(
+                        v["param"].as_str().unwrap_or_default(),
+                        v["message"].as_str().unwrap_or(e),
+                    ));
                 }
             }
         }
@@ -181,7 +191,7 @@ impl StageKind for ModelKind {
             return Ok(());
         }
         Err(match error {
-            Some(e) => e.into(),
+            Some(e) => e,
             None => format!(
                 "the model worker died ({status}) without saying why; its output is in {}",
                 ctx.log.display()

@@ -26,7 +26,7 @@ use ventral_model_spec::params::{
 };
 use ventral_model_spec::{Device as SpecDevice, Runtime};
 use ventral_stage::typed::parse;
-use ventral_stage::{BoxError, ParamSpec, Params, StageContext, StageKind};
+use ventral_stage::{BoxError, ParamError, ParamSpec, Params, StageContext, StageKind};
 
 use crate::extract::{ExtractOptions, Stimuli, extract};
 use crate::train::{evaluate, train};
@@ -189,6 +189,18 @@ impl StageKind for ExtractKind {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: ExtractParams = parse(ctx.params)?;
         let model = Model::open(ctx.one_input("weights")?, device_of(ctx)?)?;
+        // Layer names are checked against the model the weights hold, before any work.
+        let known = model.net.config.layers();
+        if let Some(bad) = p.layers.iter().find(|l| !known.contains(l)) {
+            return Err(ParamError::boxed(
+                "layers",
+                format!(
+                    "`{bad}` is not a layer of {} (layers: {})",
+                    describe(&model.net.config),
+                    known.join(", ")
+                ),
+            ));
+        }
         let opts = ExtractOptions {
             batch: p.batch as usize,
             model_id: p.model_id.unwrap_or_else(|| ctx.stage.to_string()),

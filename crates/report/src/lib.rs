@@ -326,11 +326,12 @@ pub fn markdown(r: &Results, profile: &str) -> String {
     s
 }
 
+/// An OST score store's points for Fig. 5: its model, `(monkey ms, model ms)` per image, and
+/// its Spearman ρ.
+pub type OstPoints = (String, Vec<(f64, f64)>, f64);
+
 /// The figures the results allow: each drawn only when its data is there.
-pub fn figures(
-    r: &Results,
-    ost: &[(Vec<(f64, f64)>, f64)],
-) -> Result<Vec<figures::Figure>, BoxError> {
+pub fn figures(r: &Results, ost: &[OstPoints]) -> Result<Vec<figures::Figure>, BoxError> {
     let models = r.models();
     let mut out = Vec::new();
     // Fig. 1 needs a whole Brain-Score: a composite, or all four benchmarks.
@@ -381,8 +382,24 @@ pub fn figures(
     if fig4.len() >= 2 {
         out.push(figures::variants(&fig4)?);
     }
-    for (points, rho) in ost {
-        out.push(figures::ost_scatter(points, *rho)?);
+    for (model, points, rho) in ost {
+        let mut f = figures::ost_scatter(points, *rho)?;
+        if ost.len() > 1 {
+            // One figure per OST score store: each its own files, named by its model.
+            let slug: String = model
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            f.name = format!("{}_{slug}", f.name);
+            f.title = format!("{} — {model}", f.title);
+        }
+        out.push(f);
     }
     let early_late = |m: &str, k: &str| {
         r.entries
@@ -468,7 +485,7 @@ impl StageKind for ReportKind {
         let results = Results { entries, evals };
         let mut md = markdown(&results, profile);
         // Fig. 5 from OST score stores' per-image solution times.
-        let ost: Vec<(Vec<(f64, f64)>, f64)> = results
+        let ost: Vec<OstPoints> = results
             .entries
             .iter()
             .filter_map(|e| {
@@ -478,7 +495,7 @@ impl StageKind for ReportKind {
                     .iter()
                     .map(|p| (p.monkey_ms, p.model_ms))
                     .collect();
-                Some((xy, e.raw.map_or(f64::NAN, |r| r.0)))
+                Some((e.model.clone(), xy, e.raw.map_or(f64::NAN, |r| r.0)))
             })
             .collect();
         let figs = figures(&results, &ost)?;

@@ -81,6 +81,36 @@ pub struct ParamSpec {
     pub default: Option<Value>,
 }
 
+/// A param whose value can only be checked against an upstream output (a layer an
+/// imported model does not have, an activation store that is not there), refused by the
+/// kind when its stage starts, before any work. The engine reports it as a bad param: the
+/// run exits 2, as for a value refused when the pipeline is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    /// The param.
+    pub param: String,
+    /// What is wrong, with the values allowed.
+    pub message: String,
+}
+
+impl ParamError {
+    /// The error, boxed as kinds return it.
+    pub fn boxed(param: impl Into<String>, message: impl Into<String>) -> BoxError {
+        Box::new(ParamError {
+            param: param.into(),
+            message: message.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "param `{}`: {}", self.param, self.message)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
 /// What a kind's `run` sees.
 pub struct StageContext<'a> {
     /// The stage's (instance) name.

@@ -19,7 +19,9 @@ pub mod cmd;
 mod kind;
 pub mod typed;
 
-pub use kind::{BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind};
+pub use kind::{
+    BoxError, ParamError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind,
+};
 pub use typed::KindParams;
 
 /// Implements [`StageKind::code_crate`] with the name of the crate the macro is expanded

@@ -233,7 +233,7 @@ pub fn run(cmd: &ModelCommand) -> Result<()> {
             }
         }
         ModelAction::Eval(a) => {
-            let v = run_eval(&a.weights, &a.index, &a.split, a.batch, &a.device)?;
+            let v = run_eval(&a.weights, &a.index, &a.split, a.batch, &a.device.spec)?;
             if cmd.json {
                 print_json(&v)?;
             } else {
@@ -284,7 +284,13 @@ fn train_command(a: &TrainArgs) -> Result<Value> {
         channels_last: a.channels_last,
         cudnn_benchmark: a.cudnn_benchmark,
     };
-    run_train(&a.index, &a.output, &config(&a.arch)?, &opts, &a.device)
+    run_train(
+        &a.index,
+        &a.output,
+        &config(&a.arch)?,
+        &opts,
+        &a.device.spec,
+    )
 }
 
 fn extract_command(a: &ExtractArgs) -> Result<Value> {
@@ -293,7 +299,7 @@ fn extract_command(a: &ExtractArgs) -> Result<Value> {
         &a.stimuli,
         &a.output,
         a.batch,
-        &a.device,
+        &a.device.spec,
         &a.layers,
         a.model_id.as_deref(),
     )

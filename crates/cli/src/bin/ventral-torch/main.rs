@@ -112,7 +112,18 @@ fn run_stage(file: &std::path::Path) -> Result<ExitCode> {
     };
     Ok(match kind.run(&ctx) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string(), 1),
+        Err(e) => match e.downcast_ref::<ventral_stage::ParamError>() {
+            // A param refused when the stage started: the engine reports it as one.
+            Some(p) => {
+                let mut out = std::io::stdout().lock();
+                let v = serde_json::json!({"param": p.param, "message": p.message});
+                let _ = writeln!(out, "param-error\t{v}");
+                let _ = out.flush();
+                eprintln!("error: {p}");
+                ExitCode::from(1)
+            }
+            None => fail(&e.to_string(), 1),
+        },
     })
 }
 

@@ -3,10 +3,43 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ventral_dag::{Lockfile, Workspace};
 use ventral_sql::{Catalog, OutputFormat, RunRow, SqlSession, StoreRoot, write_results};
+
+use super::{Ctx, Global};
+
+/// `ventral sql`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The query.
+    pub query: Option<String>,
+    /// Output format: table, csv, json or parquet.
+    #[arg(long, default_value = "table")]
+    pub format: OutputFormat,
+    /// Write the result to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also read the stores under DIR (repeatable), e.g. one written by `ventral ingest`.
+    #[arg(long = "path", value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Run `ventral sql`: the results are written by the query engine in the format asked for
+/// (`--json` is `--format json`).
+pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
+    let ctx = Ctx::open(g)?;
+    let catalog = catalog(&ctx.ws, &a.paths)?;
+    let session = SqlSession::new(&catalog)?;
+    let format = if g.json { OutputFormat::Json } else { a.format };
+    match &a.query {
+        Some(q) => run_query(&session, q, format, a.output.as_deref())?,
+        None => repl(&session, format, &ctx.ws.store.root().join("sql_history"))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Every stage output named by a lockfile in `lockfiles/`, plus `extra` folders.
 pub fn catalog(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {

@@ -3,12 +3,41 @@
 
 use std::path::{Path, PathBuf};
 
+use std::process::ExitCode;
+
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde::Serialize;
 use ventral_cas::HashCache;
 use ventral_ingest::brainio::{BrainioSource, ingest_brainio, store_path};
-use ventral_ingest::manifest::Manifest;
+use ventral_ingest::catalog::CatalogSummary;
+use ventral_ingest::export::ExportSummary;
+use ventral_ingest::manifest::{Manifest, VerifyReport};
+use ventral_ingest::netcdf::AssemblySummary;
+use ventral_ingest::stimuli::StimulusSetSummary;
+
+use super::{Global, Output, emit};
+
+/// `ventral ingest`.
+#[derive(clap::Args, Debug)]
+pub struct IngestArgs {
+    #[command(subcommand)]
+    pub format: IngestCmd,
+}
+
+/// `ventral export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub format: ExportCmd,
+}
+
+/// `ventral manifest`.
+#[derive(clap::Args, Debug)]
+pub struct ManifestArgs {
+    #[command(subcommand)]
+    pub action: ManifestCmd,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum IngestCmd {
@@ -133,9 +162,93 @@ fn verify_manifest(root: &Path, manifest: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Run an ingest command; returns the summary as JSON.
-pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
-    match cmd {
+/// A store an ingest wrote: its summary, where it is and its content digest.
+#[derive(Serialize)]
+pub struct Stored<T> {
+    #[serde(flatten)]
+    summary: T,
+    path: PathBuf,
+    digest: String,
+}
+
+fn stored<T>(summary: T, path: PathBuf) -> Result<Stored<T>> {
+    let digest = digest(&path)?;
+    Ok(Stored {
+        summary,
+        path,
+        digest,
+    })
+}
+
+fn short(d: &str) -> &str {
+    &d[..d.len().min(16)]
+}
+
+/// What `ventral ingest brainio` wrote.
+#[derive(Serialize)]
+pub struct BrainioIngested {
+    stimulus_sets: Vec<Stored<StimulusSetSummary>>,
+    assemblies: Vec<Stored<AssemblySummary>>,
+}
+
+impl Output for BrainioIngested {
+    fn text(&self) -> String {
+        let mut l = Vec::new();
+        for s in &self.stimulus_sets {
+            l.push(format!(
+                "stimulus set {}: {} stimuli; columns {}; digest {}",
+                s.summary.identifier,
+                s.summary.count,
+                s.summary.columns.join(", "),
+                short(&s.digest)
+            ));
+        }
+        for a in &self.assemblies {
+            let s = &a.summary;
+            l.push(format!(
+                "assembly {} ({}): {} {}; {} NaN; digest {}",
+                s.identifier,
+                s.kind,
+                s.dims
+                    .iter()
+                    .zip(&s.shape)
+                    .map(|(d, n)| format!("{d} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(" × "),
+                s.dtype,
+                s.nan_count,
+                short(&a.digest)
+            ));
+            for (dim, cols) in &s.coords {
+                l.push(format!("  {dim}: {}", cols.join(", ")));
+            }
+        }
+        l.join("\n")
+    }
+}
+
+/// What an image-index or CIFAR ingest wrote: its summary's fields on one line.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct IndexIngested<T>(Stored<T>);
+
+impl<T: Serialize> Output for IndexIngested<T> {
+    fn text(&self) -> String {
+        let fields = match serde_json::to_value(&self.0.summary) {
+            Ok(serde_json::Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        format!("{fields}; digest {}", short(&self.0.digest))
+    }
+}
+
+/// Run `ventral ingest`.
+pub fn exec_ingest(g: &Global, a: &IngestArgs) -> Result<ExitCode> {
+    match &a.format {
         IngestCmd::Brainio {
             source,
             output,
@@ -152,19 +265,27 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
                 manifest: manifest.clone(),
                 producer: None,
             };
-            let s = ingest_brainio(&src, output, &|m| eprintln!("{m}"))?;
-            let mut v = serde_json::to_value(&s)?;
-            for list in ["assemblies", "stimulus_sets"] {
-                if let Some(items) = v[list].as_array_mut() {
-                    for item in items {
-                        let id = item["identifier"].as_str().unwrap_or_default().to_string();
-                        let dir = store_path(output, list, &id);
-                        item["path"] = json!(dir);
-                        item["digest"] = json!(digest(&dir)?);
-                    }
-                }
-            }
-            Ok(v)
+            let CatalogSummary {
+                stimulus_sets,
+                assemblies,
+            } = ingest_brainio(&src, output, &|m| eprintln!("{m}"))?;
+            let out = BrainioIngested {
+                stimulus_sets: stimulus_sets
+                    .into_iter()
+                    .map(|s| {
+                        let p = store_path(output, "stimulus_sets", &s.identifier);
+                        stored(s, p)
+                    })
+                    .collect::<Result<_>>()?,
+                assemblies: assemblies
+                    .into_iter()
+                    .map(|s| {
+                        let p = store_path(output, "assemblies", &s.identifier);
+                        stored(s, p)
+                    })
+                    .collect::<Result<_>>()?,
+            };
+            emit(g, &out)?;
         }
         IngestCmd::Imagenet {
             root,
@@ -174,9 +295,7 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
         } => {
             verify_manifest(root, manifest.as_deref())?;
             let s = ventral_ingest::imagenet::ingest_imagenet(root, val_labels.as_deref(), output)?;
-            let mut v = serde_json::to_value(&s)?;
-            v["digest"] = json!(digest(output)?);
-            Ok(v)
+            emit(g, &IndexIngested(stored(s, output.clone())?))?;
         }
         IngestCmd::Cifar {
             root,
@@ -185,9 +304,7 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
         } => {
             verify_manifest(root, manifest.as_deref())?;
             let s = ventral_ingest::cifar::ingest_cifar(root, output)?;
-            let mut v = serde_json::to_value(&s)?;
-            v["digest"] = json!(digest(output)?);
-            Ok(v)
+            emit(g, &IndexIngested(stored(s, output.clone())?))?;
         }
         IngestCmd::Coco {
             images,
@@ -198,101 +315,74 @@ pub fn ingest(cmd: &IngestCmd) -> Result<Value> {
         } => {
             verify_manifest(images, manifest.as_deref())?;
             let s = ventral_ingest::coco::ingest_coco(images, instances, *grayscale_only, output)?;
-            let mut v = serde_json::to_value(&s)?;
-            v["digest"] = json!(digest(output)?);
-            Ok(v)
+            emit(g, &IndexIngested(stored(s, output.clone())?))?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Exported(ExportSummary);
+
+impl Output for Exported {
+    fn text(&self) -> String {
+        let s = &self.0;
+        format!(
+            "wrote variable `{}` with dims ({}) shape {:?} and coordinates {}",
+            s.data_variable,
+            s.dims.join(", "),
+            s.shape,
+            s.coords.join(", ")
+        )
     }
 }
 
-/// Print an ingest summary as text.
-pub fn print_ingest(v: &Value) {
-    if let Some(sets) = v["stimulus_sets"].as_array() {
-        for s in sets {
-            println!(
-                "stimulus set {}: {} stimuli; columns {}; digest {}",
-                s["identifier"].as_str().unwrap_or_default(),
-                s["count"],
-                join(&s["columns"]),
-                short(&s["digest"])
-            );
-        }
-    }
-    if let Some(asms) = v["assemblies"].as_array() {
-        for a in asms {
-            let dims: Vec<String> = a["dims"]
-                .as_array()
-                .map(|d| {
-                    d.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let shape: Vec<String> = a["shape"]
-                .as_array()
-                .map(|d| d.iter().map(|x| x.to_string()).collect())
-                .unwrap_or_default();
-            println!(
-                "assembly {} ({}): {} {}; {} NaN; digest {}",
-                a["identifier"].as_str().unwrap_or_default(),
-                a["kind"].as_str().unwrap_or_default(),
-                dims.iter()
-                    .zip(&shape)
-                    .map(|(d, n)| format!("{d} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(" × "),
-                a["dtype"].as_str().unwrap_or_default(),
-                a["nan_count"],
-                short(&a["digest"])
-            );
-            if let Some(c) = a["coords"].as_object() {
-                for (dim, cols) in c {
-                    println!("  {dim}: {}", join(cols));
-                }
-            }
-        }
-    }
-    if v.get("counts").is_some() || v.get("images").is_some() {
-        let mut parts = Vec::new();
-        if let Some(o) = v.as_object() {
-            for (k, x) in o {
-                if k != "digest" {
-                    parts.push(format!("{k} {x}"));
-                }
-            }
-        }
-        println!("{}; digest {}", parts.join(", "), short(&v["digest"]));
-    }
-}
-
-fn join(v: &Value) -> String {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-fn short(v: &Value) -> String {
-    v.as_str().unwrap_or_default().chars().take(16).collect()
-}
-
-/// Run an export command.
-pub fn export(cmd: &ExportCmd) -> Result<Value> {
-    match cmd {
+/// Run `ventral export`.
+pub fn exec_export(g: &Global, a: &ExportArgs) -> Result<ExitCode> {
+    match &a.format {
         ExportCmd::Brainio { store, output } => {
             let s = ventral_ingest::export::export_brainio(store, output)?;
-            Ok(serde_json::to_value(&s)?)
+            emit(g, &Exported(s))?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A manifest written.
+#[derive(Serialize)]
+struct Created {
+    manifest: PathBuf,
+    dataset: String,
+    files: usize,
+    bytes: u64,
+}
+
+impl Output for Created {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} files, {} bytes of dataset {}",
+            self.manifest.display(),
+            self.files,
+            self.bytes,
+            self.dataset
+        )
     }
 }
 
-/// Run a manifest command.
-pub fn manifest(cmd: &ManifestCmd) -> Result<Value> {
-    match cmd {
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Verified(VerifyReport);
+
+impl Output for Verified {
+    fn text(&self) -> String {
+        format!("ok: {} files, {} bytes match", self.0.files, self.0.bytes)
+    }
+}
+
+/// Run `ventral manifest`.
+pub fn exec_manifest(g: &Global, a: &ManifestArgs) -> Result<ExitCode> {
+    match &a.action {
         ManifestCmd::Create {
             dir,
             dataset,
@@ -309,17 +399,20 @@ pub fn manifest(cmd: &ManifestCmd) -> Result<Value> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("manifests").join(format!("{name}.toml")));
             m.write(&out)?;
-            Ok(json!({
-                "manifest": out,
-                "dataset": name,
-                "files": m.files.len(),
-                "bytes": m.files.iter().map(|f| f.size).sum::<u64>(),
-            }))
+            emit(
+                g,
+                &Created {
+                    manifest: out,
+                    dataset: name,
+                    files: m.files.len(),
+                    bytes: m.files.iter().map(|f| f.size).sum(),
+                },
+            )?;
         }
         ManifestCmd::Verify { dir, manifest } => {
             let m = Manifest::read(manifest)?;
-            let r = m.verify(dir, manifest)?;
-            Ok(serde_json::to_value(&r)?)
+            emit(g, &Verified(m.verify(dir, manifest)?))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

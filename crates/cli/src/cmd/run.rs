@@ -1,0 +1,120 @@
+//! `ventral run`: bring stages up to date.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ventral_dag::{Action, Engine, LocalExecutor, NoProgress, RunOptions, RunReport};
+
+use super::{Ctx, Global, LockArgs, Output, emit, status};
+use crate::{progress, report};
+
+/// `ventral run`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Stages to bring up to date (a matrix stage's name selects all its instances).
+    pub stages: Vec<String>,
+    /// Stages run at once (default: the number of cores).
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Run the named stages (all, if none named) even if up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Say what would run, and why, without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// What a run did, with whether its outcomes were already shown live.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Ran {
+    report: RunReport,
+    #[serde(skip)]
+    shown_live: bool,
+}
+
+impl Output for Ran {
+    fn text(&self) -> String {
+        let r = &self.report;
+        let mut lines: Vec<String> = Vec::new();
+        if !self.shown_live {
+            lines.extend(
+                r.stages
+                    .iter()
+                    .filter(|o| o.action != Action::UpToDate)
+                    .map(report::outcome_line),
+            );
+        }
+        lines.push(format!(
+            "{} ran, {} restored, {} up to date, {} failed, {} skipped in {:.2} s",
+            r.count(Action::Ran),
+            r.count(Action::Restored),
+            r.count(Action::UpToDate),
+            r.count(Action::Failed),
+            r.count(Action::Skipped),
+            r.seconds
+        ));
+        lines.join("\n")
+    }
+}
+
+/// Run `ventral run`.
+pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
+    let ctx = Ctx::open(g)?;
+    let registry = ventral_kinds::registry()?;
+    let pipeline = ctx.pipeline(g)?;
+    let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+    if a.dry_run {
+        let targets = engine.select(&a.stages)?;
+        let set = engine.graph().upstream_closure(&targets);
+        let stages = engine.status(Some(&set))?;
+        emit(
+            g,
+            &status::StatusReport {
+                stages,
+                dry_run: true,
+            },
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut opts = RunOptions {
+        targets: a.stages.clone(),
+        force: a.force,
+        lock_timeout: a.lock.timeout(),
+        ..RunOptions::default()
+    };
+    if let Some(j) = a.jobs {
+        opts.jobs = j;
+    }
+    let executor = LocalExecutor {
+        store: &ctx.ws.store,
+        registry: &registry,
+    };
+    let live = !g.json && std::io::stdout().is_terminal();
+    let report = if live {
+        let display = progress::Live::new(engine.select(&a.stages)?.len());
+        let r = engine.run(&opts, &executor, &display);
+        display.finish();
+        r?
+    } else {
+        engine.run(&opts, &executor, &NoProgress)?
+    };
+    let (ok, bad_param) = (report.ok(), report.bad_param());
+    emit(
+        g,
+        &Ran {
+            report,
+            shown_live: live,
+        },
+    )?;
+    Ok(if bad_param {
+        ExitCode::from(2)
+    } else if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

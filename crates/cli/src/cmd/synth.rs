@@ -1,0 +1,73 @@
+//! `ventral synth`: the synthetic world into a folder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ventral_synth::kind::{Size, SynthParams};
+
+use super::{Global, Output, emit};
+
+/// `ventral synth`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The output folder (must be new or empty).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The world's size: embedded or full.
+    #[arg(long, default_value = "embedded", value_parser = size)]
+    pub size: Size,
+    /// The seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Generated(ventral_synth::WorldSummary);
+
+impl Output for Generated {
+    fn text(&self) -> String {
+        let s = &self.0;
+        let mut l: Vec<String> = s
+            .images
+            .iter()
+            .map(|(set, n)| format!("{set}: {n} images"))
+            .collect();
+        l.extend(
+            s.assemblies
+                .iter()
+                .map(|(id, shape)| format!("{id}: {shape:?}")),
+        );
+        l.push(format!("{} bytes in {:.1} s", s.bytes, s.seconds));
+        l.join("\n")
+    }
+}
+
+fn size(s: &str) -> Result<Size, String> {
+    match s {
+        "embedded" => Ok(Size::Embedded),
+        "full" => Ok(Size::Full),
+        other => Err(format!("`{other}` (embedded or full)")),
+    }
+}
+
+/// Run `ventral synth`.
+pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
+    let mut world = serde_json::Map::new();
+    world.insert("seed".into(), a.seed.into());
+    let cfg = SynthParams {
+        size: a.size,
+        world,
+    }
+    .config()
+    .map_err(anyhow::Error::msg)?;
+    let quiet = g.json;
+    let s = ventral_synth::generate(&cfg, &a.output, &|m: &str| {
+        if !quiet {
+            eprintln!("{m}");
+        }
+    })?;
+    emit(g, &Generated(s))?;
+    Ok(ExitCode::SUCCESS)
+}
