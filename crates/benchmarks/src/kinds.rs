@@ -280,13 +280,16 @@ impl KindParams for TransferParams {
     }
 }
 
-/// The activation store `layer` under `acts`; a name that is not there is a bad value of
-/// param `param` (checked when the stage starts: the run exits 2), naming the stores there.
+/// The activation store `layer` in input `input`; a name that is not there is a bad value
+/// of param `param` (checked when the stage starts: the run exits 2), naming the stores
+/// there.
 fn activation_store(
-    acts: &std::path::Path,
+    ctx: &StageContext<'_>,
+    input: &str,
     layer: &str,
     param: &str,
 ) -> Result<std::path::PathBuf, BoxError> {
+    let acts = ctx.one_input(input)?;
     let p = acts.join(layer);
     if p.join("zarr.json").is_file() && !layer.contains('/') && layer != ".." {
         return Ok(p);
@@ -303,8 +306,7 @@ fn activation_store(
     Err(ParamError::boxed(
         param,
         format!(
-            "no activation store `{layer}` in {} (stores: {})",
-            acts.display(),
+            "input `{input}` has no activation store `{layer}` (stores: {})",
             have.join(", ")
         ),
     ))
@@ -352,7 +354,7 @@ impl StageKind for NeuralKind {
         };
         let features = acts.join(&layer);
         if p.layer.is_some() {
-            activation_store(acts, &layer, "layer")?;
+            activation_store(ctx, "activations", &layer, "layer")?;
         } else if !features.join("zarr.json").is_file() {
             return Err(format!("{}: no activation store `{layer}`", acts.display()).into());
         }
@@ -401,8 +403,8 @@ impl StageKind for BehaviourKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: BehaviourParams = parse(ctx.params)?;
-        let fitting = activation_store(ctx.one_input("fitting")?, &p.layer, "layer")?;
-        let test = activation_store(ctx.one_input("test")?, &p.layer, "layer")?;
+        let fitting = activation_store(ctx, "fitting", &p.layer, "layer")?;
+        let test = activation_store(ctx, "test", &p.layer, "layer")?;
         let trials = ctx.one_input("trials")?;
         let model = match &p.model {
             Some(m) => m.clone(),
@@ -505,8 +507,8 @@ impl StageKind for TransferKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: TransferParams = parse(ctx.params)?;
-        let train = activation_store(ctx.one_input("train")?, &p.layer, "layer")?;
-        let test = activation_store(ctx.one_input("test")?, &p.layer, "layer")?;
+        let train = activation_store(ctx, "train", &p.layer, "layer")?;
+        let test = activation_store(ctx, "test", &p.layer, "layer")?;
         let model = match &p.model {
             Some(m) => m.clone(),
             None => crate::model_of(&test)?,

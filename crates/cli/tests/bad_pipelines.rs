@@ -294,9 +294,10 @@ fn a_value_checked_against_an_upstream_output_exits_2_when_its_stage_starts() {
     let ws = Ws::new();
     ws.write("data/rec", "not read");
     std::fs::create_dir_all(ws.path().join("data/imgs")).unwrap();
-    ws.write(
-        "pipelines/p.toml",
-        r#"
+    // Each case in a pipeline of its own: a failed stage stops the run from starting others.
+    let cases = [
+        (
+            r#"
 [stages.acts]
 kind = "cmd"
 cmd = "mkdir -p ${out}/IT-t0 ${out}/IT-t1 && echo '{}' > ${out}/IT-t0/zarr.json && echo '{}' > ${out}/IT-t1/zarr.json"
@@ -306,7 +307,12 @@ kind = "neural"
 inputs = { activations = "stage:acts", recordings = "data/rec" }
 region = "IT"
 layer = "IT-t9"
-
+"#,
+            "acts",
+            "param `layer`: input `activations` has no activation store `IT-t9` (stores: IT-t0, IT-t1)",
+        ),
+        (
+            r#"
 [stages.weights]
 kind = "init"
 model = { width = 0.125, resolution = 32, classes = 4 }
@@ -317,23 +323,22 @@ inputs = { weights = "stage:weights", stimuli = "data/imgs" }
 layers = ["V9"]
 device = "cpu"
 "#,
-    );
-    let o = ws.run(&["run"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
-    assert!(
-        out.contains("param `layer`: no activation store `IT-t9`") && out.contains("IT-t0, IT-t1"),
-        "{out}"
-    );
-    assert!(
-        out.contains("param `layers`: `V9` is not a layer") && out.contains("IT"),
-        "{out}"
-    );
-    let v = ws.json(&["status", "--json"]);
-    for s in v.as_array().unwrap() {
-        let name = s["stage"].as_str().unwrap();
-        let up = s["status"] == "up-to-date";
-        assert_eq!(up, name == "acts" || name == "weights", "{s}");
+            "weights",
+            "param `layers`: `V9` is not a layer of",
+        ),
+    ];
+    for (src, upstream, needle) in cases {
+        ws.write("pipelines/p.toml", src);
+        let o = ws.run(&["run"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+        assert!(out.contains(needle), "{out}");
+        // The upstream stage ran and is stored; the refusing stage stored nothing.
+        let v = ws.json(&["status"]);
+        for s in v.as_array().unwrap() {
+            let up = s["status"] == "up-to-date";
+            assert_eq!(up, s["stage"] == upstream, "{s}");
+        }
     }
 }

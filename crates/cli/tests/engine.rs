@@ -66,6 +66,30 @@ fn first_run_runs_all_then_nothing() {
     );
 }
 
+/// Resources say where a stage may run, not what it computes: adding or changing them
+/// re-runs nothing, and `dag --json` shows them.
+#[test]
+fn resources_never_enter_a_key() {
+    let ws = chain();
+    ws.ok(&["run"]);
+    let with = CHAIN.replace(
+        "params = { note = \"x\", level = 1 }",
+        "params = { note = \"x\", level = 1 }\nresources = { cpus = 2, mem = \"1G\", time = \"10\" }",
+    );
+    ws.write("pipelines/p.toml", &with);
+    assert!(ws.ran(&ws.json(&["run"])).is_empty());
+    let dag = ws.json(&["dag"]);
+    let b = dag
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "b")
+        .unwrap();
+    assert_eq!(b["resources"]["mem"], "1G", "{dag}");
+    ws.write("pipelines/p.toml", &with.replace("cpus = 2", "cpus = 8"));
+    assert!(ws.ran(&ws.json(&["run"])).is_empty());
+}
+
 #[test]
 fn changing_one_param_reruns_that_stage_and_downstream_only() {
     let ws = chain();

@@ -17,6 +17,7 @@ pub mod graph;
 pub mod key;
 pub mod lockfile;
 pub mod pipeline;
+pub mod resources;
 
 pub use engine::{
     Action, Engine, Executor, Job, LocalExecutor, NoProgress, Progress, Reason, RunOptions,
@@ -26,6 +27,7 @@ pub use error::{DagError, Result};
 pub use graph::Graph;
 pub use lockfile::{LockEntry, LockInput, Lockfile};
 pub use pipeline::{InputRef, Pipeline, StageSpec};
+pub use resources::Resources;
 pub use ventral_stage::{
     BoxError, ParamSpec, ParamType, Params, Registry, StageContext, StageKind, canonical, cmd,
 };

@@ -27,6 +27,7 @@
 //! ```
 //!
 //! Every key of a stage table other than `kind`, `inputs`, `foreach`, `publish`,
+//! `resources` ([`crate::Resources`]: what the stage asks of the machine, never in its key),
 //! `profiles` and `description` is a param of its kind.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,13 +38,15 @@ use serde_json::Value;
 use toml::Spanned;
 
 use crate::error::{DagError, Result};
+use crate::resources::Resources;
 use ventral_stage::{Params, Registry};
 
-const RESERVED: [&str; 6] = [
+const RESERVED: [&str; 7] = [
     "kind",
     "inputs",
     "foreach",
     "publish",
+    "resources",
     "profiles",
     "description",
 ];
@@ -93,6 +96,8 @@ pub struct StageSpec {
     pub inputs: BTreeMap<String, Vec<InputRef>>,
     /// A workspace path where a link to the output is published, if any.
     pub publish: Option<String>,
+    /// What it asks of the machine that runs it (not part of its key).
+    pub resources: Resources,
     /// One line of description.
     pub description: Option<String>,
     /// The line of the stage's table.
@@ -596,6 +601,16 @@ impl Pipeline {
                         }
                     }
                 };
+                let resources = match t.get("resources") {
+                    None => Resources::default(),
+                    Some(r) => {
+                        let j =
+                            to_json(r.get_ref()).map_err(|m| ctx.err(r.span().start, sname, m))?;
+                        let j = interpolate(&j, &scope)
+                            .map_err(|m| ctx.err(r.span().start, sname, m))?;
+                        Resources::from_json(j).map_err(|m| ctx.err(r.span().start, sname, m))?
+                    }
+                };
                 let description = t
                     .get("description")
                     .and_then(|d| d.get_ref().as_str().map(str::to_string));
@@ -609,6 +624,7 @@ impl Pipeline {
                         params,
                         inputs: BTreeMap::new(),
                         publish,
+                        resources,
                         description,
                         line: ctx.lines.line(off),
                         param_lines,
@@ -963,6 +979,39 @@ cmd = "gen ${vars.size}"
         assert!(e.contains("missing `kind`"), "{e}");
         let e = perr("[stages.a]\nkind = \"cmd\"\npublish = \"../x\"\n");
         assert!(e.contains("publish"), "{e}");
+    }
+
+    #[test]
+    fn resources_are_read_checked_and_kept_out_of_params() {
+        let p = parse(
+            r#"
+[vars]
+part = "gpu"
+[stages.a]
+kind = "cmd"
+cmd = "true"
+foreach = { n = [1, 2] }
+resources = { cpus = 4, mem = "16G", gpus = 1, time = "2:00:00", partition = "${vars.part}" }
+"#,
+        )
+        .unwrap();
+        for s in &p.stages {
+            assert_eq!(s.resources.partition.as_deref(), Some("gpu"));
+            assert_eq!(s.resources.mem_bytes(), Some(16 << 30));
+            assert!(!s.params.contains_key("resources"), "{:?}", s.params);
+        }
+        for (bad, needle) in [
+            ("resources = { mem = \"16Q\" }", "`resources.mem`"),
+            ("resources = { gpu = 1 }", "`gpu`"),
+            ("resources = { time = \"2h\" }", "`resources.time`"),
+            ("resources = 4", "`resources`"),
+        ] {
+            let e = perr(&format!(
+                "[stages.a]\nkind = \"cmd\"\ncmd = \"true\"\n{bad}\n"
+            ));
+            assert!(e.starts_with("p.toml:4: stage `a`:"), "{bad}: {e}");
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
     }
 
     #[test]

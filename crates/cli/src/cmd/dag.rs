@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ventral_dag::Engine;
+use ventral_dag::{Engine, Pipeline, Resources};
 
-use super::{Ctx, Global, Output, emit};
+use super::{Global, Output, emit, with_engine};
 
 /// `ventral dag`.
 #[derive(clap::Args, Debug)]
@@ -21,6 +21,8 @@ struct Node {
     stage: String,
     kind: String,
     deps: Vec<String>,
+    #[serde(skip_serializing_if = "Resources::is_empty")]
+    resources: Resources,
 }
 
 /// The graph in execution order.
@@ -64,10 +66,10 @@ impl Output for Graph {
 
 /// Run `ventral dag`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
-    let ctx = Ctx::open(g)?;
-    let registry = ventral_kinds::registry()?;
-    let pipeline = ctx.pipeline(g)?;
-    let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+    with_engine(g, |_, pipeline, engine| graph(g, a, pipeline, engine))
+}
+
+fn graph(g: &Global, a: &Args, pipeline: &Pipeline, engine: &Engine) -> Result<ExitCode> {
     let graph = engine.graph();
     let nodes = graph
         .order
@@ -81,6 +83,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
                     .iter()
                     .map(|&d| pipeline.stages[d].name.clone())
                     .collect(),
+                resources: s.resources.clone(),
             }
         })
         .collect();

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ventral_dag::{DagError, Pipeline, Workspace};
+use ventral_dag::{DagError, Engine, Pipeline, Workspace};
 
 /// ventral: the CORnet-S paper as a content-addressed pipeline.
 #[derive(Parser, Debug)]
@@ -172,6 +172,18 @@ impl LockArgs {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.lock_timeout.max(0.0))
     }
+}
+
+/// Open the workspace, read the pipeline and plan it with every kind, then run `f` on them.
+pub fn with_engine<T>(
+    g: &Global,
+    f: impl FnOnce(&Ctx, &Pipeline, &Engine) -> Result<T>,
+) -> Result<T> {
+    let ctx = Ctx::open(g)?;
+    let registry = ventral_kinds::registry()?;
+    let pipeline = ctx.pipeline(g)?;
+    let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+    f(&ctx, &pipeline, &engine)
 }
 
 /// The workspace and the pipeline file a command works on.

@@ -185,31 +185,25 @@ fn scored_text(
     )
 }
 
-impl Output for BehaviourResult {
-    fn text(&self) -> String {
-        scored_text(
-            &self.benchmark,
-            self.raw,
-            self.raw_error,
-            self.ceiling,
-            self.ceiled,
-            &self.per_split,
-        )
-    }
+/// `Output` for benchmark results with a raw score, its error, a ceiling and splits.
+macro_rules! scored_output {
+    ($($t:ty),*) => {$(
+        impl Output for $t {
+            fn text(&self) -> String {
+                scored_text(
+                    &self.benchmark,
+                    self.raw,
+                    self.raw_error,
+                    self.ceiling,
+                    self.ceiled,
+                    &self.per_split,
+                )
+            }
+        }
+    )*};
 }
 
-impl Output for OstResult {
-    fn text(&self) -> String {
-        scored_text(
-            &self.benchmark,
-            self.raw,
-            self.raw_error,
-            self.ceiling,
-            self.ceiled,
-            &self.per_split,
-        )
-    }
-}
+scored_output!(BehaviourResult, OstResult);
 
 /// Run `ventral score`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {

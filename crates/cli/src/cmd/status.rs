@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ventral_dag::{Engine, StageStatus, Status};
+use ventral_dag::{StageStatus, Status};
 
-use super::{Ctx, Global, Output, emit};
+use super::{Global, Output, emit, with_engine};
 use crate::report;
 
 /// `ventral status`.
@@ -50,16 +50,14 @@ impl Output for StatusReport {
 
 /// Run `ventral status`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
-    let ctx = Ctx::open(g)?;
-    let registry = ventral_kinds::registry()?;
-    let pipeline = ctx.pipeline(g)?;
-    let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
-    let set: BTreeSet<usize> = if a.stages.is_empty() {
-        (0..pipeline.stages.len()).collect()
-    } else {
-        engine.graph().upstream_closure(&engine.select(&a.stages)?)
-    };
-    let stages = engine.status(Some(&set))?;
+    let stages = with_engine(g, |_, pipeline, engine| {
+        let set: BTreeSet<usize> = if a.stages.is_empty() {
+            (0..pipeline.stages.len()).collect()
+        } else {
+            engine.graph().upstream_closure(&engine.select(&a.stages)?)
+        };
+        Ok(engine.status(Some(&set))?)
+    })?;
     emit(
         g,
         &StatusReport {
