@@ -759,6 +759,8 @@ impl Pipeline {
     /// no param is unknown, every param has its declared type, and no two stages publish
     /// to the same or nested paths.
     pub fn validate(&self, registry: &Registry) -> Result<()> {
+        // Each kind's param specs once (they are generated from its params type's schema).
+        let mut spec_cache: BTreeMap<&str, Vec<ventral_stage::ParamSpec>> = BTreeMap::new();
         for s in &self.stages {
             let Some(kind) = registry.get(&s.kind) else {
                 return Err(self.err(
@@ -771,7 +773,9 @@ impl Pipeline {
                     ),
                 ));
             };
-            let specs = kind.params();
+            let specs = spec_cache
+                .entry(s.kind.as_str())
+                .or_insert_with(|| kind.params());
             for (k, v) in &s.params {
                 let line = s.param_lines.get(k).copied().unwrap_or(s.line);
                 let Some(spec) = specs.iter().find(|p| &p.name == k) else {
