@@ -89,6 +89,10 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
     ws.write("pipelines/p.toml", &paper);
     ws.write(
+        "data/published/cornet-paper-models.csv",
+        &std::fs::read_to_string(root.join("data/published/cornet-paper-models.csv")).unwrap(),
+    );
+    ws.write(
         "lockfiles/requirements.txt",
         &std::fs::read_to_string(root.join("lockfiles/requirements.txt")).unwrap(),
     );
@@ -374,6 +378,10 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../..");
+    ws.write(
+        "data/published/cornet-paper-models.csv",
+        &std::fs::read_to_string(root.join("data/published/cornet-paper-models.csv")).unwrap(),
+    );
     // The real profile, pointed at a narrow model so that the test stays short.
     let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
     let narrow = "model = { width = 0.25, resolution = 64, classes = 10 }";

@@ -111,6 +111,9 @@ fn range(values: impl Iterator<Item = f64>, lo: f64, hi: f64) -> (f64, f64) {
     (a - pad, b + pad)
 }
 
+/// The palette index of grey (context points).
+const GREY: usize = 7;
+
 fn palette(i: usize) -> RGBColor {
     const C: [RGBColor; 8] = [
         RGBColor(214, 39, 40),
@@ -170,11 +173,23 @@ fn scatter<DB: DrawingBackend>(
     Ok(())
 }
 
-fn fig1<DB: DrawingBackend>(root: &Area<'_, DB>, points: &[(String, f64, f64)]) -> Res<()> {
-    let published = ("CORnet-S (published)".to_string(), 0.731, 0.471, 1);
-    let all: Vec<(String, f64, f64, usize)> = std::iter::once(published)
-        .chain(points.iter().map(|p| (p.0.clone(), p.1, p.2, 0)))
+fn fig1<DB: DrawingBackend>(
+    root: &Area<'_, DB>,
+    points: &[(String, f64, f64)],
+    published: &[(String, f64, f64)],
+) -> Res<()> {
+    // The published models in grey and unlabelled but for CORnet-S; ours labelled, on top.
+    let mut all: Vec<(String, f64, f64, usize)> = published
+        .iter()
+        .filter(|p| p.0 != "CORnet-S")
+        .map(|p| (String::new(), p.1, p.2, GREY))
         .collect();
+    let cornet = published
+        .iter()
+        .find(|p| p.0 == "CORnet-S")
+        .map_or((0.731, 0.471), |p| (p.1, p.2));
+    all.push(("CORnet-S (published)".to_string(), cornet.0, cornet.1, 1));
+    all.extend(points.iter().map(|p| (p.0.clone(), p.1, p.2, 0)));
     scatter(
         root,
         "Brain-Score vs ImageNet top-1 (Fig. 1)",
@@ -185,13 +200,17 @@ fn fig1<DB: DrawingBackend>(root: &Area<'_, DB>, points: &[(String, f64, f64)]) 
 }
 
 /// Fig. 1: Brain-Score against ImageNet top-1, `(model, top-1, Brain-Score)`, beside the
-/// published CORnet-S.
-pub fn brainscore_vs_top1(points: &[(String, f64, f64)]) -> Res<Figure> {
+/// published models (`published`, the same triples; CORnet-S marked), or the published
+/// CORnet-S alone when none are given.
+pub fn brainscore_vs_top1(
+    points: &[(String, f64, f64)],
+    published: &[(String, f64, f64)],
+) -> Res<Figure> {
     figure!(
         "fig1_brainscore_vs_top1",
         "Brain-Score vs ImageNet top-1 (Fig. 1)",
         (520, 380),
-        fig1(points)
+        fig1(points, published)
     )
 }
 

@@ -13,6 +13,7 @@
 //! are shown as "—", and the Brain-Score composite says which benchmarks it averages.
 
 pub mod figures;
+pub mod published;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -150,6 +151,8 @@ pub struct Results {
     pub entries: Vec<Entry>,
     /// ImageNet evaluations.
     pub evals: Vec<Eval>,
+    /// The paper's published figures (input `published`), if given.
+    pub published: Vec<published::PublishedModel>,
 }
 
 impl Results {
@@ -291,6 +294,20 @@ pub fn markdown(r: &Results, profile: &str) -> String {
         s.push_str("\n|---|");
         s.push_str(&"---|".repeat(extra.len()));
         s.push('\n');
+        // The paper's CORnet-S values of the same tests, where it reports them.
+        if let Some(p) = r.published.iter().find(|p| p.model == "CORnet-S") {
+            let vals: Vec<Option<f64>> = extra
+                .iter()
+                .map(|c| published::column_for(c).and_then(|pc| p.values.get(pc).copied()))
+                .collect();
+            if vals.iter().any(Option::is_some) {
+                s.push_str("| CORnet-S (published, real data) |");
+                for v in vals {
+                    s.push_str(&format!(" {} |", fmt(v)));
+                }
+                s.push('\n');
+            }
+        }
         for m in &models {
             if extra.iter().all(|c| r.get(m, c).is_none()) {
                 continue;
@@ -300,6 +317,35 @@ pub fn markdown(r: &Results, profile: &str) -> String {
                 s.push_str(&format!(" {} |", fmt(r.get(m, c).map(|e| e.value))));
             }
             s.push('\n');
+        }
+    }
+    if !r.published.is_empty() {
+        let mut rows: Vec<&published::PublishedModel> = r.published.iter().collect();
+        rows.sort_by(|a, b| {
+            let key = |m: &published::PublishedModel| {
+                m.table1("Brain-Score").unwrap_or(f64::NEG_INFINITY)
+            };
+            key(b)
+                .total_cmp(&key(a))
+                .then_with(|| a.model.cmp(&b.model))
+        });
+        s.push_str(&format!(
+            "\n## Published models\n\nThe paper's Table 1 for every model it names, by Brain-Score ({}; Table 1 rounds these to three decimals). These are the paper's numbers on the real recordings, not ours; — where the paper reports none.\n\n| model | Brain-Score | V4 | IT | Behaviour | OST | ImageNet top-1 |\n|---|---|---|---|---|---|---|\n",
+            published::CITATION
+        ));
+        // Four decimals, as the paper's data file has them.
+        let fmt4 = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |v| format!("{v:.4}"));
+        for p in rows {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                p.model,
+                fmt4(p.table1("Brain-Score")),
+                fmt4(p.table1("V4")),
+                fmt4(p.table1("IT")),
+                fmt4(p.table1("Behaviour")),
+                fmt4(p.table1("OST")),
+                fmt4(p.table1("ImageNet top-1"))
+            ));
         }
     }
     s.push_str("\n## Where each number comes from\n\n| model | benchmark | ceiled | raw | ceiling | output |\n|---|---|---|---|---|---|\n");
@@ -341,7 +387,18 @@ pub fn figures(r: &Results, ost: &[OstPoints]) -> Result<Vec<figures::Figure>, B
         .filter_map(|m| Some((m.clone(), r.eval(m)?.top1, r.brain_score(m).0?)))
         .collect();
     if !fig1.is_empty() {
-        out.push(figures::brainscore_vs_top1(&fig1)?);
+        let published: Vec<(String, f64, f64)> = r
+            .published
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.model.clone(),
+                    p.table1("ImageNet top-1")?,
+                    p.table1("Brain-Score")?,
+                ))
+            })
+            .collect();
+        out.push(figures::brainscore_vs_top1(&fig1, &published)?);
     }
     let t1: Vec<(String, [Option<f64>; 4])> = models
         .iter()
@@ -471,7 +528,7 @@ impl StageKind for ReportKind {
     ventral_stage::code_crate!();
     ventral_stage::typed_params!(ReportParams);
     fn doc(&self) -> &str {
-        "Table 1 (inputs `scores`: score stores; optional `imagenet`: evaluate outputs) as report.md, report.html, table1.csv"
+        "Table 1 (inputs `scores`: score stores; optional `imagenet`: evaluate outputs; optional `published`: the paper's per-model CSV) as report.md, report.html, table1.csv"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let dirs: Vec<&Path> = ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
@@ -482,7 +539,15 @@ impl StageKind for ReportKind {
         };
         let p: ReportParams = ventral_stage::typed::parse(ctx.params)?;
         let profile = p.profile.as_str();
-        let results = Results { entries, evals };
+        let published = match ctx.optional_input("published")? {
+            Some(p) => published::read(p)?,
+            None => Vec::new(),
+        };
+        let results = Results {
+            entries,
+            evals,
+            published,
+        };
         let mut md = markdown(&results, profile);
         // Fig. 5 from OST score stores' per-image solution times.
         let ost: Vec<OstPoints> = results
