@@ -66,7 +66,7 @@ impl Output for Graph {
 
 /// Run `ventral dag`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
-    with_engine(g, |_, pipeline, engine| graph(g, a, pipeline, engine))
+    with_engine(g, |_, _, pipeline, engine| graph(g, a, pipeline, engine))
 }
 
 fn graph(g: &Global, a: &Args, pipeline: &Pipeline, engine: &Engine) -> Result<ExitCode> {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ventral_dag::{DagError, Engine, Pipeline, Workspace};
+use ventral_dag::{DagError, Engine, Pipeline, Registry, Workspace};
 
 /// ventral: the CORnet-S paper as a content-addressed pipeline.
 #[derive(Parser, Debug)]
@@ -177,13 +177,13 @@ impl LockArgs {
 /// Open the workspace, read the pipeline and plan it with every kind, then run `f` on them.
 pub fn with_engine<T>(
     g: &Global,
-    f: impl FnOnce(&Ctx, &Pipeline, &Engine) -> Result<T>,
+    f: impl FnOnce(&Ctx, &Registry, &Pipeline, &Engine) -> Result<T>,
 ) -> Result<T> {
     let ctx = Ctx::open(g)?;
     let registry = ventral_kinds::registry()?;
     let pipeline = ctx.pipeline(g)?;
     let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
-    f(&ctx, &pipeline, &engine)
+    f(&ctx, &registry, &pipeline, &engine)
 }
 
 /// The workspace and the pipeline file a command works on.

@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ventral_dag::{Action, Engine, LocalExecutor, NoProgress, RunOptions, RunReport};
+use ventral_dag::{Action, Engine, LocalExecutor, NoProgress, Registry, RunOptions, RunReport};
 
-use super::{Ctx, Global, LockArgs, Output, emit, status};
+use super::{Ctx, Global, LockArgs, Output, emit, status, with_engine};
 use crate::{progress, report};
 
 /// `ventral run`.
@@ -63,10 +63,12 @@ impl Output for Ran {
 
 /// Run `ventral run`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
-    let ctx = Ctx::open(g)?;
-    let registry = ventral_kinds::registry()?;
-    let pipeline = ctx.pipeline(g)?;
-    let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
+    with_engine(g, |ctx, registry, _, engine| {
+        run(g, a, ctx, registry, engine)
+    })
+}
+
+fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) -> Result<ExitCode> {
     if a.dry_run {
         let targets = engine.select(&a.stages)?;
         let set = engine.graph().upstream_closure(&targets);
@@ -91,7 +93,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
     }
     let executor = LocalExecutor {
         store: &ctx.ws.store,
-        registry: &registry,
+        registry,
     };
     let live = !g.json && std::io::stdout().is_terminal();
     let report = if live {

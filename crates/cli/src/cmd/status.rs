@@ -50,7 +50,7 @@ impl Output for StatusReport {
 
 /// Run `ventral status`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
-    let stages = with_engine(g, |_, pipeline, engine| {
+    let stages = with_engine(g, |_, _, pipeline, engine| {
         let set: BTreeSet<usize> = if a.stages.is_empty() {
             (0..pipeline.stages.len()).collect()
         } else {

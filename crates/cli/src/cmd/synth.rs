@@ -44,12 +44,10 @@ impl Output for Generated {
     }
 }
 
+/// `--size`, read as the `synth` kind's `size` param is (one definition of the names).
 fn size(s: &str) -> Result<Size, String> {
-    match s {
-        "embedded" => Ok(Size::Embedded),
-        "full" => Ok(Size::Full),
-        other => Err(format!("`{other}` (embedded or full)")),
-    }
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| format!("`{s}` (embedded or full)"))
 }
 
 /// Run `ventral synth`.
