@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::zoo::{Family, ZooArch};
+
 /// A bad configuration value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("model config `{field}`: {message}")]
@@ -13,21 +15,54 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Which member of the family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// Which network: a member of the CORnet family, or an ImageNet baseline of the zoo
+/// ([`crate::zoo`]). Written as its name: `CORnet-S`, …, or torchvision's (`resnet50`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     /// CORnet-S (recurrent, with skips and per-timestep batch norms).
-    #[serde(rename = "CORnet-S")]
     S,
     /// CORnet-Z (feedforward).
-    #[serde(rename = "CORnet-Z")]
     Z,
     /// CORnet-R (recurrent; areas updated in sequence within a timestep).
-    #[serde(rename = "CORnet-R")]
     R,
     /// CORnet-RT (recurrent; every area reads the previous timestep — "real time").
-    #[serde(rename = "CORnet-RT")]
     RT,
+    /// A torchvision architecture.
+    Zoo(ZooArch),
+}
+
+impl Arch {
+    /// The name pipelines and `model.json` use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::S => "CORnet-S",
+            Arch::Z => "CORnet-Z",
+            Arch::R => "CORnet-R",
+            Arch::RT => "CORnet-RT",
+            Arch::Zoo(z) => z.name,
+        }
+    }
+
+    /// The zoo architecture, if this is one.
+    pub fn zoo(&self) -> Option<ZooArch> {
+        match self {
+            Arch::Zoo(z) => Some(*z),
+            _ => None,
+        }
+    }
+
+    /// Every architecture's name.
+    pub fn names() -> Vec<&'static str> {
+        let mut v = vec!["CORnet-S", "CORnet-Z", "CORnet-R", "CORnet-RT"];
+        v.extend(crate::zoo::ZOO.iter().map(|a| a.name));
+        v
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for Arch {
@@ -38,11 +73,49 @@ impl std::str::FromStr for Arch {
             "cornet-z" | "z" => Ok(Arch::Z),
             "cornet-r" | "r" => Ok(Arch::R),
             "cornet-rt" | "rt" => Ok(Arch::RT),
-            other => Err(format!(
-                "unknown architecture `{other}` (CORnet-S, CORnet-Z, CORnet-R or CORnet-RT)"
-            )),
+            _ => ZooArch::find(s)
+                .map(Arch::Zoo)
+                .ok_or_else(|| crate::zoo::unknown(s)),
         }
     }
+}
+
+impl Serialize for Arch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Arch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Arch {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Arch".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": Arch::names(),
+        })
+    }
+}
+
+/// Where a layer's activations live under an `extract` output, and the area and timestep
+/// the store records: `(IT-t1, IT, 1)` for CORnet's `IT.output-t1`, the layer's own name
+/// and timestep 0 for a layer of the zoo (`(layer4.1, layer4.1, 0)`).
+pub fn store_of(layer: &str) -> (String, String, i64) {
+    if let Some((area, rest)) = layer.split_once('.')
+        && let Some((_, t)) = rest.rsplit_once("-t")
+        && let Ok(t) = t.parse::<i64>()
+    {
+        return (format!("{area}-t{t}"), area.to_string(), t);
+    }
+    (layer.to_string(), layer.to_string(), 0)
 }
 
 /// Architecture and circuitry knobs (the paper's Fig. 4 variants).
@@ -121,6 +194,11 @@ impl CornetConfig {
             Arch::Z => CornetConfig::z(),
             Arch::R => CornetConfig::r(),
             Arch::RT => CornetConfig::rt(),
+            Arch::Zoo(z) => CornetConfig {
+                arch,
+                resolution: z.resolution(),
+                ..CornetConfig::default()
+            },
         }
     }
 
@@ -133,7 +211,7 @@ impl CornetConfig {
         match self.arch {
             Arch::S => Some(2 + self.times.iter().map(|t| 1 + t * self.convs).sum::<usize>() + 1),
             Arch::Z => Some(5),
-            Arch::R | Arch::RT => None,
+            Arch::R | Arch::RT | Arch::Zoo(_) => None,
         }
     }
 
@@ -150,6 +228,32 @@ impl CornetConfig {
                 message: msg,
             })
         };
+        if let Arch::Zoo(z) = self.arch {
+            // CORnet's circuitry knobs mean nothing for a torchvision architecture: refuse
+            // them rather than ignore them.
+            let d = CornetConfig::default();
+            for (field, same) in [
+                ("times", self.times == d.times),
+                ("scale", self.scale == d.scale),
+                ("skip", self.skip == d.skip),
+                ("convs", self.convs == d.convs),
+                ("shared_norm", self.shared_norm == d.shared_norm),
+            ] {
+                if !same {
+                    return bad(
+                        field,
+                        format!("a CORnet knob; `{}` takes only width, classes and resolution", z.name),
+                    );
+                }
+            }
+            let min = if z.family == Family::InceptionV3 { 75 } else { 32 };
+            if self.resolution < min {
+                return bad(
+                    "resolution",
+                    format!("{} (`{}` needs ≥ {min} px)", self.resolution, z.name),
+                );
+            }
+        }
         if self.times.contains(&0) {
             return bad(
                 "times",
@@ -185,8 +289,12 @@ impl CornetConfig {
     }
 
     /// The registered layers, in order: `V1.output-t0`, `V2.output-t0`, …,
-    /// `decoder.avgpool-t0`.
+    /// `decoder.avgpool-t0`; for a zoo architecture its candidate layers
+    /// ([`ZooArch::layers`]).
     pub fn layers(&self) -> Vec<String> {
+        if let Arch::Zoo(z) = self.arch {
+            return z.layers();
+        }
         if matches!(self.arch, Arch::R | Arch::RT) {
             let mut v = Vec::new();
             for area in ["V1", "V2", "V4", "IT"] {

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod params;
 pub mod recipe;
+pub mod zoo;
 
 use std::fmt;
 

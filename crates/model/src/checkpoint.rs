@@ -557,6 +557,27 @@ pub fn read_checkpoint(path: &Path) -> Result<StateDict> {
     Ok(out)
 }
 
+/// The names torchvision's own loader accepts, as the model names them: DenseNet checkpoints
+/// published before torchvision 0.3 call `denselayer1.norm1` `denselayer1.norm.1` (and so for
+/// `relu` and `conv`); torchvision renames them when it loads, and so does this.
+pub fn torchvision_names(state: StateDict) -> StateDict {
+    state
+        .into_iter()
+        .map(|(name, t)| {
+            if !name.contains(".denselayer") {
+                return (name, t);
+            }
+            let mut n = name.clone();
+            for part in ["norm", "relu", "conv"] {
+                for k in ["1", "2"] {
+                    n = n.replace(&format!(".{part}.{k}."), &format!(".{part}{k}."));
+                }
+            }
+            (n, t)
+        })
+        .collect()
+}
+
 /// Copy `state` into `vs`, checking that names and shapes match exactly (BatchNorm's
 /// `num_batches_tracked` counters are ignored). On a mismatch nothing is copied and the error
 /// lists every missing, unexpected and mis-shaped key.

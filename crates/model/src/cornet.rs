@@ -14,10 +14,13 @@
 //! timesteps; in CORnet-R the areas update in sequence within a timestep, in CORnet-RT each
 //! reads the previous timestep (areas above V1 start from zeros).
 
+use std::collections::HashSet;
+
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
 use crate::error::Result;
+use crate::zoo::{Recorder, ZooNet};
 
 pub use ventral_model_spec::config::{Arch, CornetConfig};
 
@@ -222,6 +225,7 @@ enum Body {
         areas: Vec<BlockR>,
         realtime: bool,
     },
+    Zoo(ZooNet),
 }
 
 /// A CORnet with its variables in a [`nn::VarStore`] under the official names.
@@ -230,7 +234,8 @@ pub struct Cornet {
     /// The configuration it was built with.
     pub config: CornetConfig,
     body: Body,
-    linear: nn::Linear,
+    /// CORnet's decoder (a zoo network has its own classifier).
+    linear: Option<nn::Linear>,
 }
 
 /// The outputs of one forward pass with every registered layer.
@@ -270,6 +275,7 @@ impl Cornet {
                 ],
                 realtime: config.arch == Arch::RT,
             },
+            Arch::Zoo(z) => Body::Zoo(ZooNet::new(root, z, config.width, config.classes)),
             Arch::Z => {
                 let block = |name: &str, i, o, k, s| BlockZ {
                     conv: conv(&(root / name) / "conv", i, o, k, s, k / 2, true),
@@ -284,12 +290,14 @@ impl Cornet {
                 }
             }
         };
-        let linear = nn::linear(
-            &(root / "decoder") / "linear",
-            ci,
-            config.classes,
-            Default::default(),
-        );
+        let linear = config.arch.zoo().is_none().then(|| {
+            nn::linear(
+                &(root / "decoder") / "linear",
+                ci,
+                config.classes,
+                Default::default(),
+            )
+        });
         Ok(Cornet {
             config: config.clone(),
             body,
@@ -297,7 +305,16 @@ impl Cornet {
         })
     }
 
-    fn run(&self, x: &Tensor, train: bool, keep: bool) -> Outputs {
+    fn run(&self, x: &Tensor, train: bool, wanted: Option<&HashSet<String>>) -> Outputs {
+        if let Body::Zoo(net) = &self.body {
+            let mut rec = Recorder::new(wanted);
+            let logits = net.run(x, train, &mut rec);
+            return Outputs {
+                layers: rec.out,
+                logits,
+            };
+        }
+        let keep = wanted.is_some();
         let mut layers = Vec::new();
         let it = match &self.body {
             Body::S {
@@ -397,24 +414,42 @@ impl Cornet {
                 }
                 h
             }
+            Body::Zoo(_) => unreachable!("handled above"),
         };
         let pooled = it.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         if keep {
             layers.push(("decoder.avgpool-t0".to_string(), pooled.shallow_clone()));
         }
-        let logits = pooled.apply(&self.linear);
+        let logits = match &self.linear {
+            Some(l) => pooled.apply(l),
+            None => pooled,
+        };
+        if let Some(w) = wanted {
+            layers.retain(|(name, _)| w.contains(name));
+        }
         Outputs { layers, logits }
     }
 
     /// Every registered layer and the logits (evaluation mode unless `train`).
     pub fn forward_layers(&self, x: &Tensor, train: bool) -> Outputs {
-        self.run(x, train, true)
+        let all: HashSet<String> = self.config.layers().into_iter().collect();
+        self.run(x, train, Some(&all))
+    }
+
+    /// The layers named in `layers` (all registered layers when empty), in forward order,
+    /// and the logits. A zoo network keeps only those alive.
+    pub fn forward_selected(&self, x: &Tensor, train: bool, layers: &[String]) -> Outputs {
+        if layers.is_empty() {
+            return self.forward_layers(x, train);
+        }
+        let set: HashSet<String> = layers.iter().cloned().collect();
+        self.run(x, train, Some(&set))
     }
 }
 
 impl ModuleT for Cornet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.run(xs, train, false).logits
+        self.run(xs, train, None).logits
     }
 }
 

@@ -18,6 +18,7 @@ pub mod images;
 pub mod kinds;
 pub mod runtime;
 pub mod train;
+pub mod zoo;
 
 use std::path::Path;
 
@@ -66,7 +67,11 @@ impl Model {
         tch::manual_seed(seed);
         let vs = nn::VarStore::new(device);
         let net = Cornet::new(&vs.root(), config)?;
-        cornet::init_official(&vs);
+        if config.arch.zoo().is_some() {
+            zoo::init(&vs);
+        } else {
+            cornet::init_official(&vs);
+        }
         Ok(Model { vs, net })
     }
 
@@ -125,14 +130,15 @@ impl Model {
 
 /// A one-line description of a configuration.
 pub fn describe(c: &CornetConfig) -> String {
-    let arch = match c.arch {
-        Arch::S => "CORnet-S",
-        Arch::Z => "CORnet-Z",
-        Arch::R => "CORnet-R",
-        Arch::RT => "CORnet-RT",
-    };
+    let arch = c.arch.name();
     if *c == CornetConfig::for_arch(c.arch) {
         return arch.to_string();
+    }
+    if c.arch.zoo().is_some() {
+        return format!(
+            "{arch} (width {}, {} classes, {} px)",
+            c.width, c.classes, c.resolution
+        );
     }
     format!(
         "{arch} (times {:?}, scale {}, skip {}, convs {}, {} norms, width {}, {} classes, {} px)",
@@ -173,7 +179,10 @@ pub fn read_meta(dir: &Path) -> Result<WeightsMeta> {
 
 /// Import a `torch.save` checkpoint for `config` into a weights folder at `out`.
 pub fn import_checkpoint(ckpt: &Path, config: &CornetConfig, out: &Path) -> Result<WeightsMeta> {
-    let state = checkpoint::read_checkpoint(ckpt)?;
+    let mut state = checkpoint::read_checkpoint(ckpt)?;
+    if config.arch.zoo().is_some() {
+        state = checkpoint::torchvision_names(state);
+    }
     let model = Model::new(config, Device::Cpu, 0)?;
     checkpoint::load_into(&model.vs, &state, ckpt, &describe(config))?;
     let name = ckpt

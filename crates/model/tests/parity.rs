@@ -9,29 +9,9 @@ use tch::{Device, Tensor};
 use ventral_model::checkpoint::read_checkpoint;
 use ventral_model::{CornetConfig, Model, ModelError, import_checkpoint};
 
-fn find(var: &str, venv: &str) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(var) {
-        return Some(PathBuf::from(p));
-    }
-    let root = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../..");
-    let home = std::env::var("HOME").unwrap_or_default();
-    [
-        root.join(venv).join("bin/python"),
-        PathBuf::from(home).join(format!(
-            ".cache/ventral/{}/bin/python",
-            venv.trim_start_matches('.')
-        )),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-}
-
 fn pythons() -> Option<(PathBuf, PathBuf)> {
-    let p = find("VENTRAL_PYTHON", ".venv");
-    let x = find("VENTRAL_CROSSCHECK_PYTHON", ".venv-crosscheck");
+    let p = ventral_testkit::venv_python("VENTRAL_PYTHON", ".venv");
+    let x = ventral_testkit::venv_python("VENTRAL_CROSSCHECK_PYTHON", ".venv-crosscheck");
     if p.is_none() || x.is_none() {
         ventral_testkit::skipped("no venvs (run `make test`)");
         return None;

@@ -24,3 +24,23 @@ pub fn skipped(what: &str) {
         );
     }
 }
+
+/// The Python of a venv: `$var` if set, else `<repo>/<venv>/bin/python` (a local `make
+/// setup`), else `~/.cache/ventral/<venv without its dot>/bin/python` (CI's).
+pub fn venv_python(var: &str, venv: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(p) = std::env::var_os(var) {
+        return Some(PathBuf::from(p));
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let home = std::env::var("HOME").unwrap_or_default();
+    [
+        root.join(venv).join("bin/python"),
+        PathBuf::from(home).join(format!(
+            ".cache/ventral/{}/bin/python",
+            venv.trim_start_matches('.')
+        )),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
