@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 /// The architecture knobs shared by the commands that build a model.
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct ArchArgs {
-    /// CORnet-S, CORnet-Z, CORnet-R or CORnet-RT.
+    /// CORnet-S, CORnet-Z, CORnet-R, CORnet-RT, or a torchvision architecture by its
+    /// torchvision name: alexnet, vgg11/13/16/19(_bn), resnet18/34/50/101/152,
+    /// densenet121/161/169/201, squeezenet1_0/1_1, mobilenet_v2, inception_v3.
     #[arg(long, default_value = "CORnet-S")]
     pub arch: String,
     /// Timesteps of V2, V4, IT, e.g. 2,4,2.
@@ -41,7 +43,8 @@ pub struct ArchArgs {
 /// `ventral model …`.
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum ModelCmd {
-    /// Import a `torch.save` checkpoint (official CORnet format) into a weights folder.
+    /// Import a `torch.save` checkpoint (an official CORnet checkpoint, or a torchvision
+    /// state dict with `--arch`) into a weights folder; names and shapes are verified.
     Import {
         /// The checkpoint (`.pth`, `.pth.tar`).
         checkpoint: PathBuf,

@@ -191,6 +191,102 @@ fn extract_writes_one_store_per_area_and_timestep() {
 }
 
 #[test]
+fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
+    let ws = Ws::new();
+    let (root, _) = imagenet_root(&ws, &data);
+    ws.ok(&["ingest", "imagenet", root.to_str().unwrap(), "-o", "index"]);
+    let small = [
+        "--arch",
+        "resnet18",
+        "--width",
+        "0.125",
+        "--resolution",
+        "32",
+    ];
+    let info = ws.json(&[&["model", "info", "--json"], &small[..]].concat());
+    assert_eq!(info["model"], "resnet18 (width 0.125, 1000 classes, 32 px)");
+    let layers: Vec<&str> = info["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(layers.first(), Some(&"conv1"));
+    assert_eq!(layers.last(), Some(&"avgpool"));
+    assert_eq!(layers.len(), 10);
+    // CORnet's knobs are refused for a torchvision architecture.
+    let o = ws.run(&[&["model", "info"], &small[..], &["--times", "1,1,1"]].concat());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`times`"));
+    let t = ws.json(
+        &[
+            &[
+                "train", "--index", "index", "-o", "w", "--epochs", "1", "--batch", "4", "--seed",
+                "7", "--device", "cpu", "--json",
+            ],
+            &small[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(t["history"].as_array().unwrap().len(), 1);
+    let samples = data.join("imagenet-samples");
+    let samples = samples.to_str().unwrap();
+    let v = ws.json(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        samples,
+        "-o",
+        "acts",
+        "--device",
+        "cpu",
+        "--layer",
+        "layer2.1",
+        "--layer",
+        "conv1",
+        "--layer",
+        "avgpool",
+        "--json",
+    ]);
+    // In forward order, one store per layer, named as the layer.
+    let stores: Vec<(&str, u64)> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l[0].as_str().unwrap(), l[2].as_u64().unwrap()))
+        .collect();
+    // conv1: 8 channels at 16 × 16; layer2.1: 16 at 4 × 4; avgpool: 64.
+    assert_eq!(
+        stores,
+        [
+            ("conv1", 8 * 16 * 16),
+            ("layer2.1", 16 * 4 * 4),
+            ("avgpool", 64)
+        ]
+    );
+    let o = ws.run(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        samples,
+        "-o",
+        "acts2",
+        "--device",
+        "cpu",
+        "--layer",
+        "layer5.0",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("layer5.0"));
+    assert!(!ws.path().join("acts2").exists());
+}
+
+#[test]
 fn model_stage_kinds_in_a_pipeline() {
     let Some(data) = shared_data_or_skip() else {
         return;

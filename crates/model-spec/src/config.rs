@@ -242,11 +242,14 @@ impl CornetConfig {
                 if !same {
                     return bad(
                         field,
-                        format!("a CORnet knob; `{}` takes only width, classes and resolution", z.name),
+                        format!(
+                            "a CORnet knob; `{}` takes only width, classes and resolution",
+                            z.name
+                        ),
                     );
                 }
             }
-            let min = if z.family == Family::InceptionV3 { 75 } else { 32 };
+            let min = z.min_resolution();
             if self.resolution < min {
                 return bad(
                     "resolution",

@@ -52,7 +52,9 @@ pub enum Family {
 
 /// `M` in a VGG configuration: a 2 × 2 max pool.
 pub const POOL: i64 = 0;
-const VGG_A: &[i64] = &[64, POOL, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL];
+const VGG_A: &[i64] = &[
+    64, POOL, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL,
+];
 const VGG_B: &[i64] = &[
     64, 64, POOL, 128, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL,
 ];
@@ -251,6 +253,15 @@ impl ZooArch {
         }
     }
 
+    /// The smallest input side the network runs on (its strides and pools leave ≥ 1 pixel).
+    pub fn min_resolution(&self) -> i64 {
+        match self.family {
+            Family::AlexNet => 63,
+            Family::InceptionV3 => 75,
+            _ => 32,
+        }
+    }
+
     /// The candidate layers, in forward order: what `extract` writes by default, what layer
     /// commitment chooses from. The last one is the behavioural readout layer (the
     /// penultimate representation, as Brain-Score commits it).
@@ -283,7 +294,13 @@ impl ZooArch {
                 let mut v = Vec::new();
                 let mut i = 0;
                 for &c in cfg {
-                    i += if c == POOL { 1 } else if bn { 3 } else { 2 };
+                    i += if c == POOL {
+                        1
+                    } else if bn {
+                        3
+                    } else {
+                        2
+                    };
                     if c == POOL {
                         v.push(format!("features.{}", i - 1));
                     }
@@ -395,7 +412,11 @@ mod tests {
             ("inception_v3", "inception_v3"),
             ("vgg16_bn", "vgg16_bn"),
         ] {
-            assert_eq!(ZooArch::find(spelling).map(|a| a.name), Some(name), "{spelling}");
+            assert_eq!(
+                ZooArch::find(spelling).map(|a| a.name),
+                Some(name),
+                "{spelling}"
+            );
         }
         assert!(ZooArch::find("resnet51").is_none());
         for a in ZOO {

@@ -1,7 +1,7 @@
 //! Activations of every registered layer for a set of stimuli, streamed into one assembly
-//! store per area and timestep: `<out>/<area>-t<k>/`, dims `(stimulus, neuroid)`, kind
-//! `activations`, attributes `model`, `layer` (the area), `timestep` and `brainscore_layer`
-//! (`IT.output-t1`). Neuroids are numbered as Brain-Score flattens NCHW (`c·H·W + h·W + w`).
+//! store per area and timestep: `<out>/<area>-t<k>/` (a zoo model's: `<out>/<layer>/`, e.g.
+//! `layer4.1/`), dims `(stimulus, neuroid)`, kind `activations`, attributes `model`, `layer`
+//! (the area), `timestep` and `brainscore_layer` (`IT.output-t1`, `layer4.1`). Neuroids are numbered as Brain-Score flattens NCHW (`c·H·W + h·W + w`).
 //! The stimulus table is the stimulus set's (so SQL can join on its columns). Batches are
 //! decoded on a second thread while the model runs the previous one; memory is bounded by a
 //! few batches plus one band of chunks per layer.
@@ -249,7 +249,7 @@ pub fn extract(
         for x in rx {
             let x = crate::images::upload(&x?, device)?;
             let t0 = std::time::Instant::now();
-            let outs = model.net.forward_layers(&x, false);
+            let outs = model.net.forward_selected(&x, false, &opts.layers);
             let b = x.size()[0];
             let mut flat = Vec::new();
             for (name, t) in &outs.layers {
@@ -265,16 +265,7 @@ pub fn extract(
             forward += t0.elapsed().as_secs_f64();
             if writers.is_empty() {
                 for (name, shape, t) in &flat {
-                    let (area, step) = name
-                        .split_once(".")
-                        .map(|(a, rest)| (a.to_string(), rest))
-                        .unwrap_or((name.clone(), ""));
-                    let timestep: i64 = step
-                        .rsplit("-t")
-                        .next()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    let dir_name = format!("{area}-t{timestep}");
+                    let (dir_name, area, timestep) = ventral_model_spec::config::store_of(name);
                     let cols = t.size()[1] as u64;
                     let mut spec = AssemblySpec::new(
                         &format!("{}.{name}", opts.model_id),

@@ -112,7 +112,9 @@ impl Op {
             Op::Bn(b) => x.apply_t(b, train),
             Op::Relu => x.relu(),
             Op::Relu6 => x.clamp(0.0, 6.0),
-            Op::MaxPool { k, s, p, ceil } => x.max_pool2d([*k, *k], [*s, *s], [*p, *p], [1, 1], *ceil),
+            Op::MaxPool { k, s, p, ceil } => {
+                x.max_pool2d([*k, *k], [*s, *s], [*p, *p], [1, 1], *ceil)
+            }
             Op::Dropout(p) => x.dropout(*p, train),
             Op::Linear(l) => x.apply(l),
             Op::AdaptiveAvg(s) => x.adaptive_avg_pool2d([*s, *s]),
@@ -155,7 +157,16 @@ fn cna(p: &nn::Path, i: i64, o: i64, k: i64, stride: i64, groups: i64) -> Seq {
     Seq {
         name: String::new(),
         ops: vec![
-            Op::Conv(conv_k(p / "0", i, o, [k, k], stride, [(k - 1) / 2; 2], groups, false)),
+            Op::Conv(conv_k(
+                p / "0",
+                i,
+                o,
+                [k, k],
+                stride,
+                [(k - 1) / 2; 2],
+                groups,
+                false,
+            )),
             Op::Bn(bn(p / "1", o, 1e-5)),
             Op::Relu6,
         ],
@@ -182,7 +193,10 @@ impl Fire {
     fn run(&self, x: &Tensor, _train: bool) -> Tensor {
         let s = x.apply(&self.squeeze).relu();
         Tensor::cat(
-            &[s.apply(&self.expand1x1).relu(), s.apply(&self.expand3x3).relu()],
+            &[
+                s.apply(&self.expand1x1).relu(),
+                s.apply(&self.expand3x3).relu(),
+            ],
             1,
         )
     }
@@ -201,7 +215,14 @@ impl Inverted {
         let c = &p / "conv";
         let mut ops = Vec::new();
         if t != 1 {
-            ops.push(Op::Cna(Box::new(cna(&(&c / ops.len()), i, hidden, 1, 1, 1))));
+            ops.push(Op::Cna(Box::new(cna(
+                &(&c / ops.len()),
+                i,
+                hidden,
+                1,
+                1,
+                1,
+            ))));
         }
         ops.push(Op::Cna(Box::new(cna(
             &(&c / ops.len()),
@@ -240,8 +261,14 @@ impl ResBlock {
         let exp = if bottleneck { 4 } else { 1 };
         let convs = if bottleneck {
             vec![
-                (conv(&p / "conv1", inplanes, planes, 1, 1, 0, false), bn(&p / "bn1", planes, 1e-5)),
-                (conv(&p / "conv2", planes, planes, 3, stride, 1, false), bn(&p / "bn2", planes, 1e-5)),
+                (
+                    conv(&p / "conv1", inplanes, planes, 1, 1, 0, false),
+                    bn(&p / "bn1", planes, 1e-5),
+                ),
+                (
+                    conv(&p / "conv2", planes, planes, 3, stride, 1, false),
+                    bn(&p / "bn2", planes, 1e-5),
+                ),
                 (
                     conv(&p / "conv3", planes, planes * exp, 1, 1, 0, false),
                     bn(&p / "bn3", planes * exp, 1e-5),
@@ -249,8 +276,14 @@ impl ResBlock {
             ]
         } else {
             vec![
-                (conv(&p / "conv1", inplanes, planes, 3, stride, 1, false), bn(&p / "bn1", planes, 1e-5)),
-                (conv(&p / "conv2", planes, planes, 3, 1, 1, false), bn(&p / "bn2", planes, 1e-5)),
+                (
+                    conv(&p / "conv1", inplanes, planes, 3, stride, 1, false),
+                    bn(&p / "bn1", planes, 1e-5),
+                ),
+                (
+                    conv(&p / "conv2", planes, planes, 3, 1, 1, false),
+                    bn(&p / "bn2", planes, 1e-5),
+                ),
             ]
         };
         let downsample = (stride != 1 || inplanes != planes * exp).then(|| {
@@ -356,11 +389,32 @@ impl Basic {
 /// The Inception modules, torchvision's A to E; branches by their torchvision names.
 #[derive(Debug)]
 enum Mixed {
-    A { b1: Basic, b5: [Basic; 2], b3: [Basic; 3], pool: Basic },
-    B { b3: Basic, b3d: [Basic; 3] },
-    C { b1: Basic, b7: [Basic; 3], b7d: [Basic; 5], pool: Basic },
-    D { b3: [Basic; 2], b7: [Basic; 4] },
-    E { b1: Basic, b3: [Basic; 3], b3d: [Basic; 4], pool: Basic },
+    A {
+        b1: Basic,
+        b5: [Basic; 2],
+        b3: [Basic; 3],
+        pool: Basic,
+    },
+    B {
+        b3: Basic,
+        b3d: [Basic; 3],
+    },
+    C {
+        b1: Basic,
+        b7: [Basic; 3],
+        b7d: [Basic; 5],
+        pool: Basic,
+    },
+    D {
+        b3: [Basic; 2],
+        b7: [Basic; 4],
+    },
+    E {
+        b1: Basic,
+        b3: [Basic; 3],
+        b3d: [Basic; 4],
+        pool: Basic,
+    },
 }
 
 fn chain(x: &Tensor, bs: &[Basic], train: bool) -> Tensor {
@@ -453,7 +507,12 @@ impl Mixed {
         let t = train;
         match self {
             Mixed::A { b1, b5, b3, pool } => Tensor::cat(
-                &[b1.run(x, t), chain(x, b5, t), chain(x, b3, t), pool.run(&avg3(x), t)],
+                &[
+                    b1.run(x, t),
+                    chain(x, b5, t),
+                    chain(x, b3, t),
+                    pool.run(&avg3(x), t),
+                ],
                 1,
             ),
             Mixed::B { b3, b3d } => Tensor::cat(
@@ -465,7 +524,12 @@ impl Mixed {
                 1,
             ),
             Mixed::C { b1, b7, b7d, pool } => Tensor::cat(
-                &[b1.run(x, t), chain(x, b7, t), chain(x, b7d, t), pool.run(&avg3(x), t)],
+                &[
+                    b1.run(x, t),
+                    chain(x, b7, t),
+                    chain(x, b7d, t),
+                    pool.run(&avg3(x), t),
+                ],
                 1,
             ),
             Mixed::D { b3, b7 } => Tensor::cat(
@@ -491,7 +555,11 @@ impl Mixed {
 #[derive(Debug)]
 enum Body {
     /// AlexNet and VGG: `features`, an adaptive pool, `classifier`.
-    Plain { features: Seq, pool: i64, classifier: Seq },
+    Plain {
+        features: Seq,
+        pool: i64,
+        classifier: Seq,
+    },
     ResNet {
         conv1: Conv,
         bn1: nn::BatchNorm,
@@ -507,7 +575,10 @@ enum Body {
     },
     /// SqueezeNet: `features`, then `classifier` (dropout, 1×1 conv, ReLU, global pool).
     Squeeze { features: Seq, classifier: Seq },
-    MobileNet { features: Seq, classifier: nn::Linear },
+    MobileNet {
+        features: Seq,
+        classifier: nn::Linear,
+    },
     Inception {
         stem: Vec<(String, Option<Basic>)>,
         mixed: Vec<(String, Mixed)>,
@@ -534,7 +605,12 @@ impl ZooNet {
                 let mut f = Seq::new("features");
                 let fp = root / "features";
                 let c = |i: usize, a, b, k, st, pd| Op::Conv(conv(&fp / i, a, b, k, st, pd, true));
-                let mp = || Op::MaxPool { k: 3, s: 2, p: 0, ceil: false };
+                let mp = || Op::MaxPool {
+                    k: 3,
+                    s: 2,
+                    p: 0,
+                    ceil: false,
+                };
                 f.ops = vec![
                     c(0, 3, s(64), 11, 4, 2),
                     Op::Relu,
@@ -561,7 +637,11 @@ impl ZooNet {
                     Op::Relu,
                     Op::Linear(linear(&cp / 6, s(4096), classes)),
                 ];
-                Body::Plain { features: f, pool: 6, classifier: cl }
+                Body::Plain {
+                    features: f,
+                    pool: 6,
+                    classifier: cl,
+                }
             }
             Family::Vgg { cfg, bn: with_bn } => {
                 let mut f = Seq::new("features");
@@ -569,11 +649,17 @@ impl ZooNet {
                 let mut c_in = 3;
                 for &c in cfg {
                     if c == POOL {
-                        f.ops.push(Op::MaxPool { k: 2, s: 2, p: 0, ceil: false });
+                        f.ops.push(Op::MaxPool {
+                            k: 2,
+                            s: 2,
+                            p: 0,
+                            ceil: false,
+                        });
                         continue;
                     }
                     let o = s(c);
-                    f.ops.push(Op::Conv(conv(&fp / f.ops.len(), c_in, o, 3, 1, 1, true)));
+                    f.ops
+                        .push(Op::Conv(conv(&fp / f.ops.len(), c_in, o, 3, 1, 1, true)));
                     if with_bn {
                         f.ops.push(Op::Bn(bn(&fp / f.ops.len(), o, 1e-5)));
                     }
@@ -591,7 +677,11 @@ impl ZooNet {
                     Op::Dropout(0.5),
                     Op::Linear(linear(&cp / 6, s(4096), classes)),
                 ];
-                Body::Plain { features: f, pool: 7, classifier: cl }
+                Body::Plain {
+                    features: f,
+                    pool: 7,
+                    classifier: cl,
+                }
             }
             Family::ResNet { bottleneck, blocks } => {
                 let exp = if bottleneck { 4 } else { 1 };
@@ -615,7 +705,11 @@ impl ZooNet {
                     fc: linear(root / "fc", inplanes, classes),
                 }
             }
-            Family::DenseNet { growth, blocks, init } => {
+            Family::DenseNet {
+                growth,
+                blocks,
+                init,
+            } => {
                 let fp = root / "features";
                 let (g, init) = (s(growth), s(init));
                 let mut c = init;
@@ -634,7 +728,10 @@ impl ZooNet {
                         });
                     }
                     c += *n as i64 * g;
-                    parts.push((format!("features.denseblock{}", b + 1), DensePart::Block(layers)));
+                    parts.push((
+                        format!("features.denseblock{}", b + 1),
+                        DensePart::Block(layers),
+                    ));
                     if b < 3 {
                         let tp = &fp / format!("transition{}", b + 1);
                         parts.push((
@@ -658,8 +755,14 @@ impl ZooNet {
             Family::SqueezeNet { v1_1 } => {
                 let fp = root / "features";
                 let mut f = Seq::new("features");
-                let mp = || Op::MaxPool { k: 3, s: 2, p: 0, ceil: true };
-                let fire = |i: usize, a, b, c, d| Op::Fire(Box::new(Fire::new(&fp / i, a, b, c, d)));
+                let mp = || Op::MaxPool {
+                    k: 3,
+                    s: 2,
+                    p: 0,
+                    ceil: true,
+                };
+                let fire =
+                    |i: usize, a, b, c, d| Op::Fire(Box::new(Fire::new(&fp / i, a, b, c, d)));
                 f.ops = if v1_1 {
                     vec![
                         Op::Conv(conv(&fp / 0, 3, s(64), 3, 2, 0, true)),
@@ -696,18 +799,30 @@ impl ZooNet {
                 let mut cl = Seq::new("classifier");
                 cl.ops = vec![
                     Op::Dropout(0.5),
-                    Op::Conv(conv(root / "classifier" / 1, s(512), classes, 1, 1, 0, true)),
+                    Op::Conv(conv(
+                        root / "classifier" / 1,
+                        s(512),
+                        classes,
+                        1,
+                        1,
+                        0,
+                        true,
+                    )),
                     Op::Relu,
                     Op::AdaptiveAvg(1),
                 ];
-                Body::Squeeze { features: f, classifier: cl }
+                Body::Squeeze {
+                    features: f,
+                    classifier: cl,
+                }
             }
             Family::MobileNetV2 => {
                 let fp = root / "features";
                 let mut f = Seq::new("features");
                 let mut c_in = make_divisible(32.0 * width);
                 let last = make_divisible(1280.0 * width.max(1.0));
-                f.ops.push(Op::Cna(Box::new(cna(&(&fp / 0), 3, c_in, 3, 2, 1))));
+                f.ops
+                    .push(Op::Cna(Box::new(cna(&(&fp / 0), 3, c_in, 3, 2, 1))));
                 for (t, c, n, st) in MOBILENET_V2 {
                     let o = make_divisible(c as f64 * width);
                     for k in 0..n {
@@ -717,14 +832,23 @@ impl ZooNet {
                         c_in = o;
                     }
                 }
-                f.ops.push(Op::Cna(Box::new(cna(&(&fp / f.ops.len()), c_in, last, 1, 1, 1))));
+                f.ops.push(Op::Cna(Box::new(cna(
+                    &(&fp / f.ops.len()),
+                    c_in,
+                    last,
+                    1,
+                    1,
+                    1,
+                ))));
                 Body::MobileNet {
                     features: f,
                     classifier: linear(root / "classifier" / 1, last, classes),
                 }
             }
             Family::InceptionV3 => {
-                let b = |n: &str, i, o, k, st, pd| (n.to_string(), Some(Basic::sq(root / n, i, o, k, st, pd)));
+                let b = |n: &str, i, o, k, st, pd| {
+                    (n.to_string(), Some(Basic::sq(root / n, i, o, k, st, pd)))
+                };
                 let pool = |n: &str| (n.to_string(), None);
                 let stem = vec![
                     b("Conv2d_1a_3x3", 3, s(32), 3, 2, 0),
@@ -746,17 +870,41 @@ impl ZooNet {
                 let c7a = s(320) + s(192) + c6;
                 let e_out = s(320) + 2 * s(384) + 2 * s(384) + s(192);
                 let mixed = vec![
-                    ("Mixed_5b".to_string(), Mixed::a(root / "Mixed_5b", s(192), s(32), sf)),
-                    ("Mixed_5c".to_string(), Mixed::a(root / "Mixed_5c", c5b, s(64), sf)),
-                    ("Mixed_5d".to_string(), Mixed::a(root / "Mixed_5d", c5c, s(64), sf)),
+                    (
+                        "Mixed_5b".to_string(),
+                        Mixed::a(root / "Mixed_5b", s(192), s(32), sf),
+                    ),
+                    (
+                        "Mixed_5c".to_string(),
+                        Mixed::a(root / "Mixed_5c", c5b, s(64), sf),
+                    ),
+                    (
+                        "Mixed_5d".to_string(),
+                        Mixed::a(root / "Mixed_5d", c5c, s(64), sf),
+                    ),
                     ("Mixed_6a".to_string(), Mixed::b(root / "Mixed_6a", c5d, sf)),
-                    ("Mixed_6b".to_string(), Mixed::c(root / "Mixed_6b", c6a, s(128), sf)),
-                    ("Mixed_6c".to_string(), Mixed::c(root / "Mixed_6c", c6, s(160), sf)),
-                    ("Mixed_6d".to_string(), Mixed::c(root / "Mixed_6d", c6, s(160), sf)),
-                    ("Mixed_6e".to_string(), Mixed::c(root / "Mixed_6e", c6, s(192), sf)),
+                    (
+                        "Mixed_6b".to_string(),
+                        Mixed::c(root / "Mixed_6b", c6a, s(128), sf),
+                    ),
+                    (
+                        "Mixed_6c".to_string(),
+                        Mixed::c(root / "Mixed_6c", c6, s(160), sf),
+                    ),
+                    (
+                        "Mixed_6d".to_string(),
+                        Mixed::c(root / "Mixed_6d", c6, s(160), sf),
+                    ),
+                    (
+                        "Mixed_6e".to_string(),
+                        Mixed::c(root / "Mixed_6e", c6, s(192), sf),
+                    ),
                     ("Mixed_7a".to_string(), Mixed::d(root / "Mixed_7a", c6, sf)),
                     ("Mixed_7b".to_string(), Mixed::e(root / "Mixed_7b", c7a, sf)),
-                    ("Mixed_7c".to_string(), Mixed::e(root / "Mixed_7c", e_out, sf)),
+                    (
+                        "Mixed_7c".to_string(),
+                        Mixed::e(root / "Mixed_7c", e_out, sf),
+                    ),
                 ];
                 let ap = root / "AuxLogits";
                 Body::Inception {
@@ -777,13 +925,22 @@ impl ZooNet {
     /// The logits, recording the layers `rec` keeps.
     pub(crate) fn run(&self, x: &Tensor, train: bool, rec: &mut Recorder) -> Tensor {
         match &self.body {
-            Body::Plain { features, pool, classifier } => {
+            Body::Plain {
+                features,
+                pool,
+                classifier,
+            } => {
                 let h = features.run(x, train, rec);
                 let h = h.adaptive_avg_pool2d([*pool, *pool]);
                 rec.put("avgpool", &h);
                 classifier.run(&h.flatten(1, -1), train, rec)
             }
-            Body::ResNet { conv1, bn1, layers, fc } => {
+            Body::ResNet {
+                conv1,
+                bn1,
+                layers,
+                fc,
+            } => {
                 let h = x.apply(conv1);
                 rec.put("conv1", &h);
                 let h = h.apply_t(bn1, train);
@@ -803,7 +960,13 @@ impl ZooNet {
                 rec.put("avgpool", &h);
                 h.flatten(1, -1).apply(fc)
             }
-            Body::DenseNet { conv0, norm0, parts, norm5, classifier } => {
+            Body::DenseNet {
+                conv0,
+                norm0,
+                parts,
+                norm5,
+                classifier,
+            } => {
                 let h = x.apply(conv0);
                 rec.put("features.conv0", &h);
                 let h = h.apply_t(norm0, train);
@@ -821,24 +984,36 @@ impl ZooNet {
                 rec.put("avgpool", &h);
                 h.flatten(1, -1).apply(classifier)
             }
-            Body::Squeeze { features, classifier } => {
+            Body::Squeeze {
+                features,
+                classifier,
+            } => {
                 let h = features.run(x, train, rec);
                 classifier.run(&h, train, rec).flatten(1, -1)
             }
-            Body::MobileNet { features, classifier } => {
+            Body::MobileNet {
+                features,
+                classifier,
+            } => {
                 let h = features.run(x, train, rec);
                 let h = h.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
                 rec.put("classifier.0", &h);
                 h.dropout(0.2, train).apply(classifier)
             }
-            Body::Inception { stem, mixed, fc, .. } => {
+            Body::Inception {
+                stem, mixed, fc, ..
+            } => {
                 // transform_input: from ImageNet normalisation to the (x - 0.5) / 0.5 the
                 // original weights expect.
                 let ch = |i: i64, std: f64, mean: f64| {
                     x.narrow(1, i, 1) * (std / 0.5) + (mean - 0.5) / 0.5
                 };
                 let mut h = Tensor::cat(
-                    &[ch(0, 0.229, 0.485), ch(1, 0.224, 0.456), ch(2, 0.225, 0.406)],
+                    &[
+                        ch(0, 0.229, 0.485),
+                        ch(1, 0.224, 0.456),
+                        ch(2, 0.225, 0.406),
+                    ],
                     1,
                 );
                 for (name, b) in stem {

@@ -61,9 +61,16 @@ fn check(arch: &str, resolution: i64) {
     assert_eq!(names, layers, "{arch}: layers recorded in candidate order");
     let diff = |a: &Tensor, b: &Tensor| -> f64 { (a - b).abs().max().double_value(&[]) };
     let scale = |a: &Tensor| -> f64 { a.abs().max().double_value(&[]) };
-    let mut worst = ("logits".to_string(), diff(&out.logits, &reference["logits"]));
+    let mut worst = (
+        "logits".to_string(),
+        diff(&out.logits, &reference["logits"]),
+    );
     let mut largest = scale(&reference["logits"]);
-    assert_eq!(out.logits.size(), reference["logits"].size(), "{arch}: logits");
+    assert_eq!(
+        out.logits.size(),
+        reference["logits"].size(),
+        "{arch}: logits"
+    );
     for (name, t) in &out.layers {
         let r = &reference[&format!("layer/{name}")];
         assert_eq!(t.size(), r.size(), "{arch}: `{name}` shape");
