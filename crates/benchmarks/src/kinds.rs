@@ -57,7 +57,8 @@ pub struct NeuralParams {
     pub region: String,
     /// The benchmark's name in the scores (default MajajHong2015.<region>-pls).
     pub benchmark: Option<String>,
-    /// The activation store to use (default: by the time-bin commitment).
+    /// The activation store to use (default: the `commitment` input's layer for the region
+    /// if there is one, else by the time-bin commitment).
     pub layer: Option<String>,
     /// How the raw score is normalised by the ceiling.
     #[serde(default)]
@@ -312,6 +313,114 @@ fn activation_store(
     ))
 }
 
+/// The params of `commit`.
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitParams {
+    /// The regions to commit (values of the recordings' `region` coordinate).
+    #[serde(default = "v4_it")]
+    pub regions: Vec<String>,
+    /// Candidate layers (activation stores), in order: ties go to the earlier (default:
+    /// every store, in the order `extract` wrote them).
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// How a layer's raw score is normalised for the choice (Brain-Score's layer selection:
+    /// r^2/c).
+    #[serde(default = "r2_over_c")]
+    pub normalisation: NormalisationParam,
+    /// The model's name in the scores (default: the activations' `model`).
+    pub model: Option<String>,
+    /// PLS components.
+    #[serde(default = "default_components")]
+    pub n_components: u32,
+    /// Cross-validation splits (at least 2).
+    #[serde(default = "default_splits")]
+    pub splits: u32,
+}
+
+fn v4_it() -> Vec<String> {
+    vec!["V4".into(), "IT".into()]
+}
+
+fn r2_over_c() -> NormalisationParam {
+    NormalisationParam::RSquaredOverC
+}
+
+impl KindParams for CommitParams {
+    fn check(&self) -> Result<(), String> {
+        if self.regions.is_empty() || self.regions.iter().any(String::is_empty) {
+            return Err("param `regions`: needs at least one non-empty region (V4, IT, …)".into());
+        }
+        if self.n_components < 1 {
+            return Err("param `n_components`: 0 (a whole number ≥ 1)".into());
+        }
+        if self.splits < 2 {
+            return Err(format!(
+                "param `splits`: {} (a whole number ≥ 2)",
+                self.splits
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `commit`: Brain-Score's layer commitment — per region, the candidate layer that predicts
+/// the region's recordings best.
+pub struct CommitKind;
+
+impl StageKind for CommitKind {
+    fn name(&self) -> &str {
+        "commit"
+    }
+    ventral_stage::code_crate!();
+    ventral_stage::typed_params!(CommitParams);
+    fn doc(&self) -> &str {
+        "layer commitment: per region, the candidate layer (activation store) with the best ceiled neural predictivity on the region's recordings; writes region_layer_map.json and every layer's scores"
+    }
+    fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        let p: CommitParams = parse(ctx.params)?;
+        let acts = ctx.one_input("activations")?;
+        let recs = ctx.one_input("recordings")?;
+        let layers = if p.layers.is_empty() {
+            crate::commit::candidate_stores(acts)?
+        } else {
+            for l in &p.layers {
+                activation_store(ctx, "activations", l, "layers")?;
+            }
+            p.layers.clone()
+        };
+        let first = layers
+            .first()
+            .ok_or_else(|| format!("{}: no activation stores", acts.display()))?;
+        let model = match &p.model {
+            Some(m) => m.clone(),
+            None => crate::model_of(&acts.join(first))?,
+        };
+        let opts = NeuralOptions {
+            n_components: p.n_components as usize,
+            n_splits: p.splits as usize,
+            ..NeuralOptions::default()
+        };
+        let (choices, rows) = crate::commit::commit(
+            &model,
+            acts,
+            &layers,
+            recs,
+            &p.regions,
+            &|r| format!("MajajHong2015.{r}-pls"),
+            p.normalisation.into(),
+            &opts,
+            &|m| (ctx.progress)(m),
+        )?;
+        ventral_store::scores::write_rows(ctx.out_dir, &rows)?;
+        crate::commit::write_map(ctx.out_dir, &choices)?;
+        for c in &choices {
+            (ctx.progress)(&format!("{} → {}", c.region, c.layer));
+        }
+        Ok(())
+    }
+}
+
 /// `neural`: PLS predictivity of activations for recordings, with the ceiling.
 pub struct NeuralKind;
 
@@ -334,9 +443,11 @@ impl StageKind for NeuralKind {
             window: p.time_bins.map(|[a, b]| (a, b)),
             min_consistency: p.min_consistency,
         };
-        let layer = match &p.layer {
-            Some(l) => l.clone(),
-            None => {
+        let commitment = ctx.input("commitment").ok().and_then(|v| v.first());
+        let layer = match (&p.layer, commitment) {
+            (Some(l), _) => l.clone(),
+            (None, Some(c)) => crate::commit::committed_layer(c, &region)?,
+            (None, None) => {
                 let start = window_start(recs, &sel)?;
                 let start = start.unwrap_or(70.0);
                 let steps = std::fs::read_dir(acts)?
@@ -355,6 +466,12 @@ impl StageKind for NeuralKind {
         let features = acts.join(&layer);
         if p.layer.is_some() {
             activation_store(ctx, "activations", &layer, "layer")?;
+        } else if commitment.is_some() && !features.join("zarr.json").is_file() {
+            return Err(format!(
+                "{}: no activation store `{layer}`, which the commitment maps {region} to",
+                acts.display()
+            )
+            .into());
         } else if !features.join("zarr.json").is_file() {
             return Err(format!("{}: no activation store `{layer}`", acts.display()).into());
         }

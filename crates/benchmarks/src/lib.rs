@@ -7,6 +7,7 @@
 //! the `scores` table) and `score.json` (the summary).
 
 pub mod behaviour;
+pub mod commit;
 pub mod kinds;
 pub mod neural;
 pub mod ost;

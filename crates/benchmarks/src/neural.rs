@@ -267,17 +267,20 @@ pub struct NeuralResult {
     pub neuroids: usize,
 }
 
-/// Score the features at `features` against `recordings` (region `region`).
-#[allow(clippy::too_many_arguments)]
-pub fn score(
-    benchmark: &str,
-    model: &str,
-    features: &Path,
-    recordings: &Path,
-    sel: &Selection,
-    normalisation: Normalisation,
-    opts: &NeuralOptions,
-) -> Result<(NeuralResult, Vec<ScoreRow>)> {
+/// Recordings ready to score features against: repetitions averaged, the ceiling computed
+/// once (layer commitment scores many layers against one set).
+pub struct Prepared {
+    /// Averaged over repetitions.
+    avg: ventral_metrics::neural::Averaged,
+    /// The neuroids scored.
+    neuroids: Vec<String>,
+    /// Internal consistency.
+    ceiling: ventral_metrics::neural::Score,
+}
+
+/// Read `recordings` as `sel` asks, drop unreliable neuroids, average repetitions, and
+/// compute the ceiling.
+pub fn prepare(recordings: &Path, sel: &Selection, opts: &NeuralOptions) -> Result<Prepared> {
     let (mut rec, _, mut neuroids) = load_recordings(recordings, sel)?;
     let ceiling_of = |rec: &Recordings| {
         rec.internal_consistency(opts.n_splits, opts.seed)
@@ -311,17 +314,63 @@ pub fn score(
         context: format!("{}: averaging repetitions", recordings.display()),
         source: e,
     })?;
+    let ceiling = ceiling_of(&rec)?;
+    Ok(Prepared {
+        avg,
+        neuroids,
+        ceiling,
+    })
+}
+
+/// Score the features at `features` against `recordings` (region `region`).
+#[allow(clippy::too_many_arguments)]
+pub fn score(
+    benchmark: &str,
+    model: &str,
+    features: &Path,
+    recordings: &Path,
+    sel: &Selection,
+    normalisation: Normalisation,
+    opts: &NeuralOptions,
+) -> Result<(NeuralResult, Vec<ScoreRow>)> {
+    let prepared = prepare(recordings, sel, opts)?;
+    score_prepared(
+        benchmark,
+        model,
+        features,
+        recordings,
+        &prepared,
+        normalisation,
+        opts,
+    )
+}
+
+/// Score the features at `features` against prepared recordings (read from `recordings`).
+#[allow(clippy::too_many_arguments)]
+pub fn score_prepared(
+    benchmark: &str,
+    model: &str,
+    features: &Path,
+    recordings: &Path,
+    prepared: &Prepared,
+    normalisation: Normalisation,
+    opts: &NeuralOptions,
+) -> Result<(NeuralResult, Vec<ScoreRow>)> {
+    let Prepared {
+        avg,
+        neuroids,
+        ceiling: c,
+    } = prepared;
     let (values, p, ids) = load_features(features)?;
     let f = Features {
         values: &values,
         n_features: p,
         stimulus_id: &ids,
     };
-    let s = neural_predictivity(&f, &avg, opts).map_err(|e| BenchError::Metric {
+    let s = neural_predictivity(&f, avg, opts).map_err(|e| BenchError::Metric {
         context: format!("{} vs {}", features.display(), recordings.display()),
         source: e,
     })?;
-    let c = ceiling_of(&rec)?;
     let ceiled = normalisation.apply(s.center, c.center);
     let layer = crate::layer_of(features);
     let row = |q: &str, split: Option<i64>, n: Option<String>, v: f64| ScoreRow {
@@ -359,7 +408,7 @@ pub fn score(
         ceiled,
         normalisation: format!("{normalisation:?}"),
         per_split: s.per_split,
-        ceiling_per_split: c.per_split,
+        ceiling_per_split: c.per_split.clone(),
         neuroids: neuroids.len(),
         layer,
     };

@@ -175,6 +175,17 @@ pub struct ExtractArgs {
     /// The model's name in the stores.
     #[arg(long)]
     pub model_id: Option<String>,
+    /// Reduce every layer with more features than N to N principal components (Brain-Score's
+    /// layer PCA: 1000), fitted on `--pca-index`'s validation images.
+    #[arg(long, value_name = "N", requires = "pca_index")]
+    pub pca: Option<usize>,
+    /// The ImageNet index (`ventral ingest imagenet`) whose validation images fit the PCA:
+    /// the first of each class, then the second, … up to `--pca-fit-images`.
+    #[arg(long, value_name = "INDEX")]
+    pub pca_index: Option<PathBuf>,
+    /// How many validation images fit the PCA.
+    #[arg(long, default_value_t = 1000)]
+    pub pca_fit_images: usize,
     #[command(flatten)]
     pub device: DeviceArg,
 }

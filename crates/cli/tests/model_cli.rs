@@ -284,6 +284,55 @@ fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("layer5.0"));
     assert!(!ws.path().join("acts2").exists());
+    // Brain-Score's layer PCA: fitted on the index's validation images; extracted for those
+    // same images, every component has mean 0 and the variances descend.
+    let val = root.join("val");
+    let v = ws.json(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        val.to_str().unwrap(),
+        "-o",
+        "pca",
+        "--device",
+        "cpu",
+        "--layer",
+        "conv1",
+        "--layer",
+        "avgpool",
+        "--pca",
+        "3",
+        "--pca-index",
+        "index",
+        "--json",
+    ]);
+    let stores: Vec<(&str, u64)> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l[0].as_str().unwrap(), l[2].as_u64().unwrap()))
+        .collect();
+    assert_eq!(stores, [("conv1", 3), ("avgpool", 3)]);
+    let csv = ws.ok(&[
+        "sql", "--path", "pca", "--format", "csv",
+        "SELECT neuroid, avg(value) AS m, var_samp(value) AS v FROM activations WHERE layer = 'avgpool' GROUP BY neuroid ORDER BY neuroid",
+    ]);
+    let rows: Vec<(f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            (f[1], f[2])
+        })
+        .collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    for w in rows.windows(2) {
+        assert!(w[0].1 >= w[1].1 * (1.0 - 1e-4), "variances descend: {csv}");
+    }
+    for (m, v) in &rows {
+        assert!(m.abs() < 1e-4 * v.sqrt().max(1e-3), "centred: {csv}");
+    }
 }
 
 #[test]

@@ -69,7 +69,7 @@ pub fn register(r: &mut Registry, kind: Arc<dyn StageKind>) -> Result<(), Unknow
 /// Every built-in kind of this build.
 pub fn registry() -> Result<Registry, UnknownCrate> {
     use ventral_benchmarks::kinds::{
-        BehaviourKind, CompositeKind, NeuralKind, OstKind, TransferKind,
+        BehaviourKind, CommitKind, CompositeKind, NeuralKind, OstKind, TransferKind,
     };
     use ventral_ingest::kinds::{BrainioKind, CifarKind, CocoKind, ImagenetKind};
     let mut r = Registry::new();
@@ -81,6 +81,7 @@ pub fn registry() -> Result<Registry, UnknownCrate> {
         Arc::new(CifarKind),
         Arc::new(ventral_synth::kind::SynthKind),
         Arc::new(NeuralKind),
+        Arc::new(CommitKind),
         Arc::new(BehaviourKind),
         Arc::new(OstKind),
         Arc::new(TransferKind),

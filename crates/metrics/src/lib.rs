@@ -15,6 +15,7 @@ pub mod logistic;
 pub mod neural;
 pub mod norm;
 pub mod ost;
+pub mod pca;
 pub mod pls;
 pub mod rng;
 pub mod splits;

@@ -131,6 +131,18 @@ pub struct ExtractParams {
     /// cpu, cuda, cuda:N or auto (resolved when the plan is made).
     #[serde(default = "auto")]
     pub device: String,
+    /// Reduce every layer with more features than this to this many principal components,
+    /// fitted on the `pca_images` input (an ImageNet index: the first validation image of
+    /// each class, then the second, … up to `pca_fit_images`), as Brain-Score's layer PCA
+    /// does (1000). Default: no reduction.
+    pub pca: Option<u32>,
+    /// How many validation images the PCA is fitted on (Brain-Score: 1000).
+    #[serde(default = "thousand")]
+    pub pca_fit_images: u32,
+}
+
+fn thousand() -> u32 {
+    1000
 }
 
 fn sixteen() -> u32 {
@@ -140,6 +152,15 @@ fn sixteen() -> u32 {
 impl KindParams for ExtractParams {
     fn check(&self) -> Result<(), String> {
         check_batch(self.batch)?;
+        if self.pca == Some(0) {
+            return Err("param `pca`: 0 (a number of components ≥ 1)".into());
+        }
+        if self.pca_fit_images < 2 {
+            return Err(format!(
+                "param `pca_fit_images`: {} (at least 2 images)",
+                self.pca_fit_images
+            ));
+        }
         check_device(&self.device)
     }
 }

@@ -220,6 +220,7 @@ fn extraction(device: Device, dir: &Path, fails: &mut Vec<String>) -> Res<()> {
             model_id: "gpu_check".into(),
             layers: Vec::new(),
             producer: None,
+            pca: None,
         };
         let s = extract::extract(
             &model,

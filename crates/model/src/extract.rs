@@ -52,6 +52,104 @@ pub struct ExtractOptions {
     pub layers: Vec<String>,
     /// The producing stage, if any.
     pub producer: Option<String>,
+    /// Reduce each layer with more features than this many components by a PCA fitted on
+    /// these images, as Brain-Score's `LayerPCA` does (its `n_components`: 1000).
+    pub pca: Option<PcaOptions>,
+}
+
+/// Where a layer PCA is fitted.
+#[derive(Clone, Debug)]
+pub struct PcaOptions {
+    /// Components kept (at most images − 1).
+    pub components: usize,
+    /// The images it is fitted on (Brain-Score: the first ImageNet validation image of each
+    /// class).
+    pub images: Vec<PathBuf>,
+}
+
+/// The images a layer PCA is fitted on, from an ImageNet index: its `val` split, the first
+/// image of each class in class order (Brain-Score's 1,000), then the second of each, and
+/// so on, until `max` — so that an index of few classes still gives enough images.
+pub fn pca_images(index: &Path, max: usize) -> Result<Vec<PathBuf>> {
+    let s = crate::train::read_split(index, "val")?;
+    let mut by_class: std::collections::BTreeMap<i64, Vec<&PathBuf>> = Default::default();
+    for (p, l) in s.paths.iter().zip(&s.labels) {
+        by_class.entry(*l).or_default().push(p);
+    }
+    for v in by_class.values_mut() {
+        v.sort();
+    }
+    let mut out = Vec::new();
+    let deepest = by_class.values().map(Vec::len).max().unwrap_or(0);
+    'rounds: for round in 0..deepest {
+        for v in by_class.values() {
+            if let Some(p) = v.get(round) {
+                out.push((*p).clone());
+                if out.len() == max {
+                    break 'rounds;
+                }
+            }
+        }
+    }
+    if out.len() < 2 {
+        return Err(io(
+            index,
+            "fewer than 2 validation images to fit a layer PCA on",
+        ));
+    }
+    Ok(out)
+}
+
+/// Fit one PCA per wanted layer with more features than `opts.components`.
+fn fit_pcas(
+    model: &Model,
+    layers: &[String],
+    opts: &PcaOptions,
+    batch: usize,
+) -> Result<std::collections::HashMap<String, (Tensor, Tensor, usize)>> {
+    let size = model.net.config.resolution as u32;
+    let device = model.vs.device();
+    let mut acts: Vec<(String, usize, Vec<f32>)> = Vec::new();
+    for chunk in opts.images.chunks(batch.max(1)) {
+        let paths: Vec<&Path> = chunk.iter().map(PathBuf::as_path).collect();
+        let x = images::upload(&images::batch_from_files(&paths, size)?, device)?;
+        let outs = model.net.forward_selected(&x, false, layers);
+        for (i, (name, t)) in outs.layers.iter().enumerate() {
+            let b = t.size()[0];
+            let v = Vec::<f32>::try_from(
+                t.reshape([b, -1])
+                    .to_device(tch::Device::Cpu)
+                    .contiguous()
+                    .view([-1]),
+            )
+            .map_err(|e| crate::error::torch("copy activations", e))?;
+            if acts.len() <= i {
+                acts.push((name.clone(), v.len() / b as usize, Vec::new()));
+            }
+            acts[i].2.extend(v);
+        }
+    }
+    let n = opts.images.len();
+    let mut out = std::collections::HashMap::new();
+    for (name, p, x) in acts {
+        if p <= opts.components {
+            continue;
+        }
+        let pca = ventral_metrics::pca::Pca::fit(&x, n, p, opts.components).map_err(|e| {
+            ModelError::Config {
+                field: "pca".into(),
+                message: format!("layer `{name}`: {e}"),
+            }
+        })?;
+        let comps: Vec<f32> = pca.components.iter().map(|v| *v as f32).collect();
+        let mean: Vec<f32> = pca.mean.iter().map(|v| *v as f32).collect();
+        let c = Tensor::from_slice(&comps)
+            .view([pca.k as i64, p as i64])
+            .to_device(device);
+        let m = Tensor::from_slice(&mean).to_device(device);
+        out.insert(name, (c, m, pca.k));
+    }
+    Ok(out)
 }
 
 /// What an extraction wrote.
@@ -219,6 +317,15 @@ pub fn extract(
     let mut writers: Vec<(String, String, AssemblyWriter<f32>, Vec<i64>)> = Vec::new();
     let mut forward = 0.0f64;
     let _guard = tch::no_grad_guard();
+    let wanted_layers: Vec<String> = if opts.layers.is_empty() {
+        model.net.config.layers()
+    } else {
+        opts.layers.clone()
+    };
+    let pcas = match &opts.pca {
+        Some(po) => fit_pcas(model, &wanted_layers, po, batch)?,
+        None => Default::default(),
+    };
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Tensor>>(1);
         let src = &source;
@@ -254,11 +361,12 @@ pub fn extract(
             let mut flat = Vec::new();
             for (name, t) in &outs.layers {
                 if wanted(name) {
-                    flat.push((
-                        name.clone(),
-                        t.size()[1..].to_vec(),
-                        images::download(&t.reshape([b, -1]))?,
-                    ));
+                    let t = t.reshape([b, -1]);
+                    let (shape, t) = match pcas.get(name) {
+                        Some((c, m, k)) => (vec![*k as i64], (t - m).matmul(&c.tr())),
+                        None => (t.size()[1..].to_vec(), t),
+                    };
+                    flat.push((name.clone(), shape, images::download(&t)?));
                 }
             }
             images::downloads_done(device);
@@ -280,6 +388,12 @@ pub fn extract(
                     spec.attrs.insert("timestep".into(), timestep.into());
                     spec.attrs
                         .insert("brainscore_layer".into(), name.clone().into());
+                    if let (Some(po), Some((_, _, k))) = (&opts.pca, pcas.get(name)) {
+                        spec.attrs
+                            .insert("pca_components".into(), (*k as i64).into());
+                        spec.attrs
+                            .insert("pca_images".into(), (po.images.len() as i64).into());
+                    }
                     let w = AssemblyWriter::<f32>::create(&out.join(&dir_name), spec)?;
                     writers.push((dir_name, name.clone(), w, shape.clone()));
                 }
@@ -304,6 +418,13 @@ pub fn extract(
         ])?;
         layers.push((dir, name, count));
     }
+    // The stores in forward order (layer commitment's candidate order).
+    let listed: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(dir, name, n)| serde_json::json!({"layer": name, "store": dir, "neuroids": n}))
+        .collect();
+    let text = serde_json::to_string_pretty(&listed).map_err(|e| io(out, e))?;
+    std::fs::write(out.join("layers.json"), text + "\n").map_err(|e| io(out, e))?;
     let secs = start.elapsed().as_secs_f64();
     Ok(ExtractSummary {
         stimuli: n,

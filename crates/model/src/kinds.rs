@@ -201,11 +201,25 @@ impl StageKind for ExtractKind {
                 ),
             ));
         }
+        let pca = match (p.pca, ctx.input("pca_images").ok().and_then(|v| v.first())) {
+            (Some(k), Some(index)) => Some(crate::extract::PcaOptions {
+                components: k as usize,
+                images: crate::extract::pca_images(index, p.pca_fit_images as usize)?,
+            }),
+            (Some(_), None) => {
+                return Err(ParamError::boxed(
+                    "pca",
+                    "needs the input `pca_images` (an ImageNet index) to fit the PCA on",
+                ));
+            }
+            (None, _) => None,
+        };
         let opts = ExtractOptions {
             batch: p.batch as usize,
             model_id: p.model_id.unwrap_or_else(|| ctx.stage.to_string()),
             layers: p.layers,
             producer: Some(ctx.stage.to_string()),
+            pca,
         };
         let stimuli = Stimuli::from_path(ctx.one_input("stimuli")?);
         let progress =

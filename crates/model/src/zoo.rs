@@ -323,6 +323,8 @@ struct DenseLayer {
 }
 
 /// A dense block or a transition.
+// Built once per model: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum DensePart {
     Block(Vec<DenseLayer>),
@@ -387,6 +389,8 @@ impl Basic {
 }
 
 /// The Inception modules, torchvision's A to E; branches by their torchvision names.
+// Built once per model: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Mixed {
     A {
@@ -552,6 +556,8 @@ impl Mixed {
 }
 
 /// The network of one family.
+// Built once per model: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Body {
     /// AlexNet and VGG: `features`, an adaptive pool, `classifier`.

@@ -243,6 +243,12 @@ pub fn write(dir: &Path, summary: &ScoreSummary, rows: &[ScoreRow]) -> Result<()
     write_json(&dir.join(SUMMARY_FILE), summary)
 }
 
+/// Write `dir/scores.parquet` alone: a table of scores of several benchmarks (layer
+/// commitment's per-layer scores), which no single summary describes.
+pub fn write_rows(dir: &Path, rows: &[ScoreRow]) -> Result<()> {
+    crate::write_parquet(&dir.join(SCORES_FILE), &batch(rows)?)
+}
+
 /// Read the summary of the score store `dir`.
 pub fn read_summary(dir: &Path) -> Result<ScoreSummary> {
     read_json(&dir.join(SUMMARY_FILE))

@@ -8,7 +8,7 @@ use ventral_ingest::write_fresh;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use ventral::model_args::{ArchArgs, ExtractArgs, ModelAction, ModelCmd, ModelCommand, TrainArgs};
-use ventral_model::extract::{ExtractOptions, Stimuli, extract};
+use ventral_model::extract::{ExtractOptions, PcaOptions, Stimuli, extract, pca_images};
 use ventral_model::train::{TrainOptions, evaluate, train};
 use ventral_model::{CornetConfig, Model, cornet::parameter_counts, parse_device};
 
@@ -115,26 +115,29 @@ pub fn print_info(v: &Value) {
 }
 
 /// `ventral extract`.
-pub fn run_extract(
-    weights: &Path,
-    stimuli: &Path,
-    output: &Path,
-    batch: usize,
-    device_spec: &str,
-    layers: &[String],
-    model_id: Option<&str>,
-) -> Result<Value> {
+pub fn run_extract(a: &ExtractArgs) -> Result<Value> {
+    let (weights, stimuli, output) = (&a.weights, &a.stimuli, &a.output);
+    let (batch, device_spec, layers, model_id) =
+        (a.batch, &a.device.spec, &a.layers, a.model_id.as_deref());
     let dev = device(device_spec)?;
     let model = Model::open(weights, dev)
         .with_context(|| format!("opening weights {}", weights.display()))?;
     let id = model_id
         .map(str::to_string)
         .unwrap_or_else(|| ventral_model::describe(&model.net.config));
+    let pca = match (a.pca, &a.pca_index) {
+        (Some(components), Some(index)) => Some(PcaOptions {
+            components,
+            images: pca_images(index, a.pca_fit_images)?,
+        }),
+        _ => None,
+    };
     let opts = ExtractOptions {
         batch,
         model_id: id,
         layers: layers.to_vec(),
         producer: None,
+        pca,
     };
     let s = write_fresh(output, |tmp| -> Result<_> {
         Ok(extract(
@@ -294,13 +297,5 @@ fn train_command(a: &TrainArgs) -> Result<Value> {
 }
 
 fn extract_command(a: &ExtractArgs) -> Result<Value> {
-    run_extract(
-        &a.weights,
-        &a.stimuli,
-        &a.output,
-        a.batch,
-        &a.device.spec,
-        &a.layers,
-        a.model_id.as_deref(),
-    )
+    run_extract(a)
 }
