@@ -213,6 +213,10 @@ pub struct CompositeParams {
     pub benchmark: String,
     /// The benchmarks averaged (default: every input's benchmark).
     pub members: Option<Vec<String>>,
+    /// Members that count 0 when no input scores them, as the paper's Table 1 gives models
+    /// without time 0 for OST (Brain-Score 2.4.2 would report NaN). Each must be a member.
+    #[serde(default)]
+    pub absent_as_zero: Vec<String>,
 }
 
 fn brain_score() -> String {
@@ -223,6 +227,15 @@ impl KindParams for CompositeParams {
     fn check(&self) -> Result<(), String> {
         if self.members.as_ref().is_some_and(Vec::is_empty) {
             return Err("param `members`: empty (at least one benchmark)".into());
+        }
+        if let Some(a) = self
+            .absent_as_zero
+            .iter()
+            .find(|a| !self.members.as_ref().is_some_and(|m| m.contains(a)))
+        {
+            return Err(format!(
+                "param `absent_as_zero`: `{a}` is not in `members` (name it there too)"
+            ));
         }
         Ok(())
     }
@@ -594,7 +607,8 @@ impl StageKind for CompositeKind {
         let bench = &p.benchmark;
         let dirs: Vec<&std::path::Path> =
             ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
-        let (result, rows) = crate::composite(bench, &dirs, p.members.as_deref())?;
+        let (result, rows) =
+            crate::composite(bench, &dirs, p.members.as_deref(), &p.absent_as_zero)?;
         write_scores(ctx.out_dir, &result, &rows)?;
         (ctx.progress)(&format!(
             "{bench}: {:.3} = mean of {}",

@@ -100,11 +100,13 @@ pub struct CompositeResult {
 }
 
 /// The mean of the ceiled scores in the score stores `dirs` (their summaries), keeping
-/// only `members` when given (each must be present). All must score the same model.
+/// only `members` when given (each must be present, unless it is one of `absent_as_zero`,
+/// which counts 0 when no input scores it). All must score the same model.
 pub fn composite(
     benchmark: &str,
     dirs: &[&Path],
     members: Option<&[String]>,
+    absent_as_zero: &[String],
 ) -> Result<(CompositeResult, Vec<ScoreRow>)> {
     let mut found: Vec<(ScoreSummary, &Path)> = Vec::new();
     for d in dirs {
@@ -123,9 +125,14 @@ pub fn composite(
         }
         found.push((s, d));
     }
+    let mut absent = Vec::new();
     if let Some(want) = members {
         for w in want {
             if !found.iter().any(|f| &f.0.benchmark == w) {
+                if absent_as_zero.contains(w) {
+                    absent.push(w.clone());
+                    continue;
+                }
                 let have: Vec<&str> = found.iter().map(|f| f.0.benchmark.as_str()).collect();
                 return Err(data(
                     dirs.first().copied().unwrap_or(Path::new(".")),
@@ -151,7 +158,8 @@ pub fn composite(
             ),
         ));
     }
-    let ceiled = found.iter().map(|f| f.0.ceiled).sum::<f64>() / found.len() as f64;
+    let ceiled =
+        found.iter().map(|f| f.0.ceiled).sum::<f64>() / (found.len() + absent.len()) as f64;
     let row = |quantity: String, value: f64| ScoreRow {
         benchmark: benchmark.into(),
         model: model.clone(),
@@ -165,6 +173,9 @@ pub fn composite(
     for (f, _) in &found {
         rows.push(row(format!("member:{}", f.benchmark), f.ceiled));
     }
+    for a in &absent {
+        rows.push(row(format!("member:{a}"), 0.0));
+    }
     Ok((
         CompositeResult {
             benchmark: benchmark.into(),
@@ -175,7 +186,13 @@ pub fn composite(
                 .map(|(f, _)| Member {
                     benchmark: f.benchmark,
                     ceiled: f.ceiled,
+                    absent: false,
                 })
+                .chain(absent.into_iter().map(|a| Member {
+                    benchmark: a,
+                    ceiled: 0.0,
+                    absent: true,
+                }))
                 .collect(),
         },
         rows,
@@ -233,19 +250,44 @@ mod tests {
         let a = store(t.path(), "a", "V4", "m", 0.6);
         let b = store(t.path(), "b", "IT", "m", 0.5);
         let c = store(t.path(), "c", "OST", "m", 0.1);
-        let (r, rows) = composite("Brain-Score", &[&a, &b, &c], None).unwrap();
+        let (r, rows) = composite("Brain-Score", &[&a, &b, &c], None, &[]).unwrap();
         assert!((r.ceiled - 0.4).abs() < 1e-12);
         assert_eq!(rows.len(), 4);
         let only = ["V4".to_string(), "OST".to_string()];
-        let (r, _) = composite("Brain-Score", &[&a, &b, &c], Some(&only)).unwrap();
+        let (r, _) = composite("Brain-Score", &[&a, &b, &c], Some(&only), &[]).unwrap();
         assert!((r.ceiled - 0.35).abs() < 1e-12);
+        // A model without time: OST counts 0, as in the paper's Table 1, and says so.
+        let zero = ["OST".to_string()];
+        let (r, rows) = composite(
+            "Brain-Score",
+            &[&a, &b],
+            Some(&["V4".into(), "IT".into(), "OST".into()]),
+            &zero,
+        )
+        .unwrap();
+        assert!((r.ceiled - 1.1 / 3.0).abs() < 1e-12);
+        assert!(
+            r.members
+                .iter()
+                .any(|m| m.benchmark == "OST" && m.absent && m.ceiled == 0.0)
+        );
+        assert!(
+            rows.iter()
+                .any(|x| x.quantity == "member:OST" && x.value == 0.0)
+        );
         // A member that is missing, a second model, a duplicate: named errors.
-        let e = composite("B", &[&a], Some(&only)).unwrap_err().to_string();
+        let e = composite("B", &[&a], Some(&only), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("member `OST`"), "{e}");
         let d = store(t.path(), "d", "Behaviour", "other", 0.3);
-        let e = composite("B", &[&a, &d], None).unwrap_err().to_string();
+        let e = composite("B", &[&a, &d], None, &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`m`") && e.contains("`other`"), "{e}");
-        let e = composite("B", &[&a, &a], None).unwrap_err().to_string();
+        let e = composite("B", &[&a, &a], None, &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("appears twice"), "{e}");
         // A store without a ceiled score names its file and the field.
         let bad = t.path().join("bad");
@@ -255,7 +297,9 @@ mod tests {
             r#"{"benchmark": "X", "model": "m"}"#,
         )
         .unwrap();
-        let e = composite("B", &[&a, &bad], None).unwrap_err().to_string();
+        let e = composite("B", &[&a, &bad], None, &[])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("bad/score.json") && e.contains("`ceiled`"),
             "{e}"
@@ -268,7 +312,7 @@ mod tests {
             r#"{"benchmark": "OST", "model": "m", "ceiled": null}"#,
         )
         .unwrap();
-        let (r, _) = composite("B", &[&a, &n], None).unwrap();
+        let (r, _) = composite("B", &[&a, &n], None, &[]).unwrap();
         assert!(r.ceiled.is_nan());
     }
 }

@@ -21,6 +21,9 @@
 //! [stages.score]
 //! kind = "cmd"
 //! foreach = { region = ["V4", "IT"] }   # two stages: score@region=V4, score@region=IT
+//! # or an array of tables, exactly those instances, named by their scalar values; a
+//! # table-valued field is read as `${meta.id}`:
+//! # foreach = [{ region = "V4", meta = { id = "V4 sites" } }, …]
 //! cmd = "grep ${region} ${inputs.sorted} > ${out}/hits.txt"
 //! inputs = { sorted = "stage:prepare/sorted.txt" }
 //! publish = "results/${region}"
@@ -231,6 +234,18 @@ fn interpolate_str(s: &str, scope: &Scope<'_>) -> std::result::Result<Value, Str
                 .cloned()
                 .map(Some)
                 .ok_or_else(|| format!("unknown variable `${{{name}}}` (no `{v}` in [vars])"));
+        }
+        // `${meta.id}`: a field of a table-valued matrix variable.
+        if let Some((root, path)) = name.split_once('.')
+            && let Some(Value::Object(_)) = scope.matrix.get(root)
+        {
+            let mut v = &scope.matrix[root];
+            for part in path.split('.') {
+                v = v.get(part).ok_or_else(|| {
+                    format!("unknown variable `${{{name}}}` (`{root}` has no field `{part}`)")
+                })?;
+            }
+            return Ok(Some(v.clone()));
         }
         scope.matrix.get(name).cloned().map(Some).ok_or_else(|| {
             let known: Vec<String> = scope
@@ -923,6 +938,23 @@ model = "${model}"
             p.stage("train@variant=b").unwrap().params["model"]["skip"],
             false
         );
+        // A field of a table-valued matrix variable.
+        let field = src.replace(
+            "model = \"${model}\"",
+            "times = \"${model.times}\"\nlabel = \"v ${variant}: ${model.times}\"",
+        );
+        let p = Pipeline::parse(
+            Path::new("p.toml"),
+            &field.replace(", { variant = \"b\", model = { skip = false } }", ""),
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.stages[0].params["times"], serde_json::json!([1, 1, 1]));
+        let bad = field.replace("${model.times}\"\n", "${model.depth}\"\n");
+        let e = Pipeline::parse(Path::new("p.toml"), &bad, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`model` has no field `depth`"), "{e}");
         let dup = src.replace("variant = \"b\"", "variant = \"a\"");
         let e = Pipeline::parse(Path::new("p.toml"), &dup, None)
             .unwrap_err()

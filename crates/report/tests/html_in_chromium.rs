@@ -70,6 +70,7 @@ fn inputs(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
             .map(|b| Member {
                 benchmark: b.into(),
                 ceiled: 0.3,
+                absent: false,
             }),
         )
         .unwrap();

@@ -128,6 +128,10 @@ pub struct Member {
     /// Its ceiled score (NaN when it could not be scored).
     #[serde(with = "nan_as_null")]
     pub ceiled: f64,
+    /// No input scored it; it counts as 0 (the paper's Table 1 gives models without time 0
+    /// for OST).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
 }
 
 /// One image of an object-solution-time benchmark (the points of the paper's Fig. 5).
