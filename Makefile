@@ -100,6 +100,9 @@ bench: build
 	bash bench/synth.sh $(VENTRAL)
 	bash bench/ingest.sh $(VENTRAL)
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --device cpu --batch 16 --iters 4
+	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch resnet50 --device cpu --batch 16 --iters 4
+	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch alexnet --device cpu --batch 16 --iters 4
+	$(CARGO_TARGET_DIR)/debug/examples/bench_commit
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost

@@ -400,6 +400,102 @@ def op_ost(req):
             'per_split': raw.values, 'ceiled': float(score.values) / .79, 'splits': splits}
 
 
+# ----------------------------------------------------------------------------------------
+# Layer commitment: Brain-Score's own LayerSelection (its LayerScores over every candidate
+# layer, each wrapped as a LayerMappedModel and scored by a NeuralBenchmark) on precomputed
+# activations; and sklearn's PCA as LayerPCA applies it.
+
+def op_layer_selection(req):
+    import importlib.util
+    import os
+    import types
+    os.environ['RESULTCACHING_DISABLE'] = '1'
+    # The activation extractor's module imports OpenCV and torch for image loading, which
+    # this venv does not have and this op does not use (it feeds activations): stand-ins
+    # let the import through; any use of them would fail loudly.
+    import sklearn.utils.validation  # noqa: F401  (before any stand-in: sklearn probes for torch)
+    for name in ['cv2']:
+        if importlib.util.find_spec(name) is None:
+            sys.modules[name] = types.ModuleType(name)
+    import xarray as xr
+    from brainscore_core.supported_data_standards.brainio.assemblies import NeuroidAssembly
+    from brainscore_vision.model_helpers.brain_transformation.neural import LayerSelection
+    from brainscore_vision.benchmark_helpers.neural_common import NeuralBenchmark, average_repetition
+    from brainscore_vision.metrics.regression_correlation.metric import (
+        CrossRegressedCorrelation, pls_regression, pearsonr_correlation)
+    from brainscore_vision.metrics.internal_consistency.ceiling import InternalConsistency
+
+    npz = _load_npz(req['npz'])
+    layers = list(req['layers'])
+    stimulus_id = _str(npz['feature_stimulus_id'])
+    object_name = _str(npz['feature_object_name'])
+    feats = {layer: npz[f'layer_{i}'] for i, layer in enumerate(layers)}
+
+    class Activations:  # what LayerMappedModel calls: model(stimuli, layers=[...])
+        identifier = 'ventral-crosscheck'
+
+        def __call__(self, stimuli, layers, number_of_trials=1, require_variance=None):
+            parts = []
+            for layer in layers:
+                f = feats[layer]
+                parts.append(NeuroidAssembly(f, coords={
+                    'stimulus_id': ('presentation', stimulus_id),
+                    'object_name': ('presentation', object_name),
+                    'neuroid_num': ('neuroid', np.arange(f.shape[1])),
+                    'neuroid_id': ('neuroid', np.array([f'{layer}.{j}' for j in range(f.shape[1])], dtype=object)),
+                    'layer': ('neuroid', np.array([layer] * f.shape[1], dtype=object)),
+                }, dims=['presentation', 'neuroid']))
+            return NeuroidAssembly(xr.concat(parts, dim='neuroid'))
+
+    class Stimuli:  # place_on_screen only logs its identifier when the degrees agree
+        identifier = 'ventral-crosscheck'
+
+        def __contains__(self, key):
+            return False
+
+        def __len__(self):
+            return len(stimulus_id)
+
+    result = {'regions': {}}
+    target_all = build_target_assembly(npz)
+    for region in req['regions']:
+        reps = target_all.isel(neuroid=np.flatnonzero(target_all['region'].values == region))
+        reps = reps.expand_dims('time_bin_start').expand_dims('time_bin_end')
+        reps['time_bin_start'] = [70]
+        reps['time_bin_end'] = [170]
+        reps = reps.stack(time_bin=['time_bin_start', 'time_bin_end']).squeeze('time_bin')
+        reps = NeuroidAssembly(reps)
+        ceiling = InternalConsistency()(reps)
+        averaged = average_repetition(reps)
+        averaged.attrs['stimulus_set'] = Stimuli()
+        metric = CrossRegressedCorrelation(regression=pls_regression(), correlation=pearsonr_correlation(),
+                                           crossvalidation_kwargs=dict(stratification_coord='object_name'))
+        benchmark = NeuralBenchmark(identifier=f'crosscheck.{region}-pls', version=1, assembly=averaged,
+                                    similarity_metric=metric, visual_degrees=8, number_of_trials=1,
+                                    ceiling_func=lambda c=ceiling: c)
+        selection = LayerSelection(model_identifier='ventral-crosscheck', activations_model=Activations(),
+                                   layers=layers, visual_degrees=8)
+        # _call: LayerSelection's choice without attaching LayerPCA (the activations given are
+        # what the PCA hook would have produced).
+        scores = selection._layer_scoring(benchmark=benchmark, benchmark_identifier=region, layers=layers, prerun=True)
+        best = selection._call(model_identifier='ventral-crosscheck', selection_identifier=region, benchmark=benchmark)
+        result['regions'][region] = {
+            'best': str(best),
+            'layers': [str(v) for v in scores['layer'].values],
+            'scores': [float(v) for v in scores.values],
+        }
+    return result
+
+
+def op_pca(req):
+    from sklearn.decomposition import PCA
+    npz = _load_npz(req['npz'])
+    pca = PCA(n_components=int(req['n_components']), random_state=0)
+    pca.fit(npz['fit'])
+    return {'components': pca.components_, 'mean': pca.mean_, 'explained_variance': pca.explained_variance_,
+            'transformed': pca.transform(npz['x']), 'solver': pca._fit_svd_solver}
+
+
 def op_versions(req):
     import importlib.metadata as md
     names = ['numpy', 'scipy', 'scikit-learn', 'pandas', 'xarray', 'brainscore-core', 'brainscore-vision',
@@ -416,7 +512,7 @@ def op_versions(req):
 OPS = {
     'permutation': op_permutation, 'random_sample': op_random_sample, 'randint32': op_randint32,
     'shuffle_split': op_shuffle_split, 'stratified_shuffle_split': op_stratified_shuffle_split,
-    'pls': op_pls, 'neural': op_neural, 'i2n': op_i2n, 'logistic': op_logistic, 'ost': op_ost, 'versions': op_versions,
+    'pls': op_pls, 'neural': op_neural, 'layer_selection': op_layer_selection, 'pca': op_pca, 'i2n': op_i2n, 'logistic': op_logistic, 'ost': op_ost, 'versions': op_versions,
 }
 
 

@@ -122,9 +122,9 @@ impl KindParams for NeuralParams {
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BehaviourParams {
-    /// The activation store read out (the avgpool).
-    #[serde(default = "decoder")]
-    pub layer: String,
+    /// The activation store read out (default: `decoder-t0`, CORnet's avgpool, or the
+    /// input's only store — a zoo model's readout layer extracted alone).
+    pub layer: Option<String>,
     /// The benchmark's name.
     #[serde(default = "i2n")]
     pub benchmark: String,
@@ -138,9 +138,6 @@ pub struct BehaviourParams {
     pub label: String,
 }
 
-fn decoder() -> String {
-    "decoder-t0".into()
-}
 fn i2n() -> String {
     "Rajalingham2018-i2n".into()
 }
@@ -249,8 +246,8 @@ pub struct TransferParams {
     #[serde(default = "cifar")]
     pub benchmark: String,
     /// The activation store read out (the avgpool).
-    #[serde(default = "decoder")]
-    pub layer: String,
+    /// (default: `decoder-t0`, CORnet's avgpool, or the input's only store)
+    pub layer: Option<String>,
     /// The stimuli's label column.
     #[serde(default = "label")]
     pub label: String,
@@ -434,6 +431,34 @@ impl StageKind for CommitKind {
     }
 }
 
+/// The readout's activation store in `input`: `layer` when given; else `decoder-t0`
+/// (CORnet's avgpool) if there, else the input's only store.
+fn readout_store(
+    ctx: &StageContext<'_>,
+    input: &str,
+    layer: Option<&str>,
+) -> Result<std::path::PathBuf, BoxError> {
+    if let Some(l) = layer {
+        return activation_store(ctx, input, l, "layer");
+    }
+    let acts = ctx.one_input(input)?;
+    if acts.join("decoder-t0").join("zarr.json").is_file() {
+        return Ok(acts.join("decoder-t0"));
+    }
+    let stores = crate::commit::candidate_stores(acts)?;
+    match stores.as_slice() {
+        [only] => Ok(acts.join(only)),
+        _ => Err(ParamError::boxed(
+            "layer",
+            format!(
+                "input `{input}` has no `decoder-t0` and {} activation stores ({}): name the readout layer",
+                stores.len(),
+                stores.join(", ")
+            ),
+        )),
+    }
+}
+
 /// `neural`: PLS predictivity of activations for recordings, with the ceiling.
 pub struct NeuralKind;
 
@@ -533,8 +558,8 @@ impl StageKind for BehaviourKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: BehaviourParams = parse(ctx.params)?;
-        let fitting = activation_store(ctx, "fitting", &p.layer, "layer")?;
-        let test = activation_store(ctx, "test", &p.layer, "layer")?;
+        let fitting = readout_store(ctx, "fitting", p.layer.as_deref())?;
+        let test = readout_store(ctx, "test", p.layer.as_deref())?;
         let trials = ctx.one_input("trials")?;
         let model = match &p.model {
             Some(m) => m.clone(),
@@ -638,8 +663,8 @@ impl StageKind for TransferKind {
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: TransferParams = parse(ctx.params)?;
-        let train = activation_store(ctx, "train", &p.layer, "layer")?;
-        let test = activation_store(ctx, "test", &p.layer, "layer")?;
+        let train = readout_store(ctx, "train", p.layer.as_deref())?;
+        let test = readout_store(ctx, "test", p.layer.as_deref())?;
         let model = match &p.model {
             Some(m) => m.clone(),
             None => crate::model_of(&test)?,

@@ -1,8 +1,9 @@
-//! Forward (activation extraction, every layer kept) and train-step images/s of CORnet-S,
-//! printed as `RESULT forward=… train=… device=…` for bench/model.sh, which runs PyTorch
-//! eager on the same model, batch and device beside it.
+//! Forward (activation extraction, every candidate layer kept) and train-step images/s of
+//! CORnet-S or a zoo architecture (`--arch resnet50`), printed as `RESULT forward=… train=…
+//! device=…` for bench/model.sh, which runs PyTorch eager on the same model, batch and
+//! device beside it. `--print-layers` prints the candidate layers (comma-separated) and exits.
 //!
-//!     bench_model [--device cpu|cuda] [--batch 16] [--iters 4] [--warmup 1] [--amp bf16] [--channels-last] [--cudnn-benchmark]
+//!     bench_model [--arch CORnet-S] [--device cpu|cuda] [--batch 16] [--iters 4] [--warmup 1] [--amp bf16] [--channels-last] [--cudnn-benchmark]
 
 #[path = "common/mod.rs"]
 mod common;
@@ -27,12 +28,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let warmup: usize = arg("--warmup", "1").parse()?;
     let amp = arg("--amp", "");
     let channels_last = std::env::args().any(|a| a == "--channels-last");
-    let model = Model::new(&CornetConfig::default(), device, 0)?;
+    let arch: ventral_model::Arch = arg("--arch", "CORnet-S").parse()?;
+    let config = CornetConfig::for_arch(arch);
+    if std::env::args().any(|a| a == "--print-layers") {
+        println!("{}", config.layers().join(","));
+        return Ok(());
+    }
+    let side = config.resolution;
+    let model = Model::new(&config, device, 0)?;
     let cudnn_benchmark = std::env::args().any(|a| a == "--cudnn-benchmark");
     if cudnn_benchmark && device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let mut x = Tensor::randn([batch, 3, 224, 224], (Kind::Float, device));
+    let mut x = Tensor::randn([batch, 3, side, side], (Kind::Float, device));
     if channels_last {
         // Weights and input, as `model.to(memory_format=torch.channels_last)` does.
         model.to_channels_last();
@@ -101,7 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sync(device);
     let train = (iters as i64 * batch) as f64 / t0.elapsed().as_secs_f64();
     println!(
-        "RESULT forward={forward:.2} train={train:.2} device={device:?} batch={batch} threads={} amp={amp} channels_last={channels_last} cudnn_benchmark={cudnn_benchmark}",
+        "RESULT forward={forward:.2} train={train:.2} device={device:?} batch={batch} side={side} threads={} amp={amp} channels_last={channels_last} cudnn_benchmark={cudnn_benchmark}",
         tch::get_num_threads()
     );
     Ok(())

@@ -435,3 +435,88 @@ pub fn behaviour_vs_top1(points: &[(String, f64, f64)]) -> Res<Figure> {
         fig8(points)
     )
 }
+
+/// One line of the layer-profile figure: `(label, every candidate layer's score in
+/// candidate order, the committed layer's index)`.
+pub type LayerProfile = (String, Vec<f64>, Option<usize>);
+
+fn layer_profiles_plot<DB: DrawingBackend>(root: &Area<'_, DB>, lines: &[LayerProfile]) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let (y0, y1) = range(
+        lines.iter().flat_map(|l| l.1.iter().copied()),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Per-layer scores, committed layers circled",
+            ("sans-serif", 16),
+        )
+        .margin(14)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..1.0, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("relative depth of the candidate layer")
+        .y_desc("ceiled score")
+        .draw()
+        .map_err(err)?;
+    for (i, (label, values, chosen)) in lines.iter().enumerate() {
+        let colour = palette(i);
+        let n = values.len();
+        let x = |k: usize| {
+            if n > 1 {
+                k as f64 / (n - 1) as f64
+            } else {
+                0.5
+            }
+        };
+        chart
+            .draw_series(LineSeries::new(
+                values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(k, v)| (x(k), *v)),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
+            });
+        if let Some(k) = chosen
+            && let Some(v) = values.get(*k).filter(|v| v.is_finite())
+        {
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x(*k), *v),
+                    6,
+                    colour.stroke_width(2),
+                )))
+                .map_err(err)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 11))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Every candidate layer's score per model and region (layer commitment's profile), the
+/// committed layer circled.
+pub fn layer_profiles(lines: &[LayerProfile]) -> Res<Figure> {
+    figure!(
+        "fig_layer_profiles",
+        "Per-layer scores of each model and region; the committed layer circled",
+        (620, 420),
+        layer_profiles_plot(lines)
+    )
+}

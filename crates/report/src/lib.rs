@@ -123,6 +123,53 @@ pub fn read_scores(dirs: &[&Path]) -> Result<Vec<Entry>, BoxError> {
     Ok(out)
 }
 
+/// The per-layer profiles of layer commitments (`commit` outputs): for each model and
+/// region, every candidate layer's ceiled score in candidate order and the committed one.
+pub fn layer_profiles(dirs: &[std::path::PathBuf]) -> Result<Vec<figures::LayerProfile>, BoxError> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let rows = scores::read_score_rows(&d.join(scores::SCORES_FILE))?;
+        let map_file = d.join("region_layer_map.json");
+        let map: BTreeMap<String, String> = match std::fs::read_to_string(&map_file) {
+            Ok(t) => {
+                serde_json::from_str(&t).map_err(|e| format!("{}: {e}", map_file.display()))?
+            }
+            Err(e) => return Err(format!("{}: {e}", map_file.display()).into()),
+        };
+        // (model, benchmark) in the order the rows give them; layers in row order.
+        let mut lines: Vec<(String, String, Vec<(String, f64)>)> = Vec::new();
+        for row in rows
+            .iter()
+            .filter(|x| x.quantity == "ceiled" && x.split.is_none())
+        {
+            let Some(layer) = &row.layer else { continue };
+            match lines
+                .iter_mut()
+                .find(|l| l.0 == row.model && l.1 == row.benchmark)
+            {
+                Some(l) => l.2.push((layer.clone(), row.value)),
+                None => lines.push((
+                    row.model.clone(),
+                    row.benchmark.clone(),
+                    vec![(layer.clone(), row.value)],
+                )),
+            }
+        }
+        for (model, bench, layers) in lines {
+            let region = column_of(&bench);
+            let chosen = map
+                .get(&region)
+                .and_then(|l| layers.iter().position(|x| &x.0 == l));
+            out.push((
+                format!("{model} {region}"),
+                layers.into_iter().map(|x| x.1).collect(),
+                chosen,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Read the `eval.json` of each evaluation.
 pub fn read_evals(dirs: &[&Path]) -> Result<Vec<Eval>, BoxError> {
     let mut out = Vec::new();
@@ -177,6 +224,16 @@ impl Results {
         self.entries
             .iter()
             .find(|e| e.model == model && e.column == column)
+    }
+
+    /// The paper's Brain-Score for `model`'s architecture: the published row whose name is
+    /// `model`'s up to a parenthesis (`AlexNet (small, 64 px)` → `AlexNet`), case ignored.
+    pub fn published_brain_score(&self, model: &str) -> Option<f64> {
+        let base = model.split(" (").next().unwrap_or(model).trim();
+        self.published
+            .iter()
+            .find(|p| p.model.eq_ignore_ascii_case(base))
+            .and_then(|p| p.table1("Brain-Score"))
     }
 
     /// `model`'s ImageNet evaluation.
@@ -255,10 +312,11 @@ pub fn markdown(r: &Results, profile: &str) -> String {
     } else {
         s.push_str("\n\n");
     }
-    s.push_str("## Table 1\n\n| model | Brain-Score | V4 | IT | Behaviour | OST | ImageNet top-1 |\n|---|---|---|---|---|---|---|\n");
+    s.push_str("## Table 1\n\nOur models by Brain-Score; *published* is the paper's Brain-Score for the same architecture (real data, 2019).\n\n| model | Brain-Score | published | V4 | IT | Behaviour | OST | ImageNet top-1 |\n|---|---|---|---|---|---|---|---|\n");
     let published: BTreeMap<&str, f64> = PUBLISHED.iter().copied().collect();
     s.push_str(&format!(
-        "| CORnet-S (published, real data) | {} | {} | {} | {} | {} | {} |\n",
+        "| CORnet-S (published, real data) | {} | {} | {} | {} | {} | {} | {} |\n",
+        fmt(Some(published["Brain-Score"])),
         fmt(Some(published["Brain-Score"])),
         fmt(Some(published["V4"])),
         fmt(Some(published["IT"])),
@@ -267,13 +325,33 @@ pub fn markdown(r: &Results, profile: &str) -> String {
         fmt(Some(published["ImageNet top-1"]))
     ));
     let mut notes = Vec::new();
-    for m in &models {
+    // Ordered by Brain-Score (rows without one last), then as the inputs name them.
+    let mut ranked: Vec<(&String, Option<f64>)> = models
+        .iter()
+        .map(|m| (m, r.brain_score(m).0.filter(|v| v.is_finite())))
+        .collect();
+    ranked.sort_by(|a, b| match (a.1, b.1) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    for (m, _) in ranked {
         let (bs, note) = r.brain_score(m);
         notes.extend(note);
+        if let Some(e) = r.get(m, "Brain-Score") {
+            for a in e.members.iter().flatten().filter(|a| a.absent) {
+                notes.push(format!(
+                    "{m}: {} counts 0 in its Brain-Score: the model has no time, and the paper's Table 1 gives such models 0 (Brain-Score 2.4.2 would report no score).",
+                    column_of(&a.benchmark)
+                ));
+            }
+        }
         let get = |c: &str| r.get(m, c).map(|e| e.value);
         s.push_str(&format!(
-            "| {m} ({profile}) | {} | {} | {} | {} | {} | {} |\n",
+            "| {m} ({profile}) | {} | {} | {} | {} | {} | {} | {} |\n",
             fmt(bs),
+            fmt(r.published_brain_score(m)),
             fmt(get("V4")),
             fmt(get("IT")),
             fmt(get("Behaviour")),
@@ -377,9 +455,16 @@ pub fn markdown(r: &Results, profile: &str) -> String {
 pub type OstPoints = (String, Vec<(f64, f64)>, f64);
 
 /// The figures the results allow: each drawn only when its data is there.
-pub fn figures(r: &Results, ost: &[OstPoints]) -> Result<Vec<figures::Figure>, BoxError> {
+pub fn figures(
+    r: &Results,
+    ost: &[OstPoints],
+    profiles: &[figures::LayerProfile],
+) -> Result<Vec<figures::Figure>, BoxError> {
     let models = r.models();
     let mut out = Vec::new();
+    if !profiles.is_empty() {
+        out.push(figures::layer_profiles(profiles)?);
+    }
     // Fig. 1 needs a whole Brain-Score: a composite, or all four benchmarks.
     let fig1: Vec<(String, f64, f64)> = models
         .iter()
@@ -434,7 +519,9 @@ pub fn figures(r: &Results, ost: &[OstPoints]) -> Result<Vec<figures::Figure>, B
                 ],
             )
         })
-        .filter(|(_, v)| v[0].is_some() || v[1].is_some())
+        .filter(|(m, v)| {
+            (v[0].is_some() || v[1].is_some()) && r.eval(m).and_then(|e| e.depth).is_some()
+        })
         .collect();
     if fig4.len() >= 2 {
         out.push(figures::variants(&fig4)?);
@@ -528,7 +615,7 @@ impl StageKind for ReportKind {
     ventral_stage::code_crate!();
     ventral_stage::typed_params!(ReportParams);
     fn doc(&self) -> &str {
-        "Table 1 (inputs `scores`: score stores; optional `imagenet`: evaluate outputs; optional `published`: the paper's per-model CSV) as report.md, report.html, table1.csv"
+        "Table 1 (inputs `scores`: score stores; optional `imagenet`: evaluate outputs; optional `published`: the paper's per-model CSV; optional `commitments`: commit outputs, drawn as per-layer profiles) as report.md, report.html, table1.csv"
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let dirs: Vec<&Path> = ctx.input("scores")?.iter().map(|p| p.as_path()).collect();
@@ -563,7 +650,11 @@ impl StageKind for ReportKind {
                 Some((e.model.clone(), xy, e.raw.map_or(f64::NAN, |r| r.0)))
             })
             .collect();
-        let figs = figures(&results, &ost)?;
+        let profiles = match ctx.inputs.get("commitments") {
+            Some(d) => layer_profiles(d)?,
+            None => Vec::new(),
+        };
+        let figs = figures(&results, &ost, &profiles)?;
         md.push_str("\n## Figures\n\nEach figure is beside this report as SVG and PNG.\n\n");
         // The HTML page inlines each SVG where the Markdown links it.
         let mut page_md = md.clone();

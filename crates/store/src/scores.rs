@@ -120,6 +120,34 @@ pub fn read_rows(path: &Path) -> Result<RecordBatch> {
     RecordBatch::try_new(schema(), cols).map_err(|e| format_error(path, "", e.to_string()))
 }
 
+/// Read a `scores.parquet` as rows (see [`read_rows`]).
+pub fn read_score_rows(path: &Path) -> Result<Vec<ScoreRow>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int64Type};
+    let b = read_rows(path)?;
+    let s = |i: usize| b.column(i).as_string::<i32>().clone();
+    let (bench, model, layer, quantity, neuroid) = (s(0), s(1), s(2), s(3), s(5));
+    let split = b.column(4).as_primitive::<Int64Type>().clone();
+    let value = b.column(6).as_primitive::<Float64Type>().clone();
+    let opt =
+        |a: &arrow::array::StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+    Ok((0..b.num_rows())
+        .map(|i| ScoreRow {
+            benchmark: bench.value(i).to_string(),
+            model: model.value(i).to_string(),
+            layer: opt(&layer, i),
+            quantity: quantity.value(i).to_string(),
+            split: (!split.is_null(i)).then(|| split.value(i)),
+            neuroid_id: opt(&neuroid, i),
+            value: if value.is_null(i) {
+                f64::NAN
+            } else {
+                value.value(i)
+            },
+        })
+        .collect())
+}
+
 /// A composite's member: a benchmark and its ceiled score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 
+pub mod crosscheck;
+
 /// Say that a test passes without running for want of `what` (a venv, `../shared/data`):
 /// under CI, where every resource must be there, this fails the test; elsewhere it prints
 /// `SKIPPED: what` and appends a line to `$VENTRAL_SKIP_LOG`, which `make test` counts.
