@@ -387,6 +387,11 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     let narrow = "model = { width = 0.25, resolution = 64, classes = 10 }";
     let real = paper.replacen("model = { arch = \"CORnet-S\" }", narrow, 1);
     assert_ne!(real, paper, "the real profile's model line moved");
+    // And the zoo's imports, at the same small size.
+    let zoo_line = "model = { arch = \"${net}\" }";
+    let small_zoo = "model = { arch = \"${net}\", width = 0.25, resolution = 64, classes = 10 }";
+    assert!(real.contains(zoo_line), "the zoo import's model line moved");
+    let real = real.replacen(zoo_line, small_zoo, 1);
     ws.write("pipelines/p.toml", &real);
     for f in ["lockfiles/requirements.txt", "Cargo.lock"] {
         ws.write(f, &std::fs::read_to_string(root.join(f)).unwrap());
@@ -424,6 +429,43 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
                 .unwrap(),
         ],
     );
+    // torch.save files of the zoo's baselines, as torchvision's checkpoints come.
+    for net in ["alexnet", "resnet18", "mobilenet_v2"] {
+        let w = format!("w-{net}");
+        ws.ok(&[
+            "model",
+            "init",
+            "-o",
+            &w,
+            "--arch",
+            net,
+            "--width",
+            "0.25",
+            "--resolution",
+            "64",
+            "--classes",
+            "10",
+            "--seed",
+            "3",
+        ]);
+        std::fs::create_dir_all(ws.path().join("data/real/models")).unwrap();
+        py(
+            &py3,
+            &fixtures,
+            &[
+                "checkpoint",
+                ws.path()
+                    .join(&w)
+                    .join("weights.safetensors")
+                    .to_str()
+                    .unwrap(),
+                ws.path()
+                    .join(format!("data/real/models/{net}.pth"))
+                    .to_str()
+                    .unwrap(),
+            ],
+        );
+    }
     let r = ws.json(&["run", "--profile", "real", "--json"]);
     let mut ran = ws.ran(&r);
     ran.sort();
@@ -437,6 +479,7 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     let report = ws.read("results/report/report.md");
     assert!(report.contains("**real data** profile"), "{report}");
     assert!(report.contains("| CORnet-S (real data) |"), "{report}");
+    assert!(report.contains("| AlexNet (real data) |"), "{report}");
     // The lockfile of the real profile is its own.
     assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
 }

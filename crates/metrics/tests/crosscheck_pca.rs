@@ -19,7 +19,7 @@ fn pca_matches_sklearn() {
     let dirs: Vec<Vec<f64>> = (0..10)
         .map(|_| (0..p).map(|_| rng.normal()).collect())
         .collect();
-    let mut sample = |rng: &mut Lcg| -> Vec<f32> {
+    let sample = |rng: &mut Lcg| -> Vec<f32> {
         let a: Vec<f64> = (0..10).map(|d| rng.normal() * (12.0 - d as f64)).collect();
         (0..p)
             .map(|j| {

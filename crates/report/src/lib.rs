@@ -299,6 +299,27 @@ impl Results {
     }
 }
 
+/// The torchvision architecture (ventral's zoo) that builds the network a published row
+/// names; `None` for the TF-slim and Keras-only models (ResNet v2 is the pre-activation
+/// ResNet, which torchvision lacks).
+pub fn zoo_counterpart(published: &str) -> Option<&'static str> {
+    Some(match published {
+        "CORnet-S" => "CORnet-S",
+        "AlexNet" => "alexnet",
+        "VGG-16" => "vgg16",
+        "VGG-19" => "vgg19",
+        "ResNet-18" => "resnet18",
+        "ResNet-34" => "resnet34",
+        "DenseNet-121" => "densenet121",
+        "DenseNet-169" => "densenet169",
+        "DenseNet-201" => "densenet201",
+        "SqueezeNet v1.0" => "squeezenet1_0",
+        "SqueezeNet v1.1" => "squeezenet1_1",
+        "Inception V3" => "inception_v3",
+        _ => return None,
+    })
+}
+
 /// The report's Markdown (without the figures section).
 pub fn markdown(r: &Results, profile: &str) -> String {
     let models = r.models();
@@ -312,12 +333,17 @@ pub fn markdown(r: &Results, profile: &str) -> String {
     } else {
         s.push_str("\n\n");
     }
-    s.push_str("## Table 1\n\nOur models by Brain-Score; *published* is the paper's Brain-Score for the same architecture (real data, 2019).\n\n| model | Brain-Score | published | V4 | IT | Behaviour | OST | ImageNet top-1 |\n|---|---|---|---|---|---|---|---|\n");
+    s.push_str("## Table 1\n\nOur models by Brain-Score; *published* is the paper's Brain-Score for the same architecture (real data, 2019, four decimals as its data file has them).\n\n| model | Brain-Score | published | V4 | IT | Behaviour | OST | ImageNet top-1 |\n|---|---|---|---|---|---|---|---|\n");
     let published: BTreeMap<&str, f64> = PUBLISHED.iter().copied().collect();
+    // The published column at the data file's four decimals (Table 1 rounds to three).
+    let fmt4 = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |v| format!("{v:.4}"));
     s.push_str(&format!(
         "| CORnet-S (published, real data) | {} | {} | {} | {} | {} | {} | {} |\n",
         fmt(Some(published["Brain-Score"])),
-        fmt(Some(published["Brain-Score"])),
+        fmt4(
+            r.published_brain_score("CORnet-S")
+                .or(Some(published["Brain-Score"]))
+        ),
         fmt(Some(published["V4"])),
         fmt(Some(published["IT"])),
         fmt(Some(published["Behaviour"])),
@@ -351,7 +377,7 @@ pub fn markdown(r: &Results, profile: &str) -> String {
         s.push_str(&format!(
             "| {m} ({profile}) | {} | {} | {} | {} | {} | {} | {} |\n",
             fmt(bs),
-            fmt(r.published_brain_score(m)),
+            fmt4(r.published_brain_score(m)),
             fmt(get("V4")),
             fmt(get("IT")),
             fmt(get("Behaviour")),
@@ -408,21 +434,21 @@ pub fn markdown(r: &Results, profile: &str) -> String {
                 .then_with(|| a.model.cmp(&b.model))
         });
         s.push_str(&format!(
-            "\n## Published models\n\nThe paper's Table 1 for every model it names, by Brain-Score ({}; Table 1 rounds these to three decimals). These are the paper's numbers on the real recordings, not ours; — where the paper reports none.\n\n| model | Brain-Score | V4 | IT | Behaviour | OST | ImageNet top-1 |\n|---|---|---|---|---|---|---|\n",
+            "\n## Published models\n\nThe paper's Table 1 for every model it names, by Brain-Score ({}; Table 1 rounds these to three decimals). These are the paper's numbers on the real recordings, not ours; — where the paper reports none. *ventral* names the torchvision architecture that builds the same network (`ventral model import --arch …` takes its checkpoint); the ResNet v2, Inception v1/v2/v4, Inception-ResNet, NASNet, PNASNet and Xception rows came from TF-slim or Keras models with no torchvision counterpart.\n\n| model | Brain-Score | V4 | IT | Behaviour | OST | ImageNet top-1 | ventral |\n|---|---|---|---|---|---|---|---|\n",
             published::CITATION
         ));
-        // Four decimals, as the paper's data file has them.
-        let fmt4 = |x: Option<f64>| x.map_or_else(|| "—".to_string(), |v| format!("{v:.4}"));
+        // Four decimals, as the paper's data file has them (`fmt4` above).
         for p in rows {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 p.model,
                 fmt4(p.table1("Brain-Score")),
                 fmt4(p.table1("V4")),
                 fmt4(p.table1("IT")),
                 fmt4(p.table1("Behaviour")),
                 fmt4(p.table1("OST")),
-                fmt4(p.table1("ImageNet top-1"))
+                fmt4(p.table1("ImageNet top-1")),
+                zoo_counterpart(&p.model).map_or_else(|| "—".to_string(), |a| format!("`{a}`"))
             ));
         }
     }
@@ -559,8 +585,11 @@ pub fn figures(
     if !fig7.is_empty() {
         out.push(figures::early_late(&fig7)?);
     }
+    // Fig. 8 follows CORnet-S's checkpoints along training: models of the CORnet family (an
+    // evaluation with a depth), not the zoo's baselines.
     let fig8: Vec<(String, f64, f64)> = models
         .iter()
+        .filter(|m| r.eval(m).and_then(|e| e.depth).is_some())
         .filter_map(|m| Some((m.clone(), r.eval(m)?.top1, r.get(m, "Behaviour")?.value)))
         .collect();
     if fig8.len() >= 2 {
