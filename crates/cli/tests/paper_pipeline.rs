@@ -103,38 +103,28 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
     let r = ws.json(&["run", "--json"]);
     let mut ran = ws.ran(&r);
     ran.sort();
-    assert_eq!(
-        ran,
-        [
-            "activations",
-            "activations_cifar_test",
-            "activations_cifar_train",
-            "activations_fitting",
-            "activations_kar",
-            "activations_new_objects",
-            "activations_new_objects_fitting",
-            "activations_objectome",
-            "behaviour",
-            "brain_score",
-            "cifar",
-            "cifar_transfer",
-            "environment",
-            "imagenet",
-            "it",
-            "it_early",
-            "it_late",
-            "new_images",
-            "new_neurons",
-            "new_objects",
-            "ost",
-            "recordings",
-            "report",
-            "top1",
-            "train",
-            "v4",
-            "world"
-        ]
-    );
+    // Every stage ran: the paper's own, and the zoo's for each of its three baselines.
+    let mut all: Vec<String> = r["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap().to_string())
+        .collect();
+    all.sort();
+    assert_eq!(ran, all);
+    for stage in [
+        "world",
+        "train",
+        "brain_score",
+        "report",
+        "zoo_train@net=alexnet",
+        "zoo_commit@net=resnet18",
+        "zoo_neural@net=mobilenet_v2,region=IT",
+        "zoo_brain_score@net=resnet18",
+    ] {
+        assert!(ran.iter().any(|s| s == stage), "{stage} did not run: {ran:?}");
+    }
+    assert_eq!(ran.len(), 57, "{ran:?}");
     let train = ws.json(&["show", "train"])["path"]
         .as_str()
         .unwrap()
