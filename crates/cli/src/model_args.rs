@@ -44,13 +44,19 @@ pub struct ArchArgs {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum ModelCmd {
     /// Import a `torch.save` checkpoint (an official CORnet checkpoint, or a torchvision
-    /// state dict with `--arch`) into a weights folder; names and shapes are verified.
+    /// state dict with `--arch`) into a weights folder; names and shapes are verified. With
+    /// `--torchscript`, any model as a TorchScript file from `tools/torchscript_layers.py`.
     Import {
-        /// The checkpoint (`.pth`, `.pth.tar`).
+        /// The checkpoint (`.pth`, `.pth.tar`), or the TorchScript file.
         checkpoint: PathBuf,
         /// The weights folder to write.
         #[arg(short, long)]
         output: PathBuf,
+        /// The file is a TorchScript model whose forward returns its layers by name; its
+        /// layers and classes are read by running it once (at `--resolution`, else the
+        /// resolution it was traced at).
+        #[arg(long)]
+        torchscript: bool,
         #[command(flatten)]
         arch: ArchArgs,
     },

@@ -336,6 +336,75 @@ fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
 }
 
 #[test]
+fn a_users_own_model_is_imported_from_torchscript_and_extracted() {
+    let Some(py3) = python() else {
+        common::skipped("no project venv (run `make test`)");
+        return;
+    };
+    let ws = Ws::new();
+    let fixture = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/torchscript_fixture.py");
+    let dir = ws.path().join("ts");
+    py(&py3, &fixture, &["make", dir.to_str().unwrap()]);
+    let info = ws.json(&[
+        "model",
+        "import",
+        "--torchscript",
+        dir.join("model.pt").to_str().unwrap(),
+        "-o",
+        "w",
+        "--json",
+    ]);
+    assert_eq!(
+        info["layers"],
+        serde_json::json!(["stem.2", "right", "gate", "head"])
+    );
+    assert_eq!(info["config"]["resolution"], 32, "the traced resolution");
+    assert_eq!(info["config"]["classes"], 7);
+    // Extraction runs the file as it is; PyTorch gives the same values.
+    ws.ok(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        dir.join("input.npy").to_str().unwrap(),
+        "-o",
+        "acts",
+        "--device",
+        "cpu",
+    ]);
+    py(
+        &py3,
+        &fixture,
+        &[
+            "check",
+            dir.to_str().unwrap(),
+            ws.path().join("acts").to_str().unwrap(),
+        ],
+    );
+    // It cannot be trained here, and a file that is not TorchScript is refused by name.
+    let o = ws.run(&[
+        "train",
+        "--index",
+        "nowhere",
+        "-o",
+        "t",
+        "--arch",
+        "torchscript",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!o.status.success());
+    std::fs::write(ws.path().join("junk.pt"), b"not a model").unwrap();
+    let o = ws.run(&["model", "import", "--torchscript", "junk.pt", "-o", "w2"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("junk.pt"));
+    assert!(!ws.path().join("w2").exists());
+}
+
+#[test]
 fn model_stage_kinds_in_a_pipeline() {
     let Some(data) = shared_data_or_skip() else {
         return;

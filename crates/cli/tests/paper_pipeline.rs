@@ -122,7 +122,10 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         "zoo_neural@net=mobilenet_v2,region=IT",
         "zoo_brain_score@net=resnet18",
     ] {
-        assert!(ran.iter().any(|s| s == stage), "{stage} did not run: {ran:?}");
+        assert!(
+            ran.iter().any(|s| s == stage),
+            "{stage} did not run: {ran:?}"
+        );
     }
     assert_eq!(ran.len(), 57, "{ran:?}");
     let train = ws.json(&["show", "train"])["path"]

@@ -29,6 +29,9 @@ pub enum Arch {
     RT,
     /// A torchvision architecture.
     Zoo(ZooArch),
+    /// A user's model as a TorchScript file whose forward returns its layers by name
+    /// (`tools/torchscript_layers.py`), run as it is.
+    TorchScript,
 }
 
 impl Arch {
@@ -40,6 +43,7 @@ impl Arch {
             Arch::R => "CORnet-R",
             Arch::RT => "CORnet-RT",
             Arch::Zoo(z) => z.name,
+            Arch::TorchScript => "torchscript",
         }
     }
 
@@ -55,6 +59,7 @@ impl Arch {
     pub fn names() -> Vec<&'static str> {
         let mut v = vec!["CORnet-S", "CORnet-Z", "CORnet-R", "CORnet-RT"];
         v.extend(crate::zoo::ZOO.iter().map(|a| a.name));
+        v.push("torchscript");
         v
     }
 }
@@ -73,6 +78,7 @@ impl std::str::FromStr for Arch {
             "cornet-z" | "z" => Ok(Arch::Z),
             "cornet-r" | "r" => Ok(Arch::R),
             "cornet-rt" | "rt" => Ok(Arch::RT),
+            "torchscript" => Ok(Arch::TorchScript),
             _ => ZooArch::find(s)
                 .map(Arch::Zoo)
                 .ok_or_else(|| crate::zoo::unknown(s)),
@@ -142,6 +148,10 @@ pub struct CornetConfig {
     pub classes: i64,
     /// Input resolution in pixels (224).
     pub resolution: i64,
+    /// A TorchScript model's layers, in the order its forward returns them (set by
+    /// `ventral model import --torchscript`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub script_layers: Vec<String>,
 }
 
 impl Default for CornetConfig {
@@ -156,6 +166,7 @@ impl Default for CornetConfig {
             width: 1.0,
             classes: 1000,
             resolution: 224,
+            script_layers: Vec::new(),
         }
     }
 }
@@ -199,6 +210,10 @@ impl CornetConfig {
                 resolution: z.resolution(),
                 ..CornetConfig::default()
             },
+            Arch::TorchScript => CornetConfig {
+                arch,
+                ..CornetConfig::default()
+            },
         }
     }
 
@@ -211,7 +226,7 @@ impl CornetConfig {
         match self.arch {
             Arch::S => Some(2 + self.times.iter().map(|t| 1 + t * self.convs).sum::<usize>() + 1),
             Arch::Z => Some(5),
-            Arch::R | Arch::RT | Arch::Zoo(_) => None,
+            Arch::R | Arch::RT | Arch::Zoo(_) | Arch::TorchScript => None,
         }
     }
 
@@ -228,6 +243,31 @@ impl CornetConfig {
                 message: msg,
             })
         };
+        if (self.arch == Arch::TorchScript) == self.script_layers.is_empty() {
+            return bad(
+                "script_layers",
+                if self.arch == Arch::TorchScript {
+                    "a TorchScript model lists its layers (`ventral model import --torchscript` does)".into()
+                } else {
+                    "only a TorchScript model lists its layers".into()
+                },
+            );
+        }
+        if self.arch == Arch::TorchScript {
+            let d = CornetConfig::default();
+            if self.times != d.times
+                || self.scale != d.scale
+                || self.skip != d.skip
+                || self.convs != d.convs
+                || self.shared_norm != d.shared_norm
+                || self.width != d.width
+            {
+                return bad(
+                    "arch",
+                    "a TorchScript model takes only classes, resolution and its layers".into(),
+                );
+            }
+        }
         if let Arch::Zoo(z) = self.arch {
             // CORnet's circuitry knobs mean nothing for a torchvision architecture: refuse
             // them rather than ignore them.
@@ -297,6 +337,9 @@ impl CornetConfig {
     pub fn layers(&self) -> Vec<String> {
         if let Arch::Zoo(z) = self.arch {
             return z.layers();
+        }
+        if self.arch == Arch::TorchScript {
+            return self.script_layers.clone();
         }
         if matches!(self.arch, Arch::R | Arch::RT) {
             let mut v = Vec::new();

@@ -38,8 +38,19 @@ pub struct InitParams {
 
 impl KindParams for InitParams {
     fn check(&self) -> Result<(), String> {
+        not_script(&self.model, "initialised")?;
         check_table("model", &self.model, CornetConfig::validate)
     }
+}
+
+/// A TorchScript model comes from its file: it cannot be initialised or trained here.
+fn not_script(model: &CornetConfig, what: &str) -> Result<(), String> {
+    if model.arch == crate::config::Arch::TorchScript {
+        return Err(format!(
+            "param `model`: a TorchScript model cannot be {what} here (import its file)"
+        ));
+    }
+    Ok(())
 }
 
 /// The params of `import`.
@@ -47,13 +58,17 @@ impl KindParams for InitParams {
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// Architecture and knobs the checkpoint must match (default: CORnet-S at the paper's
-    /// size).
+    /// size); `{ arch = "torchscript", resolution = … }` imports a TorchScript file.
     #[serde(default)]
     pub model: CornetConfig,
 }
 
 impl KindParams for ImportParams {
     fn check(&self) -> Result<(), String> {
+        if self.model.arch == crate::config::Arch::TorchScript {
+            // The layers come from the file when it is imported.
+            return Ok(());
+        }
         check_table("model", &self.model, CornetConfig::validate)
     }
 }
@@ -75,6 +90,7 @@ pub struct TrainParams {
 
 impl KindParams for TrainParams {
     fn check(&self) -> Result<(), String> {
+        not_script(&self.model, "trained")?;
         check_table("model", &self.model, CornetConfig::validate)?;
         check_table("recipe", &self.recipe, TrainOptions::validate)?;
         check_device(&self.device)

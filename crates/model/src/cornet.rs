@@ -226,6 +226,8 @@ enum Body {
         realtime: bool,
     },
     Zoo(ZooNet),
+    /// A TorchScript module whose forward returns a dict of layer outputs and `output`.
+    Script(tch::CModule),
 }
 
 /// A CORnet with its variables in a [`nn::VarStore`] under the official names.
@@ -276,6 +278,12 @@ impl Cornet {
                 realtime: config.arch == Arch::RT,
             },
             Arch::Zoo(z) => Body::Zoo(ZooNet::new(root, z, config.width, config.classes)),
+            Arch::TorchScript => {
+                return Err(crate::ModelError::Config {
+                    field: "arch".into(),
+                    message: "a TorchScript model is opened from its file (`ventral model import --torchscript`), not built".into(),
+                });
+            }
             Arch::Z => {
                 let block = |name: &str, i, o, k, s| BlockZ {
                     conv: conv(&(root / name) / "conv", i, o, k, s, k / 2, true),
@@ -306,6 +314,9 @@ impl Cornet {
     }
 
     fn run(&self, x: &Tensor, train: bool, wanted: Option<&HashSet<String>>) -> Outputs {
+        if let Body::Script(m) = &self.body {
+            return script_forward(m, x, wanted);
+        }
         if let Body::Zoo(net) = &self.body {
             let mut rec = Recorder::new(wanted);
             let logits = net.run(x, train, &mut rec);
@@ -414,7 +425,7 @@ impl Cornet {
                 }
                 h
             }
-            Body::Zoo(_) => unreachable!("handled above"),
+            Body::Zoo(_) | Body::Script(_) => unreachable!("handled above"),
         };
         let pooled = it.adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         if keep {
@@ -428,6 +439,23 @@ impl Cornet {
             layers.retain(|(name, _)| w.contains(name));
         }
         Outputs { layers, logits }
+    }
+
+    /// A TorchScript model (its configuration lists its layers).
+    pub(crate) fn from_script(config: CornetConfig, m: tch::CModule) -> Cornet {
+        Cornet {
+            config,
+            body: Body::Script(m),
+            linear: None,
+        }
+    }
+
+    /// A TorchScript model's parameter count (`None` for a network built here).
+    pub(crate) fn script_parameters(&self) -> Option<i64> {
+        match &self.body {
+            Body::Script(m) => Some(crate::script_parameter_count(m)),
+            _ => None,
+        }
     }
 
     /// Every registered layer and the logits (evaluation mode unless `train`).
@@ -444,6 +472,25 @@ impl Cornet {
         }
         let set: HashSet<String> = layers.iter().cloned().collect();
         self.run(x, train, Some(&set))
+    }
+}
+
+/// Run a TorchScript module made by `tools/torchscript_layers.py`: its forward returns a
+/// `Dict[str, Tensor]` of layer outputs in order, and the model's output as `output`. A
+/// module that fails, or returns anything else, panics with what it returned — as a failing
+/// libtorch operation does; `import_torchscript` has run it once before it is stored.
+fn script_forward(m: &tch::CModule, x: &Tensor, wanted: Option<&HashSet<String>>) -> Outputs {
+    let out = m
+        .forward_is(&[tch::IValue::Tensor(x.shallow_clone())])
+        .unwrap_or_else(|e| panic!("the TorchScript model's forward failed: {e}"));
+    let (layers, logits) = crate::script_outputs(out)
+        .unwrap_or_else(|e| panic!("the TorchScript model's forward: {e}"));
+    Outputs {
+        layers: layers
+            .into_iter()
+            .filter(|(n, _)| wanted.is_some_and(|w| w.contains(n)))
+            .collect(),
+        logits,
     }
 }
 

@@ -119,7 +119,11 @@ impl StageKind for ImportKind {
         let p: ImportParams = parse(ctx.params)?;
         device_of(ctx)?;
         let ckpt = ctx.one_input("checkpoint")?;
-        let meta = crate::import_checkpoint(ckpt, &p.model, ctx.out_dir)?;
+        let meta = if p.model.arch == crate::Arch::TorchScript {
+            crate::import_torchscript(ckpt, Some(p.model.resolution), ctx.out_dir)?
+        } else {
+            crate::import_checkpoint(ckpt, &p.model, ctx.out_dir)?
+        };
         (ctx.progress)(&format!(
             "{}: {} parameters",
             describe(&meta.config),

@@ -90,12 +90,26 @@ impl Model {
 
     /// Trainable parameters.
     pub fn parameters(&self) -> i64 {
+        if let Some(n) = self.net.script_parameters() {
+            return n;
+        }
         cornet::parameter_counts(&self.vs).iter().map(|x| x.1).sum()
     }
 
     /// Open a weights folder.
     pub fn open(dir: &Path, device: Device) -> Result<Model> {
         let meta = read_meta(dir)?;
+        if meta.config.arch == Arch::TorchScript {
+            let file = dir.join(SCRIPT_FILE);
+            if device.is_cuda() {
+                let _ = cuda::load();
+            }
+            let m = tch::CModule::load_on_device(&file, device).map_err(|e| io(&file, e))?;
+            return Ok(Model {
+                vs: nn::VarStore::new(device),
+                net: Cornet::from_script(meta.config, m),
+            });
+        }
         let model = Model::new(&meta.config, device, 0)?;
         let file = dir.join("weights.safetensors");
         let tensors = tch::Tensor::read_safetensors(&file).map_err(|e| io(&file, e))?;
@@ -134,6 +148,14 @@ pub fn describe(c: &CornetConfig) -> String {
     if *c == CornetConfig::for_arch(c.arch) {
         return arch.to_string();
     }
+    if c.arch == Arch::TorchScript {
+        return format!(
+            "TorchScript model ({} layers, {} classes, {} px)",
+            c.script_layers.len(),
+            c.classes,
+            c.resolution
+        );
+    }
     if c.arch.zoo().is_some() {
         return format!(
             "{arch} (width {}, {} classes, {} px)",
@@ -155,6 +177,112 @@ pub fn describe(c: &CornetConfig) -> String {
         c.classes,
         c.resolution
     )
+}
+
+/// The TorchScript file of a TorchScript weights folder.
+pub const SCRIPT_FILE: &str = "model.pt";
+
+/// The layers and the output of a TorchScript module's forward (a `Dict[str, Tensor]` with
+/// the model's output under `output`), in the dict's order.
+pub(crate) fn script_outputs(
+    v: tch::IValue,
+) -> std::result::Result<(Vec<(String, tch::Tensor)>, tch::Tensor), String> {
+    let tch::IValue::GenericDict(items) = v else {
+        return Err(
+            "did not return a Dict[str, Tensor] (make the file with tools/torchscript_layers.py)"
+                .into(),
+        );
+    };
+    let mut layers = Vec::new();
+    let mut output = None;
+    for (k, t) in items {
+        let (tch::IValue::String(name), tch::IValue::Tensor(t)) = (k, t) else {
+            return Err("a key that is not a string or a value that is not a tensor".into());
+        };
+        if name == "output" {
+            output = Some(t);
+        } else {
+            layers.push((name, t));
+        }
+    }
+    let output = output.ok_or("no `output` entry (the model's own output)")?;
+    Ok((layers, output))
+}
+
+/// The resolution a TorchScript file was traced at, as `tools/torchscript_layers.py`
+/// records it (`extra/ventral_resolution` in the archive).
+fn traced_resolution(file: &Path) -> Option<i64> {
+    let f = std::fs::File::open(file).ok()?;
+    let mut z = zip::ZipArchive::new(f).ok()?;
+    let name = z
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.to_string()))
+        .find(|n| n.ends_with("extra/ventral_resolution"))?;
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut z.by_name(&name).ok()?, &mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+/// Import a TorchScript file (from `tools/torchscript_layers.py`) into a weights folder
+/// `out`: the file is run once on a blank batch at `resolution` (default: the resolution it
+/// was traced at, else 224) to learn its layers and classes, then stored as it is.
+pub fn import_torchscript(file: &Path, resolution: Option<i64>, out: &Path) -> Result<WeightsMeta> {
+    let resolution = resolution
+        .filter(|r| *r != CornetConfig::default().resolution)
+        .or_else(|| traced_resolution(file))
+        .or(resolution)
+        .unwrap_or(224);
+    let m = tch::CModule::load_on_device(file, Device::Cpu).map_err(|e| io(file, e))?;
+    let bad = |message: String| ModelError::Checkpoint {
+        path: file.to_path_buf(),
+        field: "forward".into(),
+        message,
+    };
+    let x = tch::Tensor::zeros(
+        [1, 3, resolution, resolution],
+        (tch::Kind::Float, Device::Cpu),
+    );
+    let v = tch::no_grad(|| m.forward_is(&[tch::IValue::Tensor(x)])).map_err(|e| {
+        bad(format!(
+            "does not run on a 1 × 3 × {resolution} × {resolution} batch: {e}"
+        ))
+    })?;
+    let (layers, output) = script_outputs(v).map_err(bad)?;
+    if layers.is_empty() {
+        return Err(bad("returns no layers besides `output`".into()));
+    }
+    let classes = output.size().get(1).copied().unwrap_or(1).max(1);
+    let config = CornetConfig {
+        arch: Arch::TorchScript,
+        resolution,
+        classes,
+        script_layers: layers.into_iter().map(|(n, _)| n).collect(),
+        ..CornetConfig::default()
+    };
+    config.validate()?;
+    let parameters = script_parameter_count(&m);
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    std::fs::copy(file, out.join(SCRIPT_FILE)).map_err(|e| io(file, e))?;
+    let name = file
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let meta = WeightsMeta {
+        format: WEIGHTS_FORMAT.into(),
+        config,
+        parameters,
+        source: format!("torchscript:{name}"),
+    };
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| io(out, e))?;
+    std::fs::write(out.join("model.json"), text + "\n").map_err(|e| io(out, e))?;
+    Ok(meta)
+}
+
+/// Parameters of a TorchScript module (those that require gradients).
+pub(crate) fn script_parameter_count(m: &tch::CModule) -> i64 {
+    m.named_parameters()
+        .map(|ps| ps.iter().map(|(_, t)| t.numel() as i64).sum())
+        .unwrap_or(0)
 }
 
 /// Read `model.json` of a weights folder.

@@ -123,6 +123,9 @@ pub fn read_scores(dirs: &[&Path]) -> Result<Vec<Entry>, BoxError> {
     Ok(out)
 }
 
+/// `(model, benchmark, [(layer, ceiled score)])` of one commitment's rows.
+type ProfileRows = (String, String, Vec<(String, f64)>);
+
 /// The per-layer profiles of layer commitments (`commit` outputs): for each model and
 /// region, every candidate layer's ceiled score in candidate order and the committed one.
 pub fn layer_profiles(dirs: &[std::path::PathBuf]) -> Result<Vec<figures::LayerProfile>, BoxError> {
@@ -137,7 +140,7 @@ pub fn layer_profiles(dirs: &[std::path::PathBuf]) -> Result<Vec<figures::LayerP
             Err(e) => return Err(format!("{}: {e}", map_file.display()).into()),
         };
         // (model, benchmark) in the order the rows give them; layers in row order.
-        let mut lines: Vec<(String, String, Vec<(String, f64)>)> = Vec::new();
+        let mut lines: Vec<ProfileRows> = Vec::new();
         for row in rows
             .iter()
             .filter(|x| x.quantity == "ceiled" && x.split.is_none())

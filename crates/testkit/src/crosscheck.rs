@@ -143,6 +143,7 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     /// A uniform double in [0, 1).
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> f64 {
         self.0 = self
             .0

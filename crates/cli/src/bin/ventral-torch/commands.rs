@@ -67,12 +67,23 @@ pub fn model(cmd: &ModelCmd) -> Result<Value> {
         ModelCmd::Import {
             checkpoint,
             output,
+            torchscript,
             arch,
         } => {
-            let config = config(arch)?;
-            write_fresh(output, |tmp| -> Result<_> {
-                Ok(ventral_model::import_checkpoint(checkpoint, &config, tmp)?)
-            })?;
+            if *torchscript {
+                write_fresh(output, |tmp| -> Result<_> {
+                    Ok(ventral_model::import_torchscript(
+                        checkpoint,
+                        arch.resolution,
+                        tmp,
+                    )?)
+                })?;
+            } else {
+                let config = config(arch)?;
+                write_fresh(output, |tmp| -> Result<_> {
+                    Ok(ventral_model::import_checkpoint(checkpoint, &config, tmp)?)
+                })?;
+            }
             let model = Model::open(output, ventral_model::tch::Device::Cpu)?;
             Ok(info_json(&model))
         }
