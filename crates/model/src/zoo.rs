@@ -35,10 +35,14 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    fn put(&mut self, name: &str, t: &Tensor) {
+    /// Keep `t` as layer `name` if asked for; whether it was kept (a kept tensor must not be
+    /// changed in place afterwards: the record shares its storage).
+    fn put(&mut self, name: &str, t: &Tensor) -> bool {
         if self.keep.is_some_and(|k| k.contains(name)) {
             self.out.push((name.to_string(), t.shallow_clone()));
+            return true;
         }
+        false
     }
 }
 
@@ -142,11 +146,17 @@ impl Seq {
 
     fn run(&self, x: &Tensor, train: bool, rec: &mut Recorder) -> Tensor {
         let mut h = x.shallow_clone();
+        // The input belongs to the caller: never changed in place.
+        let mut shared = true;
         for (i, op) in self.ops.iter().enumerate() {
-            h = op.run(&h, train);
-            if !self.name.is_empty() {
-                rec.put(&format!("{}.{i}", self.name), &h);
-            }
+            h = match op {
+                // In place, as torchvision's ReLU(inplace=True), unless the tensor is a
+                // recorded layer (or the caller's).
+                Op::Relu if !shared => h.relu_(),
+                Op::Relu6 if !shared => h.clamp_(0.0, 6.0),
+                _ => op.run(&h, train),
+            };
+            shared = !self.name.is_empty() && rec.put(&format!("{}.{i}", self.name), &h);
         }
         h
     }
@@ -302,14 +312,18 @@ impl ResBlock {
         for (i, (c, b)) in self.convs.iter().enumerate() {
             h = h.apply(c).apply_t(b, train);
             if i < last {
-                h = h.relu();
+                // The batch norm's fresh output: changed in place, as torchvision does.
+                h = h.relu_();
             }
         }
         let identity = match &self.downsample {
             Some((c, b)) => x.apply(c).apply_t(b, train),
             None => x.shallow_clone(),
         };
-        (h + identity).relu()
+        // `out += identity; relu(out)` on the block's own tensor, never on `x`.
+        let mut h = h;
+        let _ = h.g_add_(&identity);
+        h.relu_()
     }
 }
 
@@ -340,10 +354,10 @@ impl DensePart {
                     let cat = Tensor::cat(&feats, 1);
                     let b = cat
                         .apply_t(&l.norm1, train)
-                        .relu()
+                        .relu_()
                         .apply(&l.conv1)
                         .apply_t(&l.norm2, train)
-                        .relu()
+                        .relu_()
                         .apply(&l.conv2);
                     rec.put(&format!("{name}.denselayer{}", i + 1), &b);
                     feats.push(b);
@@ -351,7 +365,7 @@ impl DensePart {
                 Tensor::cat(&feats, 1)
             }
             DensePart::Transition(n, c) => {
-                let h = x.apply_t(n, train).relu().apply(c).avg_pool2d(
+                let h = x.apply_t(n, train).relu_().apply(c).avg_pool2d(
                     [2, 2],
                     [2, 2],
                     [0, 0],
@@ -384,7 +398,7 @@ impl Basic {
         Basic::new(p, i, o, [k, k], stride, [pad, pad])
     }
     fn run(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.conv).apply_t(&self.bn, train).relu()
+        x.apply(&self.conv).apply_t(&self.bn, train).relu_()
     }
 }
 
@@ -949,9 +963,12 @@ impl ZooNet {
             } => {
                 let h = x.apply(conv1);
                 rec.put("conv1", &h);
-                let h = h.apply_t(bn1, train);
-                rec.put("bn1", &h);
-                let h = h.relu();
+                let mut h = h.apply_t(bn1, train);
+                let h = if rec.put("bn1", &h) {
+                    h.relu()
+                } else {
+                    h.relu_()
+                };
                 rec.put("relu", &h);
                 let mut h = h.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
                 rec.put("maxpool", &h);
