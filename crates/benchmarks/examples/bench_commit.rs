@@ -10,8 +10,6 @@ mod planted;
 
 use std::time::Instant;
 
-use ventral_benchmarks::commit::commit;
-use ventral_metrics::neural::{NeuralOptions, Normalisation};
 use ventral_testkit::crosscheck::{python, reference};
 
 fn main() {
@@ -31,18 +29,7 @@ fn main() {
     let p = planted::planted(t.path(), &sizes, 7);
     let regions = vec!["V4".to_string(), "IT".to_string()];
     let t0 = Instant::now();
-    let (choices, _) = commit(
-        "planted",
-        &p.activations,
-        &p.layers,
-        &p.recordings,
-        &regions,
-        &|r| format!("Planted.{r}-pls"),
-        Normalisation::RSquaredOverC,
-        &NeuralOptions::default(),
-        &|_| {},
-    )
-    .expect("commit");
+    let (choices, _) = planted::commit_ours(&p, &regions);
     let ours = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let want = reference(

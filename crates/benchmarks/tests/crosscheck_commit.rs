@@ -8,8 +8,6 @@
 #[path = "common/planted.rs"]
 mod planted;
 
-use ventral_benchmarks::commit::commit;
-use ventral_metrics::neural::{NeuralOptions, Normalisation};
 use ventral_testkit::crosscheck::{python, reference};
 
 #[test]
@@ -28,18 +26,7 @@ fn commitment_matches_brainscore_layer_selection() {
     };
     let p = planted::planted(t.path(), &sizes, 2024);
     let regions = vec!["V4".to_string(), "IT".to_string()];
-    let (choices, rows) = commit(
-        "planted",
-        &p.activations,
-        &p.layers,
-        &p.recordings,
-        &regions,
-        &|r| format!("Planted.{r}-pls"),
-        Normalisation::RSquaredOverC,
-        &NeuralOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let (choices, rows) = planted::commit_ours(&p, &regions);
     assert!(rows.iter().all(|r| r.layer.is_some()));
     let want = reference(
         &py,

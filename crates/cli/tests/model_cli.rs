@@ -190,6 +190,16 @@ fn extract_writes_one_store_per_area_and_timestep() {
     assert!(!ws.path().join("acts3").exists());
 }
 
+/// `(store, neuroids)` of each store an extraction's summary lists, in its order.
+fn stores_of(summary: &serde_json::Value) -> Vec<(&str, u64)> {
+    summary["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l[0].as_str().unwrap(), l[2].as_u64().unwrap()))
+        .collect()
+}
+
 #[test]
 fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
     let Some(data) = shared_data_or_skip() else {
@@ -253,12 +263,7 @@ fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
         "--json",
     ]);
     // In forward order, one store per layer, named as the layer.
-    let stores: Vec<(&str, u64)> = v["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| (l[0].as_str().unwrap(), l[2].as_u64().unwrap()))
-        .collect();
+    let stores = stores_of(&v);
     // conv1: 8 channels at 16 × 16; layer2.1: 16 at 4 × 4; avgpool: 64.
     assert_eq!(
         stores,
@@ -307,12 +312,7 @@ fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
         "index",
         "--json",
     ]);
-    let stores: Vec<(&str, u64)> = v["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| (l[0].as_str().unwrap(), l[2].as_u64().unwrap()))
-        .collect();
+    let stores = stores_of(&v);
     assert_eq!(stores, [("conv1", 3), ("avgpool", 3)]);
     let csv = ws.ok(&[
         "sql", "--path", "pca", "--format", "csv",

@@ -392,46 +392,21 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     // A data root laid out as the real datasets are: BrainIO files + lookup.csv, an
     // ILSVRC2012 tree, and a checkpoint that torch writes.
     ws.ok(&["synth", "-o", "data/real"]);
-    ws.ok(&[
-        "model",
-        "init",
-        "-o",
-        "w",
-        "--width",
-        "0.25",
-        "--resolution",
-        "64",
-        "--classes",
-        "10",
-        "--seed",
-        "3",
-    ]);
     let fixtures = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("tests/ingest_fixtures.py");
-    py(
-        &py3,
-        &fixtures,
-        &[
-            "checkpoint",
-            ws.path().join("w/weights.safetensors").to_str().unwrap(),
-            ws.path()
-                .join("data/real/cornet_s_epoch43.pth.tar")
-                .to_str()
-                .unwrap(),
-        ],
-    );
-    // torch.save files of the zoo's baselines, as torchvision's checkpoints come.
-    for net in ["alexnet", "resnet18", "mobilenet_v2"] {
-        let w = format!("w-{net}");
+    // Small weights (width ¼, 64 px, 10 classes) of `arch`, written as torch.save writes
+    // checkpoints, at `file` under the data root.
+    let checkpoint = |arch: &str, file: &str| {
+        let w = format!("w-{arch}");
         ws.ok(&[
             "model",
             "init",
             "-o",
             &w,
             "--arch",
-            net,
+            arch,
             "--width",
             "0.25",
             "--resolution",
@@ -441,7 +416,8 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
             "--seed",
             "3",
         ]);
-        std::fs::create_dir_all(ws.path().join("data/real/models")).unwrap();
+        let out = ws.path().join(file);
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
         py(
             &py3,
             &fixtures,
@@ -452,12 +428,14 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
                     .join("weights.safetensors")
                     .to_str()
                     .unwrap(),
-                ws.path()
-                    .join(format!("data/real/models/{net}.pth"))
-                    .to_str()
-                    .unwrap(),
+                out.to_str().unwrap(),
             ],
         );
+    };
+    checkpoint("CORnet-S", "data/real/cornet_s_epoch43.pth.tar");
+    // The zoo's baselines, as torchvision's checkpoints come.
+    for net in ["alexnet", "resnet18", "mobilenet_v2"] {
+        checkpoint(net, &format!("data/real/models/{net}.pth"));
     }
     let r = ws.json(&["run", "--profile", "real", "--json"]);
     let mut ran = ws.ran(&r);

@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ventral_benchmarks::ScoreRow;
+use ventral_benchmarks::commit::{RegionChoice, commit};
+use ventral_metrics::neural::{NeuralOptions, Normalisation};
 use ventral_store::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use ventral_store::arrow::datatypes::{Field, Schema};
 use ventral_store::{AssemblySpec, AssemblyWriter};
@@ -174,4 +177,21 @@ pub fn planted(dir: &Path, z: &Sizes, seed: u64) -> Problem {
         npz: npz_path,
         layers,
     }
+}
+
+/// Our layer commitment of `p` for `regions`, as Brain-Score's `LayerSelection` scores
+/// (r² / ceiling, its default PLS options).
+pub fn commit_ours(p: &Problem, regions: &[String]) -> (Vec<RegionChoice>, Vec<ScoreRow>) {
+    commit(
+        "planted",
+        &p.activations,
+        &p.layers,
+        &p.recordings,
+        regions,
+        &|r| format!("Planted.{r}-pls"),
+        Normalisation::RSquaredOverC,
+        &NeuralOptions::default(),
+        &|_| {},
+    )
+    .expect("commit")
 }
