@@ -33,7 +33,7 @@ export VENTRAL_PYTHON := $(VENV)/bin/python
 export VENTRAL_CROSSCHECK_PYTHON := $(XVENV)/bin/python
 
 VENTRAL := $(CARGO_TARGET_DIR)/debug/ventral
-APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core chromium
+APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core chromium slurm-wlm munge
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 REQ := lockfiles/requirements.txt
 VENV_STAMP := $(VENV)/.ventral-$(shell sha256sum $(REQ) | cut -c1-16)
@@ -103,6 +103,7 @@ bench: build
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch resnet50 --device cpu --batch 16 --iters 4
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch alexnet --device cpu --batch 16 --iters 4
 	$(CARGO_TARGET_DIR)/debug/examples/bench_commit
+	$(CARGO_TARGET_DIR)/debug/examples/bench_slurm $(VENTRAL)
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost

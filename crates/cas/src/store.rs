@@ -186,6 +186,11 @@ impl Store {
         self.root.join("jobs").join(format!("{key}.json"))
     }
 
+    /// Where `ventral exec-stage` records the output of the job for `key`.
+    pub fn job_result_path(&self, key: &Digest) -> PathBuf {
+        self.root.join("jobs").join(format!("{key}.result.json"))
+    }
+
     fn run_path(&self, key: &Digest) -> PathBuf {
         self.root.join("runs").join(format!("{key}.json"))
     }

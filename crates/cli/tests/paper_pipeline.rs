@@ -74,7 +74,7 @@ fn assert_reproduces_committed_lock(ours: &str, committed: &std::path::Path) {
 }
 
 #[test]
-fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
+fn the_paper_pipeline_runs_end_to_end_through_slurm_and_reruns_only_what_changed() {
     // The store on another file system than the workspace, as on a cluster's scratch disk:
     // every stage (training's resume folder included) must work across it.
     let Some(other) = common::OtherFs::new() else {
@@ -100,7 +100,24 @@ fn the_paper_pipeline_runs_end_to_end_and_reruns_only_what_changed() {
         "Cargo.lock",
         &std::fs::read_to_string(root.join("Cargo.lock")).unwrap(),
     );
-    let r = ws.json(&["run", "--json"]);
+    // The first run goes through the Slurm executor on a one-node cluster: its lockfile
+    // must be the committed one, which a local run wrote.
+    let Some(cluster) = ventral_testkit::slurm::Cluster::start() else {
+        return;
+    };
+    let o = ws
+        .cmd(&["--json", "run", "--executor", "slurm"])
+        .env("SLURM_CONF", cluster.conf())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "the Slurm run failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    drop(cluster);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let mut ran = ws.ran(&r);
     ran.sort();
     // Every stage ran: the paper's own, and the zoo's for each of its three baselines.

@@ -28,6 +28,7 @@ use crate::graph::Graph;
 use crate::key::KeyMaterial;
 use crate::lockfile::{LockEntry, LockInput, Lockfile};
 use crate::pipeline::{InputRef, Pipeline, StageSpec};
+use crate::resources::Resources;
 use ventral_stage::{Params, Registry, StageContext};
 
 /// A workspace: its root folder, its store, and its `lockfiles/` folder.
@@ -387,6 +388,9 @@ pub struct Job {
     /// The runtime the key declares (library versions, resolved device), if any.
     #[serde(default)]
     pub runtime: Option<String>,
+    /// What the stage asks of the machine (for cluster executors; not part of the key).
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
 }
 
 /// Runs jobs. The local executor runs them in this process; a cluster executor submits
@@ -1178,6 +1182,7 @@ impl<'a> Engine<'a> {
             workspace: self.ws.root.clone(),
             code: entry.code.clone(),
             runtime: entry.runtime.clone(),
+            resources: s.resources.clone(),
         };
         let job_json =
             serde_json::to_vec_pretty(&job).map_err(|e| DagError::Other(e.to_string()))?;
@@ -1209,6 +1214,7 @@ impl<'a> Engine<'a> {
             host: ventral_cas::hostname(),
         })?;
         let _ = std::fs::remove_file(self.ws.store.job_path(&key));
+        let _ = std::fs::remove_file(self.ws.store.job_result_path(&key));
         self.publish(s, &output)?;
         entry.output = output;
         Ok((

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 pub mod crosscheck;
+pub mod slurm;
 
 /// Say that a test passes without running for want of `what` (a venv, `../shared/data`):
 /// under CI, where every resource must be there, this fails the test; elsewhere it prints

@@ -56,7 +56,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
         output,
     };
     ventral_cas::atomic_write(
-        &path.with_extension("result.json"),
+        &ctx.ws.store.job_result_path(&key),
         serde_json::to_string(&result)?.as_bytes(),
     )?;
     emit(g, &result)?;

@@ -3,8 +3,13 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use ventral_dag::{Action, Engine, LocalExecutor, NoProgress, Registry, RunOptions, RunReport};
+use std::ffi::OsString;
+
+use anyhow::{Context, Result};
+use ventral_cluster::{ExecutorKind, SlurmExecutor};
+use ventral_dag::{
+    Action, Engine, Executor, LocalExecutor, NoProgress, Registry, RunOptions, RunReport,
+};
 
 use super::{Ctx, Global, LockArgs, Output, emit, status, with_engine};
 use crate::{progress, report};
@@ -23,6 +28,15 @@ pub struct Args {
     /// Say what would run, and why, without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Where stages run: `local` (this process) or `slurm` (`sbatch` job arrays of
+    /// `ventral exec-stage`). Default: `[executor] kind` of the workspace's `ventral.toml`,
+    /// else local.
+    #[arg(long, value_name = "KIND")]
+    pub executor: Option<ventral_cluster::ExecutorKind>,
+    /// Resubmissions of a Slurm task lost to a node failure or preemption (default:
+    /// `ventral.toml`'s `retries`, else 1).
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
     #[command(flatten)]
     pub lock: LockArgs,
 }
@@ -76,7 +90,7 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
         emit(
             g,
             &status::StatusReport {
-                stages,
+                stages: status::with_slurm_tasks(&ctx.ws.store, stages),
                 dry_run: true,
             },
         )?;
@@ -88,21 +102,47 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
         lock_timeout: a.lock.timeout(),
         ..RunOptions::default()
     };
-    if let Some(j) = a.jobs {
-        opts.jobs = j;
-    }
-    let executor = LocalExecutor {
+    let config = ventral_cluster::WorkspaceConfig::load(&ctx.ws.root)?;
+    let kind = a.executor.unwrap_or(config.executor.kind);
+    let local = LocalExecutor {
         store: &ctx.ws.store,
         registry,
     };
+    let slurm;
+    let executor: &dyn Executor = match kind {
+        ExecutorKind::Local => &local,
+        ExecutorKind::Slurm => {
+            let mut cfg = config.executor.clone();
+            if let Some(r) = a.retries {
+                cfg.retries = r;
+            }
+            // Stages wait on Slurm, not on this machine's cores.
+            opts.jobs = cfg.max_jobs;
+            let exe = std::env::current_exe().context("finding the ventral binary to submit")?;
+            let command: Vec<OsString> = vec![
+                exe.into(),
+                "--workspace".into(),
+                ctx.ws.root.clone().into(),
+                "--store".into(),
+                ctx.ws.store.root().to_path_buf().into(),
+            ];
+            ventral_cluster::interrupt::install();
+            slurm = SlurmExecutor::new(cfg, ctx.ws.store.clone(), command)
+                .context("starting the Slurm executor")?;
+            &slurm
+        }
+    };
+    if let Some(j) = a.jobs {
+        opts.jobs = j;
+    }
     let live = !g.json && std::io::stdout().is_terminal();
     let report = if live {
         let display = progress::Live::new(engine.select(&a.stages)?.len());
-        let r = engine.run(&opts, &executor, &display);
+        let r = engine.run(&opts, executor, &display);
         display.finish();
         r?
     } else {
-        engine.run(&opts, &executor, &NoProgress)?
+        engine.run(&opts, executor, &NoProgress)?
     };
     let (ok, bad_param) = (report.ok(), report.bad_param());
     emit(
@@ -112,6 +152,9 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
             shown_live: live,
         },
     )?;
+    if let Some(sig) = ventral_cluster::interrupt::received() {
+        return Ok(ExitCode::from(128 + sig as u8));
+    }
     Ok(if bad_param {
         ExitCode::from(2)
     } else if ok {
