@@ -706,3 +706,54 @@ fn commands_end_quietly_when_their_output_pipe_is_closed() {
         }
     }
 }
+
+#[test]
+fn two_workspaces_sharing_a_store_compute_each_stage_once_and_gc_keeps_both() {
+    let shared = tempfile::tempdir().unwrap();
+    let store = shared.path().join("store");
+    let counter = shared.path().join("count.log");
+    let pipeline = format!(
+        "[stages.slow]\nkind = \"cmd\"\ncmd = \"echo x >> {} && sleep 1.5 && echo done > ${{out}}/o.txt\"\n",
+        counter.display()
+    );
+    let (a, b) = (Ws::new().with_store(&store), Ws::new().with_store(&store));
+    a.write("pipelines/p.toml", &pipeline);
+    b.write("pipelines/p.toml", &pipeline);
+    let ca = a.cmd(&["--json", "run"]).output();
+    // Both drivers at once, each in its own workspace: one computes, the other waits on the
+    // key's lease and takes the result.
+    let hb = {
+        let mut c = b.cmd(&["--json", "run"]);
+        std::thread::spawn(move || c.output().unwrap())
+    };
+    let (oa, ob) = (ca.unwrap(), hb.join().unwrap());
+    for o in [&oa, &ob] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let action = |o: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["stages"][0]["action"].as_str().unwrap().to_string()
+    };
+    let mut actions = [action(&oa), action(&ob)];
+    actions.sort();
+    assert_eq!(actions, ["ran".to_string(), "restored".to_string()]);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 1);
+    assert_eq!(a.read("lockfiles/p.lock"), b.read("lockfiles/p.lock"));
+    // a moves on to other work; its gc must keep what b's lockfile still names.
+    a.write(
+        "pipelines/p.toml",
+        "[stages.other]\nkind = \"cmd\"\ncmd = \"echo other > ${out}/o.txt\"\n",
+    );
+    a.ok(&["run"]);
+    let gc = a.json(&["gc"]);
+    assert_eq!(gc["workspaces"].as_array().unwrap().len(), 2, "{gc}");
+    let st = b.json(&["status"]);
+    assert_eq!(st[0]["status"], "up-to-date", "{st}");
+    // A workspace that is gone is forgotten, and its outputs are collected.
+    let b_root = b.path().to_path_buf();
+    drop(b);
+    assert!(!b_root.exists());
+    let gc = a.json(&["gc"]);
+    assert_eq!(gc["forgotten"].as_array().unwrap().len(), 1, "{gc}");
+    assert_eq!(gc["trees_removed"], 1, "{gc}");
+}

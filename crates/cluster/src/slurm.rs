@@ -146,6 +146,22 @@ pub fn classify(state: &str) -> StateClass {
     }
 }
 
+/// What a job asks of Slurm: its stage's `resources`, with one GPU added when the stage
+/// names no `gpus` and its declared runtime is on CUDA (a model stage whose `device` is
+/// `cuda`, or `auto` resolved to it): a stage keyed for a GPU must land on one, since the
+/// node verifies the runtime.
+pub fn effective_resources(job: &Job) -> Resources {
+    let mut r = job.resources.clone();
+    let on_cuda = job.runtime.as_deref().is_some_and(|rt| {
+        rt.split_whitespace()
+            .any(|w| w == "device=cuda" || w.starts_with("device=cuda:"))
+    });
+    if r.gpus.is_none() && on_cuda {
+        r.gpus = Some(1);
+    }
+    r
+}
+
 /// The `sbatch` flags of a resource request under a config.
 pub fn sbatch_flags(cfg: &ExecutorConfig, r: &Resources) -> Vec<String> {
     let gpus = r.gpus.unwrap_or(0);
@@ -515,7 +531,7 @@ impl Executor for SlurmExecutor {
                     key,
                     Entry {
                         stage: job.stage.clone(),
-                        resources: job.resources.clone(),
+                        resources: effective_resources(job),
                         attempts,
                         phase,
                         notes: vec![note],
@@ -896,6 +912,29 @@ mod tests {
             ..gpu
         };
         assert_eq!(sbatch_flags(&cfg, &own)[0], "--partition=big");
+    }
+
+    #[test]
+    fn stages_keyed_for_cuda_ask_for_a_gpu() {
+        let mut job = Job {
+            key: ventral_cas::hash_bytes(b"k"),
+            stage: "train".into(),
+            kind: "train".into(),
+            params: Default::default(),
+            inputs: Default::default(),
+            workspace: PathBuf::from("/w"),
+            code: String::new(),
+            runtime: Some("libtorch=2.11.0+cu130 device=cpu cpu=avx512".into()),
+            resources: Resources::default(),
+        };
+        assert_eq!(effective_resources(&job).gpus, None);
+        job.runtime = Some("libtorch=2.11.0+cu130 device=cuda cudnn=91000".into());
+        assert_eq!(effective_resources(&job).gpus, Some(1));
+        job.resources.gpus = Some(4);
+        assert_eq!(effective_resources(&job).gpus, Some(4));
+        job.runtime = None;
+        job.resources.gpus = None;
+        assert_eq!(effective_resources(&job).gpus, None);
     }
 
     #[test]

@@ -21,7 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use ventral_cas::{Digest, HashCache, RunRecord, Store, WorkspaceLock, hash_dir};
+use ventral_cas::{Digest, HashCache, Lease, RunRecord, Store, WorkspaceLock, hash_dir};
+
+/// How long a stage key's lease lasts unless renewed (its holder renews it every third of
+/// this): how long a driver that vanished on another host blocks that key.
+const LEASE_TTL: Duration = Duration::from_secs(60);
+/// How often a driver waiting for another's lease looks again.
+const LEASE_POLL: Duration = Duration::from_millis(250);
 
 use crate::error::{DagError, Result};
 use crate::graph::Graph;
@@ -66,6 +72,57 @@ impl Workspace {
     /// The workspace's file-hash cache.
     pub fn hash_cache(&self) -> HashCache {
         HashCache::load(&self.store.hash_cache_path())
+    }
+
+    /// This workspace's folder in the store: its lock (one `ventral run` per workspace at a
+    /// time) and its registration (`workspace.json`: the root, so that `gc` of any workspace
+    /// sharing the store keeps what this one's lockfiles name).
+    pub fn registration_dir(&self) -> PathBuf {
+        let id = ventral_cas::hash_bytes(self.root.as_os_str().as_encoded_bytes());
+        self.store.root().join("workspaces").join(id.short(16))
+    }
+
+    /// Record this workspace in its store (see [`Workspace::registration_dir`]).
+    pub fn register(&self) -> Result<()> {
+        let json = serde_json::to_vec_pretty(&serde_json::json!({ "root": self.root }))
+            .map_err(|e| DagError::Other(e.to_string()))?;
+        let path = self.registration_dir().join("workspace.json");
+        if std::fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
+            ventral_cas::atomic_write(&path, &json)?;
+        }
+        Ok(())
+    }
+
+    /// The roots of every workspace registered in `store`.
+    pub fn registered(store: &Store) -> Vec<PathBuf> {
+        let dir = store.root().join("workspaces");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut roots: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("workspace.json")).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|v| v["root"].as_str().map(PathBuf::from))
+            .collect();
+        roots.sort();
+        roots.dedup();
+        roots
+    }
+
+    /// Take this workspace's run lock (see [`Workspace::registration_dir`]).
+    pub fn lock(&self, command: &str, timeout: Duration) -> Result<WorkspaceLock> {
+        WorkspaceLock::acquire(&self.registration_dir(), command, timeout).map_err(|e| match e {
+            ventral_cas::CasError::Locked {
+                holder, waited_s, ..
+            } => ventral_cas::CasError::Locked {
+                workspace: self.root.clone(),
+                holder,
+                waited_s,
+            }
+            .into(),
+            e => e.into(),
+        })
     }
 
     /// Every output digest recorded by any lockfile in `lockfiles/`.
@@ -964,7 +1021,10 @@ impl<'a> Engine<'a> {
         };
         self.check_path_inputs(&set)?;
         self.ws.store.ensure()?;
-        let _lock = WorkspaceLock::acquire(self.ws.store.root(), "ventral run", opts.lock_timeout)?;
+        // One run per workspace (its lockfile); runs of other workspaces sharing the store
+        // go on beside it, each stage key computed once thanks to its lease.
+        let _lock = self.ws.lock("ventral run", opts.lock_timeout)?;
+        self.ws.register()?;
         let cleaned = self.ws.store.clean_tmp()?;
         if cleaned > 0 {
             tracing::info!("removed {cleaned} leftovers of killed runs from the store's tmp/");
@@ -1171,6 +1231,58 @@ impl<'a> Engine<'a> {
                 r.extend(self.output_problem(&o.output));
             }
             r
+        };
+        // Only one driver computes a key at a time: wait for whoever holds its lease, then
+        // take the result they stored instead of computing it again.
+        let mut announced = false;
+        let _lease = loop {
+            if !forced
+                && let Some(rec) = self.ws.store.get_run(&key).ok().flatten()
+                && self.output_problem(&rec.output).is_none()
+            {
+                if announced {
+                    progress.started(&s.name, "restoring");
+                }
+                self.publish(s, &rec.output)?;
+                entry.output = rec.output;
+                let changed = old != Some(&entry);
+                return Ok((
+                    StageOutcome {
+                        stage: s.name.clone(),
+                        action: Action::Restored,
+                        key: Some(key),
+                        output: Some(rec.output),
+                        seconds: t0.elapsed().as_secs_f64(),
+                        reasons: vec![Reason::CachedResult {
+                            finished_unix: rec.finished_unix,
+                        }],
+                        error: None,
+                        bad_param: false,
+                    },
+                    changed.then_some(entry),
+                ));
+            }
+            match Lease::try_acquire(self.ws.store.root(), &key, "ventral run", LEASE_TTL)? {
+                Ok(l) => {
+                    // The holder may have finished between our look and our taking it.
+                    if !forced && self.ws.store.get_run(&key).ok().flatten().is_some() {
+                        drop(l);
+                        continue;
+                    }
+                    break l;
+                }
+                Err(holder) => {
+                    if !announced {
+                        progress.message(&s.name, &format!("being computed by {holder}: waiting"));
+                        tracing::info!(
+                            "{}: key {key} is being computed by {holder}; waiting",
+                            s.name
+                        );
+                        announced = true;
+                    }
+                    std::thread::sleep(LEASE_POLL);
+                }
+            }
         };
         progress.started(&s.name, "running");
         let job = Job {
