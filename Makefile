@@ -16,10 +16,12 @@ ifdef CI
 CACHE_DIR ?= $(HOME)/.cache/ventral
 VENV ?= $(CACHE_DIR)/venv
 XVENV ?= $(CACHE_DIR)/venv-crosscheck
+S3VENV ?= $(CACHE_DIR)/venv-s3
 CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 else
 VENV ?= $(CURDIR)/.venv
 XVENV ?= $(CURDIR)/.venv-crosscheck
+S3VENV ?= $(CURDIR)/.venv-s3
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 endif
 export CARGO_TARGET_DIR
@@ -39,14 +41,18 @@ REQ := lockfiles/requirements.txt
 VENV_STAMP := $(VENV)/.ventral-$(shell sha256sum $(REQ) | cut -c1-16)
 XREQ := lockfiles/requirements-crosscheck.txt lockfiles/requirements-brainscore.txt
 XVENV_STAMP := $(XVENV)/.ventral-$(shell cat $(XREQ) | sha256sum | cut -c1-16)
+S3REQ := lockfiles/requirements-s3.txt
+S3VENV_STAMP := $(S3VENV)/.ventral-$(shell sha256sum $(S3REQ) | cut -c1-16)
+# The S3 server of the remote-cache tests (moto) runs from this venv's Python.
+export VENTRAL_S3_PYTHON := $(S3VENV)/bin/python
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv xvenv build test lint bench bench-gpu crosscheck reproduce-paper clean
+.PHONY: help setup apt venv xvenv s3venv build test lint bench bench-gpu crosscheck reproduce-paper clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
-setup: apt venv xvenv
+setup: apt venv xvenv s3venv
 
 # Debian packages, installed only when missing.
 apt: $(APT_STAMP)
@@ -75,6 +81,14 @@ $(XVENV_STAMP): $(XREQ)
 	$(XVENV)/bin/pip install --quiet --require-hashes -r lockfiles/requirements-crosscheck.txt
 	$(XVENV)/bin/pip install --quiet --no-deps --require-hashes -r lockfiles/requirements-brainscore.txt
 	@rm -f $(XVENV)/.ventral-* && touch $@
+
+# The S3-compatible test server (moto), in a venv of its own.
+s3venv: $(S3VENV_STAMP)
+$(S3VENV_STAMP): $(S3REQ)
+	@echo "setup: S3 test server venv at $(S3VENV)"
+	@test -x $(S3VENV)/bin/python || python3 -m venv $(S3VENV)
+	$(S3VENV)/bin/pip install --quiet --require-hashes -r $(S3REQ)
+	@rm -f $(S3VENV)/.ventral-* && touch $@
 
 build: setup
 	cargo build --workspace --all-targets

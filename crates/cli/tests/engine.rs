@@ -737,7 +737,10 @@ fn two_workspaces_sharing_a_store_compute_each_stage_once_and_gc_keeps_both() {
     let mut actions = [action(&oa), action(&ob)];
     actions.sort();
     assert_eq!(actions, ["ran".to_string(), "restored".to_string()]);
-    assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().lines().count(),
+        1
+    );
     assert_eq!(a.read("lockfiles/p.lock"), b.read("lockfiles/p.lock"));
     // a moves on to other work; its gc must keep what b's lockfile still names.
     a.write(

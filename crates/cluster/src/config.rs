@@ -86,6 +86,28 @@ impl Default for ExecutorConfig {
     }
 }
 
+/// A `[remote.NAME]` table: a remote cache of results.
+///
+/// ```toml
+/// [remote.lab]
+/// url = "s3://lab-bucket/ventral"   # s3://, gs://, az://, https:// (read-only), file:// or a path
+/// default = true                    # used by `ventral run` without `--remote`
+/// options = { endpoint = "http://127.0.0.1:9000", region = "us-east-1", allow_http = "true" }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// Where it is.
+    pub url: String,
+    /// Whether `ventral run` uses it when no `--remote` is given.
+    #[serde(default)]
+    pub default: bool,
+    /// Options of its `object_store` builder (credentials are better left to the usual
+    /// `AWS_*`, `GOOGLE_*`, `AZURE_*` variables and files).
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,12 +115,44 @@ pub struct WorkspaceConfig {
     /// `[executor]`.
     #[serde(default)]
     pub executor: ExecutorConfig,
+    /// `[remote.NAME]` tables.
+    #[serde(default)]
+    pub remote: std::collections::BTreeMap<String, RemoteConfig>,
     /// Where it was read from (None: no file, defaults).
     #[serde(skip)]
     pub file: Option<PathBuf>,
 }
 
 impl WorkspaceConfig {
+    /// The remote `name`, or the default one when `name` is None (None when there is none).
+    pub fn remote(
+        &self,
+        name: Option<&str>,
+    ) -> std::result::Result<Option<(String, RemoteConfig)>, String> {
+        match name {
+            Some(n) => match self.remote.get(n) {
+                Some(r) => Ok(Some((n.to_string(), r.clone()))),
+                None => Err(format!(
+                    "no remote `{n}` in {} (remotes: {})",
+                    self.file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| FILE_NAME.to_string()),
+                    if self.remote.is_empty() {
+                        "none".to_string()
+                    } else {
+                        self.remote.keys().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                )),
+            },
+            None => Ok(self
+                .remote
+                .iter()
+                .find(|(_, r)| r.default)
+                .map(|(n, r)| (n.clone(), r.clone()))),
+        }
+    }
+
     /// Read `root/ventral.toml`; its absence gives the defaults.
     pub fn load(root: &Path) -> Result<WorkspaceConfig> {
         let file = root.join(FILE_NAME);
@@ -124,6 +178,28 @@ impl WorkspaceConfig {
             e.to_string().trim().replace('\n', " ")
         })?;
         cfg.executor.check()?;
+        let defaults: Vec<&String> = cfg
+            .remote
+            .iter()
+            .filter(|(_, r)| r.default)
+            .map(|(n, _)| n)
+            .collect();
+        if defaults.len() > 1 {
+            return Err(format!(
+                "`remote.*.default`: {} remotes are the default ({}); at most one may be",
+                defaults.len(),
+                defaults
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for (name, r) in &cfg.remote {
+            if r.url.trim().is_empty() {
+                return Err(format!("`remote.{name}.url`: empty"));
+            }
+        }
         Ok(cfg)
     }
 }
@@ -209,5 +285,34 @@ retries = 2
         std::fs::write(d.path().join(FILE_NAME), "[executor]\nretries = \"x\"").unwrap();
         let e = WorkspaceConfig::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("ventral.toml") && e.contains("retries"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::*;
+
+    #[test]
+    fn remotes_by_name_and_the_default() {
+        let c = WorkspaceConfig::parse(
+            "[remote.lab]\nurl = \"s3://b/p\"\ndefault = true\noptions = { endpoint = \"http://127.0.0.1:9000\" }\n[remote.disk]\nurl = \"/mnt/shared\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.remote(None).unwrap().unwrap().0, "lab");
+        assert_eq!(
+            c.remote(Some("disk")).unwrap().unwrap().1.url,
+            "/mnt/shared"
+        );
+        assert!(c.remote(Some("nope")).unwrap_err().contains("disk, lab"));
+        let e = WorkspaceConfig::parse(
+            "[remote.a]\nurl = \"x\"\ndefault = true\n[remote.b]\nurl = \"y\"\ndefault = true\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("at most one"), "{e}");
+        assert!(
+            WorkspaceConfig::parse("[remote.a]\nuri = \"x\"\n")
+                .unwrap_err()
+                .contains("uri")
+        );
     }
 }

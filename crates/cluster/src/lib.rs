@@ -17,7 +17,7 @@ pub mod slurm;
 
 use std::path::PathBuf;
 
-pub use config::{ExecutorConfig, ExecutorKind, WorkspaceConfig};
+pub use config::{ExecutorConfig, ExecutorKind, RemoteConfig, WorkspaceConfig};
 pub use slurm::{JobRecord, SlurmExecutor};
 
 /// What can go wrong outside a stage's own work.

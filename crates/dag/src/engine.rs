@@ -450,6 +450,17 @@ pub struct Job {
     pub resources: Resources,
 }
 
+/// A cache of results beyond the local store (a lab's remote): asked before a stage runs,
+/// offered each result after.
+pub trait RemoteCache: Sync {
+    /// Bring the result for `key` into the local store (its run record included) if the
+    /// cache has it; `Ok(false)` on a miss. A corrupt copy is an error (reported; the stage
+    /// then runs).
+    fn fetch(&self, key: &Digest, stage: &str) -> std::result::Result<bool, String>;
+    /// Offer a result just computed (a failure is reported, never fails the stage).
+    fn offer(&self, rec: &RunRecord) -> std::result::Result<(), String>;
+}
+
 /// Runs jobs. The local executor runs them in this process; a cluster executor submits
 /// `ventral exec-stage KEY` and reads back the output digest.
 pub trait Executor: Sync {
@@ -535,6 +546,15 @@ pub fn execute_job(
         let _ = std::fs::remove_dir_all(&resume_dir);
     }
     Ok(digest)
+}
+
+/// What a run hands each stage: where jobs execute, who shows progress, which remote
+/// cache is asked.
+#[derive(Clone, Copy)]
+struct Drivers<'r> {
+    executor: &'r dyn Executor,
+    progress: &'r dyn Progress,
+    remote: Option<&'r dyn RemoteCache>,
 }
 
 /// Inputs resolved for one stage: digests for the key, paths for the job.
@@ -1011,6 +1031,18 @@ impl<'a> Engine<'a> {
         executor: &dyn Executor,
         progress: &dyn Progress,
     ) -> Result<RunReport> {
+        self.run_with_remote(opts, executor, progress, None)
+    }
+
+    /// [`Engine::run`], asking `remote` for each stale stage's result before running it
+    /// and offering it every result computed.
+    pub fn run_with_remote(
+        &self,
+        opts: &RunOptions,
+        executor: &dyn Executor,
+        progress: &dyn Progress,
+        remote: Option<&dyn RemoteCache>,
+    ) -> Result<RunReport> {
         let started = Instant::now();
         let targets = self.select(&opts.targets)?;
         let set = self.graph.upstream_closure(&targets);
@@ -1075,8 +1107,11 @@ impl<'a> Engine<'a> {
                             &deps,
                             old_lock,
                             forced.contains(&i),
-                            executor,
-                            progress,
+                            Drivers {
+                                executor,
+                                progress,
+                                remote,
+                            },
                         );
                         if tx.send((i, result)).is_err() {
                             break;
@@ -1184,9 +1219,13 @@ impl<'a> Engine<'a> {
         deps: &HashMap<usize, Digest>,
         old_lock: &Lockfile,
         forced: bool,
-        executor: &dyn Executor,
-        progress: &dyn Progress,
+        with: Drivers<'_>,
     ) -> Result<(StageOutcome, Option<LockEntry>)> {
+        let Drivers {
+            executor,
+            progress,
+            remote,
+        } = with;
         let t0 = Instant::now();
         let s = &self.pipeline.stages[i];
         let before = self.resolve(i, deps)?;
@@ -1232,6 +1271,16 @@ impl<'a> Engine<'a> {
             }
             r
         };
+        if !forced && let Some(remote) = remote {
+            match remote.fetch(&key, &s.name) {
+                Ok(true) => progress.message(&s.name, "fetched from the remote cache"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!("{}: {e}; computing it here", s.name);
+                    progress.message(&s.name, &format!("remote cache: {e}; computing it here"));
+                }
+            }
+        }
         // Only one driver computes a key at a time: wait for whoever holds its lease, then
         // take the result they stored instead of computing it again.
         let mut announced = false;
@@ -1313,7 +1362,7 @@ impl<'a> Engine<'a> {
             }
         }
         let seconds = t0.elapsed().as_secs_f64();
-        self.ws.store.put_run(&RunRecord {
+        let record = RunRecord {
             key,
             stage: s.name.clone(),
             kind: s.kind.clone(),
@@ -1324,7 +1373,14 @@ impl<'a> Engine<'a> {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             host: ventral_cas::hostname(),
-        })?;
+        };
+        self.ws.store.put_run(&record)?;
+        if let Some(remote) = remote
+            && let Err(e) = remote.offer(&record)
+        {
+            tracing::warn!("{}: uploading to the remote cache: {e}", s.name);
+            progress.message(&s.name, &format!("not uploaded to the remote cache: {e}"));
+        }
         let _ = std::fs::remove_file(self.ws.store.job_path(&key));
         let _ = std::fs::remove_file(self.ws.store.job_result_path(&key));
         self.publish(s, &output)?;

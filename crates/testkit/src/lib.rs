@@ -3,6 +3,7 @@
 use std::io::Write;
 
 pub mod crosscheck;
+pub mod s3;
 pub mod slurm;
 
 /// Say that a test passes without running for want of `what` (a venv, `../shared/data`):

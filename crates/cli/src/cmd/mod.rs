@@ -9,6 +9,7 @@ pub mod gc;
 pub mod ingest;
 pub mod kinds;
 pub mod model;
+pub mod remote;
 pub mod run;
 pub mod score;
 pub mod show;
@@ -76,6 +77,11 @@ pub enum Cmd {
     Verify(verify::Args),
     /// Remove outputs no lockfile refers to.
     Gc(gc::Args),
+    /// Upload stage results to a remote cache (`[remote.NAME]` in `ventral.toml`).
+    Push(remote::PushArgs),
+    /// Download the results of stages whose current key a remote cache has (every file
+    /// verified); `ventral run` then restores them without running anything.
+    Pull(remote::PullArgs),
     /// Execute one prepared job (`.ventral/jobs/KEY.json`); used by cluster executors.
     ExecStage(exec_stage::Args),
     /// List the built-in stage kinds, their params and code identities.
@@ -120,6 +126,8 @@ impl Cmd {
             Cmd::Show(a) => show::exec(g, a),
             Cmd::Verify(a) => verify::exec(g, a),
             Cmd::Gc(a) => gc::exec(g, a),
+            Cmd::Push(a) => remote::push(g, a),
+            Cmd::Pull(a) => remote::pull(g, a),
             Cmd::ExecStage(a) => exec_stage::exec(g, a),
             Cmd::Kinds => kinds::exec(g),
             Cmd::Score(a) => score::exec(g, a),

@@ -38,6 +38,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
     #[command(flatten)]
+    pub remote: super::remote::RemoteArg,
+    #[command(flatten)]
     pub lock: LockArgs,
 }
 
@@ -135,14 +137,20 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
     if let Some(j) = a.jobs {
         opts.jobs = j;
     }
+    let remote = super::remote::open(ctx, a.remote.remote.as_deref())?;
+    let cache = remote.as_ref().map(|r| super::remote::Cache {
+        remote: r,
+        store: &ctx.ws.store,
+    });
+    let cache = cache.as_ref().map(|c| c as &dyn ventral_dag::RemoteCache);
     let live = !g.json && std::io::stdout().is_terminal();
     let report = if live {
         let display = progress::Live::new(engine.select(&a.stages)?.len());
-        let r = engine.run(&opts, executor, &display);
+        let r = engine.run_with_remote(&opts, executor, &display, cache);
         display.finish();
         r?
     } else {
-        engine.run(&opts, executor, &NoProgress)?
+        engine.run_with_remote(&opts, executor, &NoProgress, cache)?
     };
     let (ok, bad_param) = (report.ok(), report.bad_param());
     emit(

@@ -1,0 +1,224 @@
+//! `ventral push`, `ventral pull`, and the remote cache `ventral run --remote` uses.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use ventral_cas::{Digest, RunRecord, Store};
+use ventral_dag::{Lockfile, RemoteCache, Status};
+use ventral_remote::Remote;
+
+use super::{Ctx, Global, Output, emit, with_engine};
+
+/// Which remote.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RemoteArg {
+    /// The remote (a `[remote.NAME]` of the workspace's `ventral.toml`; default: the one
+    /// marked `default = true`).
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+}
+
+/// Open the remote `name` (or the default one) of the workspace's config; None when no
+/// name is given and there is no default.
+pub fn open(ctx: &Ctx, name: Option<&str>) -> Result<Option<Remote>> {
+    let cfg = ventral_cluster::WorkspaceConfig::load(&ctx.ws.root)?;
+    let Some((name, r)) = cfg.remote(name).map_err(|e| anyhow!(e))? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        Remote::open(&name, &r.url, &r.options)
+            .with_context(|| format!("opening the remote `{name}`"))?,
+    ))
+}
+
+/// The engine's view of a remote: pull before running, push after.
+pub struct Cache<'a> {
+    /// The remote.
+    pub remote: &'a Remote,
+    /// The local store.
+    pub store: &'a Store,
+}
+
+impl RemoteCache for Cache<'_> {
+    fn fetch(&self, key: &Digest, _stage: &str) -> std::result::Result<bool, String> {
+        self.remote
+            .pull(self.store, key)
+            .map(|r| r.is_some())
+            .map_err(|e| e.to_string())
+    }
+
+    fn offer(&self, rec: &RunRecord) -> std::result::Result<(), String> {
+        self.remote
+            .push(self.store, rec, &|_| {})
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `ventral push`.
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// Stages to upload (default: every stage the lockfile records).
+    pub stages: Vec<String>,
+    #[command(flatten)]
+    pub remote: RemoteArg,
+}
+
+/// `ventral pull`.
+#[derive(clap::Args, Debug)]
+pub struct PullArgs {
+    /// Stages to fetch (with what they need; default: all).
+    pub stages: Vec<String>,
+    #[command(flatten)]
+    pub remote: RemoteArg,
+}
+
+#[derive(serde::Serialize)]
+struct Transfer {
+    remote: String,
+    direction: &'static str,
+    stages: Vec<String>,
+    /// Stages the other side already had.
+    already: usize,
+    objects: usize,
+    bytes: u64,
+    seconds: f64,
+}
+
+impl Output for Transfer {
+    fn text(&self) -> String {
+        let rate = self.bytes as f64 / 1e6 / self.seconds.max(1e-9);
+        format!(
+            "{} {} stage{} {} `{}` ({} already there): {} objects, {:.1} MB in {:.2} s ({rate:.1} MB/s){}",
+            self.direction,
+            self.stages.len(),
+            if self.stages.len() == 1 { "" } else { "s" },
+            if self.direction == "pushed" {
+                "to"
+            } else {
+                "from"
+            },
+            self.remote,
+            self.already,
+            self.objects,
+            self.bytes as f64 / 1e6,
+            self.seconds,
+            if self.direction == "pulled" && !self.stages.is_empty() {
+                "; `ventral run` now restores them"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+fn need(ctx: &Ctx, name: Option<&str>) -> Result<Remote> {
+    open(ctx, name)?.ok_or_else(|| {
+        anyhow!(
+            "no remote: name one with --remote, or mark one `default = true` in {}",
+            ctx.ws
+                .root
+                .join(ventral_cluster::config::FILE_NAME)
+                .display()
+        )
+    })
+}
+
+/// Run `ventral push`.
+pub fn push(g: &Global, a: &PushArgs) -> Result<ExitCode> {
+    let t = with_engine(g, |ctx, _, pipeline, engine| {
+        let remote = need(ctx, a.remote.remote.as_deref())?;
+        let selected: Vec<String> = engine
+            .select(&a.stages)?
+            .into_iter()
+            .map(|i| pipeline.stages[i].name.clone())
+            .collect();
+        let lf = Lockfile::load(
+            &ctx.ws.lockfile_path(pipeline),
+            &pipeline.name,
+            &pipeline.profile,
+        )?;
+        let mut t = Transfer {
+            remote: remote.name().to_string(),
+            direction: "pushed",
+            stages: Vec::new(),
+            already: 0,
+            objects: 0,
+            bytes: 0,
+            seconds: 0.0,
+        };
+        let t0 = std::time::Instant::now();
+        for name in &selected {
+            let Some(entry) = lf.stages.get(name) else {
+                continue;
+            };
+            let Some(rec) = ctx.ws.store.get_run(&entry.key)? else {
+                tracing::warn!("{name}: no run record for its key in the local store; not pushed");
+                continue;
+            };
+            let r = remote
+                .push(&ctx.ws.store, &rec, &|_| {})
+                .with_context(|| format!("pushing {name}"))?;
+            if r.records == 0 && r.objects == 0 {
+                t.already += 1;
+            } else {
+                t.stages.push(name.clone());
+            }
+            t.objects += r.objects;
+            t.bytes += r.bytes;
+        }
+        t.seconds = t0.elapsed().as_secs_f64();
+        Ok(t)
+    })?;
+    emit(g, &t)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `ventral pull`: fetch every selected stage whose current key the remote has, in
+/// dependency order (a fetched result makes its readers' keys known).
+pub fn pull(g: &Global, a: &PullArgs) -> Result<ExitCode> {
+    let t = with_engine(g, |ctx, _, pipeline, engine| {
+        let remote = need(ctx, a.remote.remote.as_deref())?;
+        let set = engine.graph().upstream_closure(&engine.select(&a.stages)?);
+        let mut t = Transfer {
+            remote: remote.name().to_string(),
+            direction: "pulled",
+            stages: Vec::new(),
+            already: 0,
+            objects: 0,
+            bytes: 0,
+            seconds: 0.0,
+        };
+        let t0 = std::time::Instant::now();
+        let mut tried = std::collections::BTreeSet::new();
+        loop {
+            let mut progressed = false;
+            for st in engine.status(Some(&set))? {
+                let Some(key) = st.key else { continue };
+                match st.status {
+                    Status::Stale if tried.insert(key) => {
+                        if let Some((_, r)) = remote
+                            .pull(&ctx.ws.store, &key)
+                            .with_context(|| format!("pulling {}", st.stage))?
+                        {
+                            t.stages.push(st.stage.clone());
+                            t.objects += r.objects;
+                            t.bytes += r.bytes;
+                            progressed = true;
+                        }
+                    }
+                    Status::UpToDate | Status::Restorable if tried.insert(key) => t.already += 1,
+                    _ => {}
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let _ = pipeline;
+        t.seconds = t0.elapsed().as_secs_f64();
+        Ok(t)
+    })?;
+    emit(g, &t)?;
+    Ok(ExitCode::SUCCESS)
+}

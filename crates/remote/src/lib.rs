@@ -1,0 +1,459 @@
+//! `ventral-remote`: a remote cache of stage results shared by a lab, through the
+//! `object_store` crate (S3 and S3-compatibles such as MinIO, Ceph or R2; Google Cloud
+//! Storage; Azure; HTTP(S) read-only; a plain path on a shared disk).
+//!
+//! Layout under the remote's URL, everything named by content:
+//! - `objects/<blake3>`: every file of every output, and each output's tree manifest;
+//! - `runs/<key>.json`: the run record of a stage key, written **last** and only if absent
+//!   (`PutMode::Create`), so an interrupted upload looks like a miss and two uploaders of
+//!   one key never clobber each other (one wins; both succeed).
+//!
+//! A pull reads the run record, then the tree manifest, then every object, hashing each on
+//! arrival; the files are laid out in a scratch folder of the local store and stored as a
+//! tree, whose digest must be the record's output. Anything that does not hash to its name
+//! is discarded and reported as [`RemoteError::Corrupt`]; the caller then computes the
+//! stage itself.
+//!
+//! **Architecture invariant:** the remote holds only what the local store would: a result
+//! is never taken from it without every byte verified, and a run record is never written
+//! before the objects it names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use ventral_cas::{Digest, RunRecord, Store, Tree};
+
+/// Files at least this large go up as multipart uploads of parts this size.
+const PART: usize = 16 << 20;
+/// Transfers in flight at once.
+const CONCURRENCY: usize = 8;
+
+/// What can go wrong with a remote.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The URL or an option is wrong.
+    #[error("remote `{remote}` ({url}): {message}")]
+    Config {
+        /// The remote's name.
+        remote: String,
+        /// Its URL.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The remote answered with an error.
+    #[error("remote `{remote}`: {op} {path}: {source}")]
+    Store {
+        /// The remote's name.
+        remote: String,
+        /// What we were doing.
+        op: &'static str,
+        /// The object.
+        path: String,
+        /// The error.
+        source: Box<object_store::Error>,
+    },
+    /// An object does not hash to its name (or a record does not parse): discarded.
+    #[error("remote `{remote}`: {path} is corrupt: {message}")]
+    Corrupt {
+        /// The remote's name.
+        remote: String,
+        /// The object.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A local file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The local store.
+    #[error(transparent)]
+    Cas(#[from] ventral_cas::CasError),
+}
+
+/// This crate's results.
+pub type Result<T, E = RemoteError> = std::result::Result<T, E>;
+
+/// What a push did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PushReport {
+    /// Run records written (0 when the remote already had the key).
+    pub records: usize,
+    /// Objects uploaded.
+    pub objects: usize,
+    /// Objects the remote already had.
+    pub objects_present: usize,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// What a pull brought.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PullReport {
+    /// Objects downloaded.
+    pub objects: usize,
+    /// Bytes downloaded.
+    pub bytes: u64,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// One remote.
+pub struct Remote {
+    name: String,
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjPath,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({} = {})", self.name, self.url)
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RemoteError + '_ {
+    move |source| RemoteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Remote {
+    /// Open the remote `name` at `url` (`s3://bucket/prefix`, `gs://…`, `az://…`,
+    /// `https://…`, `file:///path`, or a plain path), with `options` for its builder
+    /// (`endpoint`, `region`, `allow_http`, …) over the environment's (`AWS_*`,
+    /// `GOOGLE_*`, `AZURE_*`).
+    pub fn open(name: &str, url: &str, options: &BTreeMap<String, String>) -> Result<Remote> {
+        let cfg = |message: String| RemoteError::Config {
+            remote: name.to_string(),
+            url: url.to_string(),
+            message,
+        };
+        let parsed = if url.contains("://") {
+            url::Url::parse(url).map_err(|e| cfg(e.to_string()))?
+        } else {
+            let p = Path::new(url);
+            std::fs::create_dir_all(p).map_err(|e| cfg(format!("creating it: {e}")))?;
+            let abs = std::fs::canonicalize(p).map_err(|e| cfg(e.to_string()))?;
+            url::Url::from_directory_path(&abs).map_err(|()| cfg("not a usable path".into()))?
+        };
+        if parsed.scheme() == "file"
+            && let Ok(p) = parsed.to_file_path()
+        {
+            std::fs::create_dir_all(&p).map_err(|e| cfg(format!("creating it: {e}")))?;
+        }
+        let mut opts: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| {
+                ["AWS_", "GOOGLE_", "AZURE_"]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        opts.extend(options.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let (store, prefix) =
+            object_store::parse_url_opts(&parsed, opts).map_err(|e| cfg(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| cfg(format!("starting its I/O runtime: {e}")))?;
+        Ok(Remote {
+            name: name.to_string(),
+            url: url.to_string(),
+            store: Arc::from(store),
+            prefix,
+            rt,
+        })
+    }
+
+    /// The remote's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn object(&self, d: &Digest) -> ObjPath {
+        self.prefix.clone().join("objects").join(d.to_hex())
+    }
+
+    fn run(&self, key: &Digest) -> ObjPath {
+        self.prefix.clone().join("runs").join(format!("{key}.json"))
+    }
+
+    fn err(
+        &self,
+        op: &'static str,
+        path: &ObjPath,
+    ) -> impl FnOnce(object_store::Error) -> RemoteError {
+        let (remote, path) = (self.name.clone(), path.to_string());
+        move |source| RemoteError::Store {
+            remote,
+            op,
+            path,
+            source: Box::new(source),
+        }
+    }
+
+    fn corrupt(&self, path: &ObjPath, message: String) -> RemoteError {
+        RemoteError::Corrupt {
+            remote: self.name.clone(),
+            path: path.to_string(),
+            message,
+        }
+    }
+
+    /// The remote's run record for `key`, if it has one.
+    pub fn get_record(&self, key: &Digest) -> Result<Option<RunRecord>> {
+        let path = self.run(key);
+        self.rt.block_on(async {
+            let bytes = match self.store.get(&path).await {
+                Ok(r) => r.bytes().await.map_err(self.err("read", &path))?,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(self.err("read", &path)(e)),
+            };
+            let rec: RunRecord = serde_json::from_slice(&bytes)
+                .map_err(|e| self.corrupt(&path, format!("not a run record: {e}")))?;
+            if rec.key != *key {
+                return Err(self.corrupt(&path, format!("names key {}", rec.key)));
+            }
+            Ok(Some(rec))
+        })
+    }
+
+    /// Upload the result `rec` from `local`: its objects (those the remote lacks), its tree
+    /// manifest, then its run record if the remote has none for the key.
+    pub fn push(
+        &self,
+        local: &Store,
+        rec: &RunRecord,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<PushReport> {
+        let t0 = Instant::now();
+        let tree = local.read_tree(&rec.output)?;
+        let mut files: Vec<(Digest, PathBuf)> = tree
+            .entries
+            .iter()
+            .map(|e| (e.digest, local.object_path(&e.digest)))
+            .collect();
+        files.sort();
+        files.dedup();
+        let bytes = AtomicU64::new(0);
+        let (uploaded, present) = self.rt.block_on(async {
+            let results: Vec<bool> = futures::stream::iter(files.iter())
+                .map(|(d, p)| self.upload_object(d, p, &bytes, progress))
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            // The manifest after the files it names.
+            let manifest = local.object_path(&rec.output);
+            let m = self
+                .upload_object(&rec.output, &manifest, &bytes, progress)
+                .await?;
+            let up = results.iter().filter(|u| **u).count() + usize::from(m);
+            Ok::<_, RemoteError>((up, results.len() + 1 - up))
+        })?;
+        // The record last, and only if absent: the first uploader of a key wins.
+        let path = self.run(&rec.key);
+        let json = serde_json::to_vec_pretty(rec).unwrap_or_default();
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let records = self.rt.block_on(async {
+            match self
+                .store
+                .put_opts(&path, PutPayload::from(json), opts)
+                .await
+            {
+                Ok(_) => Ok(1),
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => Ok(0),
+                Err(e) => Err(self.err("write", &path)(e)),
+            }
+        })?;
+        Ok(PushReport {
+            records,
+            objects: uploaded,
+            objects_present: present,
+            bytes: bytes.load(Ordering::Relaxed),
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Upload one local object unless the remote has it; whether it was uploaded.
+    async fn upload_object(
+        &self,
+        d: &Digest,
+        file: &Path,
+        bytes: &AtomicU64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<bool> {
+        let path = self.object(d);
+        match self.store.head(&path).await {
+            Ok(meta) if meta.size == std::fs::metadata(file).map_err(io(file))?.len() => {
+                return Ok(false);
+            }
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.err("look up", &path)(e)),
+        }
+        let size = std::fs::metadata(file).map_err(io(file))?.len();
+        if (size as usize) < PART * 2 {
+            let data = std::fs::read(file).map_err(io(file))?;
+            self.store
+                .put(&path, PutPayload::from(data))
+                .await
+                .map_err(self.err("write", &path))?;
+        } else {
+            let upload = self
+                .store
+                .put_multipart(&path)
+                .await
+                .map_err(self.err("start a multipart upload of", &path))?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut f = std::fs::File::open(file).map_err(io(file))?;
+            let mut buf = vec![0u8; PART];
+            loop {
+                use std::io::Read;
+                let n = f.read(&mut buf).map_err(io(file))?;
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(CONCURRENCY)
+                    .await
+                    .map_err(self.err("write a part of", &path))?;
+                w.write(&buf[..n]);
+                progress(n as u64);
+            }
+            w.finish().await.map_err(self.err("finish", &path))?;
+            bytes.fetch_add(size, Ordering::Relaxed);
+            return Ok(true);
+        }
+        bytes.fetch_add(size, Ordering::Relaxed);
+        progress(size);
+        Ok(true)
+    }
+
+    /// Download an object, hashing it on arrival, into `dest`; a mismatch is corruption.
+    async fn download_object(&self, d: &Digest, dest: &Path, bytes: &AtomicU64) -> Result<()> {
+        use std::io::Write;
+        let path = self.object(d);
+        let r = self
+            .store
+            .get(&path)
+            .await
+            .map_err(self.err("read", &path))?;
+        let mut stream = r.into_stream();
+        let mut f = std::fs::File::create(dest).map_err(io(dest))?;
+        let mut h = blake3::Hasher::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.err("read", &path))?;
+            h.update(&chunk);
+            f.write_all(&chunk).map_err(io(dest))?;
+            bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        let got = Digest(*h.finalize().as_bytes());
+        if got != *d {
+            let _ = std::fs::remove_file(dest);
+            // It can never be right under this name: remove it (where the remote lets us),
+            // so that the next upload of this content replaces it.
+            let removed = self.store.delete(&path).await.is_ok();
+            return Err(self.corrupt(
+                &path,
+                format!(
+                    "its bytes hash to {got}{}",
+                    if removed {
+                        "; removed from the remote"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bring the result for `key` into `local` (objects verified, stored as a tree, run
+    /// record written): `None` when the remote has no record of the key.
+    pub fn pull(&self, local: &Store, key: &Digest) -> Result<Option<(RunRecord, PullReport)>> {
+        let t0 = Instant::now();
+        let Some(rec) = self.get_record(key)? else {
+            return Ok(None);
+        };
+        local.ensure()?;
+        let bytes = AtomicU64::new(0);
+        let tmp = local.new_tmp_dir("pull")?;
+        let manifest_file = tmp.path().join(".manifest");
+        let tree: Tree = self.rt.block_on(async {
+            self.download_object(&rec.output, &manifest_file, &bytes)
+                .await?;
+            let text = std::fs::read_to_string(&manifest_file).map_err(io(&manifest_file))?;
+            let _ = std::fs::remove_file(&manifest_file);
+            Tree::parse(&rec.output.to_hex(), &text)
+                .map_err(|e| self.corrupt(&self.object(&rec.output), e.to_string()))
+        })?;
+        let out = tmp.path().join("out");
+        for e in &tree.entries {
+            if e.path.split('/').any(|c| c == ".." || c.is_empty()) {
+                return Err(self.corrupt(
+                    &self.object(&rec.output),
+                    format!("unsafe path `{}`", e.path),
+                ));
+            }
+            if let Some(parent) = out.join(&e.path).parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+        }
+        std::fs::create_dir_all(&out).map_err(io(&out))?;
+        self.rt.block_on(async {
+            futures::stream::iter(tree.entries.iter())
+                .map(|e| {
+                    let dest = out.join(&e.path);
+                    let bytes = &bytes;
+                    async move { self.download_object(&e.digest, &dest, bytes).await }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await
+        })?;
+        for e in tree.entries.iter().filter(|e| e.executable) {
+            use std::os::unix::fs::PermissionsExt;
+            let p = out.join(&e.path);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(io(&p))?;
+        }
+        // Store exactly the folder `out` (a scratch folder of its own).
+        let dir = local.new_tmp_dir("pulled")?;
+        std::fs::remove_dir(dir.path()).map_err(io(dir.path()))?;
+        std::fs::rename(&out, dir.path()).map_err(io(&out))?;
+        let stored = local.put_dir(dir)?;
+        if stored != rec.output {
+            return Err(self.corrupt(
+                &self.object(&rec.output),
+                format!("its files make the tree {stored}, not {}", rec.output),
+            ));
+        }
+        local.put_run(&rec)?;
+        Ok(Some((
+            rec,
+            PullReport {
+                objects: tree.entries.len() + 1,
+                bytes: bytes.load(Ordering::Relaxed),
+                seconds: t0.elapsed().as_secs_f64(),
+            },
+        )))
+    }
+}
