@@ -118,6 +118,7 @@ bench: build
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch alexnet --device cpu --batch 16 --iters 4
 	$(CARGO_TARGET_DIR)/debug/examples/bench_commit
 	$(CARGO_TARGET_DIR)/debug/examples/bench_slurm $(VENTRAL)
+	$(CARGO_TARGET_DIR)/debug/examples/bench_remote $(VENTRAL)
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost

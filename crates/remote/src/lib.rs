@@ -30,7 +30,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use ventral_cas::{Digest, RunRecord, Store, Tree};
 
 /// Files at least this large go up as multipart uploads of parts this size.
-const PART: usize = 16 << 20;
+const PART: usize = 8 << 20;
 /// Transfers in flight at once.
 const CONCURRENCY: usize = 8;
 
@@ -169,7 +169,7 @@ impl Remote {
         let (store, prefix) =
             object_store::parse_url_opts(&parsed, opts).map_err(|e| cfg(e.to_string()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(8)
             .enable_all()
             .build()
             .map_err(|e| cfg(format!("starting its I/O runtime: {e}")))?;
