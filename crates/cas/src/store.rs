@@ -650,9 +650,20 @@ impl Store {
             }
         }
         if !dry_run {
+            // A job written in the last day may still be waiting in a cluster's queue for a
+            // node to run it (its driver gone): keep it.
             let jobs = self.root.join("jobs");
+            let recent = |p: &Path| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age < Duration::from_secs(24 * 3600))
+            };
             for e in std::fs::read_dir(&jobs).ctx("list", &jobs)?.flatten() {
-                let _ = std::fs::remove_file(e.path());
+                if !recent(&e.path()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
             self.clean_tmp()?;
         }
@@ -815,6 +826,26 @@ mod tests {
         assert!(s.object_path(&crate::hash_bytes(b"shared")).exists());
         assert!(!s.object_path(&crate::hash_bytes(b"dropped")).exists());
         assert!(s.verify().unwrap().damaged.is_empty());
+    }
+
+    #[test]
+    fn gc_keeps_jobs_a_cluster_may_still_run() {
+        let (_d, s) = store();
+        let key = crate::hash_bytes(b"k");
+        let (fresh, old) = (s.job_path(&key), s.job_path(&crate::hash_bytes(b"old")));
+        std::fs::create_dir_all(fresh.parent().unwrap()).unwrap();
+        std::fs::write(&fresh, b"{}").unwrap();
+        std::fs::write(&old, b"{}").unwrap();
+        let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86_400);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        s.gc(&BTreeSet::new(), false).unwrap();
+        assert!(fresh.exists(), "a job written today was removed");
+        assert!(!old.exists(), "a job two days old was kept");
     }
 
     #[test]
