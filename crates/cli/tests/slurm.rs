@@ -206,16 +206,23 @@ cmd = "cat ${inputs.x} > ${out}/o.txt"
 inputs = { x = "stage:slow/o.txt" }
 "#;
 
+/// A workspace running SLOW through Slurm, its driver, and the job id of `slow` once Slurm
+/// runs it.
+fn slow_run_in_flight(cluster: &Cluster) -> (Ws, Child, String) {
+    let ws = Ws::new();
+    ws.write("pipelines/p.toml", SLOW);
+    config(&ws);
+    let child = spawn(&ws, cluster, &["run"]);
+    let id = wait_running(&ws, cluster, "slow");
+    (ws, child, id)
+}
+
 #[test]
 fn a_task_cancelled_with_scancel_is_reported_with_its_log_and_rerun_next_time() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let ws = Ws::new();
-    ws.write("pipelines/p.toml", SLOW);
-    config(&ws);
-    let child = spawn(&ws, &cluster, &["run"]);
-    let id = wait_running(&ws, &cluster, "slow");
+    let (ws, child, id) = slow_run_in_flight(&cluster);
     let st = Command::new("scancel")
         .env("SLURM_CONF", cluster.conf())
         .arg(&id)
@@ -245,11 +252,7 @@ fn a_killed_driver_s_running_task_is_adopted_not_submitted_twice() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let ws = Ws::new();
-    ws.write("pipelines/p.toml", SLOW);
-    config(&ws);
-    let mut first = spawn(&ws, &cluster, &["run"]);
-    let id = wait_running(&ws, &cluster, "slow");
+    let (ws, mut first, id) = slow_run_in_flight(&cluster);
     first.kill().unwrap();
     let _ = first.wait();
     // The task runs on without its driver.
@@ -271,11 +274,7 @@ fn sigint_to_the_driver_cancels_what_it_submitted() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let ws = Ws::new();
-    ws.write("pipelines/p.toml", SLOW);
-    config(&ws);
-    let child = spawn(&ws, &cluster, &["run"]);
-    let id = wait_running(&ws, &cluster, "slow");
+    let (ws, child, id) = slow_run_in_flight(&cluster);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = wait_exit(child, Duration::from_secs(30));

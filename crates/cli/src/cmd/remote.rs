@@ -85,6 +85,20 @@ struct Transfer {
     seconds: f64,
 }
 
+impl Transfer {
+    fn new(remote: &Remote, direction: &'static str) -> Transfer {
+        Transfer {
+            remote: remote.name().to_string(),
+            direction,
+            stages: Vec::new(),
+            already: 0,
+            objects: 0,
+            bytes: 0,
+            seconds: 0.0,
+        }
+    }
+}
+
 impl Output for Transfer {
     fn text(&self) -> String {
         let rate = self.bytes as f64 / 1e6 / self.seconds.max(1e-9);
@@ -138,15 +152,7 @@ pub fn push(g: &Global, a: &PushArgs) -> Result<ExitCode> {
             &pipeline.name,
             &pipeline.profile,
         )?;
-        let mut t = Transfer {
-            remote: remote.name().to_string(),
-            direction: "pushed",
-            stages: Vec::new(),
-            already: 0,
-            objects: 0,
-            bytes: 0,
-            seconds: 0.0,
-        };
+        let mut t = Transfer::new(&remote, "pushed");
         let t0 = std::time::Instant::now();
         for name in &selected {
             let Some(entry) = lf.stages.get(name) else {
@@ -180,15 +186,7 @@ pub fn pull(g: &Global, a: &PullArgs) -> Result<ExitCode> {
     let t = with_engine(g, |ctx, _, pipeline, engine| {
         let remote = need(ctx, a.remote.remote.as_deref())?;
         let set = engine.graph().upstream_closure(&engine.select(&a.stages)?);
-        let mut t = Transfer {
-            remote: remote.name().to_string(),
-            direction: "pulled",
-            stages: Vec::new(),
-            already: 0,
-            objects: 0,
-            bytes: 0,
-            seconds: 0.0,
-        };
+        let mut t = Transfer::new(&remote, "pulled");
         let t0 = std::time::Instant::now();
         let mut tried = std::collections::BTreeSet::new();
         loop {
