@@ -3,7 +3,10 @@
 //! A `torch.save` file (PyTorch ≥ 1.6) is a ZIP: `<name>/data.pkl` is a pickle (protocol 2)
 //! of the saved object in which every tensor is a call to `torch._utils._rebuild_tensor_v2`
 //! on a *persistent id* `('storage', torch.FloatStorage, key, location, numel)`; the storage's
-//! bytes are the entry `<name>/data/<key>` (little-endian). Official CORnet checkpoints hold
+//! bytes are the entry `<name>/data/<key>` (little-endian). The legacy format (PyTorch
+//! 0.4–1.5, and `_use_new_zipfile_serialization=False` since) is one file of consecutive
+//! pickles — magic number, protocol version, `sys_info`, the object, the storage keys — with
+//! each storage's element count and bytes appended in key order. Official CORnet checkpoints hold
 //! `{'epoch', 'state_dict', 'optimizer'}` with keys prefixed `module.` (DataParallel).
 //!
 //! [`read_checkpoint`] runs a small pickle machine over the opcodes `torch.save` emits and
@@ -28,6 +31,8 @@ enum Value {
     None,
     Bool(bool),
     Int(i64),
+    /// An integer wider than 64 bits, as its little-endian two's-complement bytes.
+    Long(Vec<u8>),
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
@@ -35,7 +40,12 @@ enum Value {
     Tuple(Vec<Value>),
     Dict(Vec<(Value, Value)>),
     Global(String, String),
-    Storage { kind: Kind, key: String },
+    /// A storage, or (legacy files from PyTorch < 1.0) a view `offset` elements into one.
+    Storage {
+        kind: Kind,
+        key: String,
+        offset: i64,
+    },
     Tensor(TensorRef),
     Object(Box<Value>, Box<Value>),
     Mark,
@@ -72,13 +82,18 @@ struct Machine<'a> {
     stack: Vec<Value>,
     memo: BTreeMap<u32, Value>,
     path: &'a Path,
+    /// Where the pickle is, for errors: the ZIP entry, or `pickle` in a legacy file.
+    entry: &'static str,
+    /// Every storage a persistent id named, with its element type (a legacy file's
+    /// storages are appended in key order and sized by it).
+    storages: BTreeMap<String, Kind>,
 }
 
 impl<'a> Machine<'a> {
     fn err(&self, message: impl Into<String>) -> ModelError {
         ModelError::Checkpoint {
             path: self.path.to_path_buf(),
-            field: format!("data.pkl offset {}", self.pos),
+            field: format!("{} offset {}", self.entry, self.pos),
             message: message.into(),
         }
     }
@@ -166,7 +181,11 @@ impl<'a> Machine<'a> {
                     }
                 };
                 let (
-                    Some(Value::Storage { kind, key }),
+                    Some(Value::Storage {
+                        kind,
+                        key,
+                        offset: view,
+                    }),
                     Some(Value::Int(offset)),
                     Some(size),
                     Some(stride),
@@ -177,7 +196,7 @@ impl<'a> Machine<'a> {
                 Ok(Value::Tensor(TensorRef {
                     kind: *kind,
                     key: key.clone(),
-                    offset: *offset,
+                    offset: view + offset,
                     size: ints(size)?,
                     stride: ints(stride)?,
                 }))
@@ -191,7 +210,22 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Value> {
+    fn new(data: &'a [u8], pos: usize, path: &'a Path, entry: &'static str) -> Self {
+        Machine {
+            data,
+            pos,
+            stack: Vec::new(),
+            memo: BTreeMap::new(),
+            path,
+            entry,
+            storages: BTreeMap::new(),
+        }
+    }
+
+    /// Run one pickle from `self.pos` to its STOP; `self.pos` is then just past it.
+    fn run(&mut self) -> Result<Value> {
+        self.stack.clear();
+        self.memo.clear();
         loop {
             let op = self.u8()?;
             match op {
@@ -224,7 +258,8 @@ impl<'a> Machine<'a> {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?;
                     if n > 8 {
-                        return Err(self.err("integer wider than 64 bits"));
+                        self.stack.push(Value::Long(b.to_vec()));
+                        continue;
                     }
                     let mut v: i64 = 0;
                     for (i, &x) in b.iter().enumerate() {
@@ -418,9 +453,20 @@ impl<'a> Machine<'a> {
                             let Some(kind) = storage_kind(ty) else {
                                 return Err(self.err(format!("unsupported storage type {ty}")));
                             };
+                            self.storages.insert(key.clone(), kind);
+                            // Legacy: ('storage', type, root_key, location, numel,
+                            // view_metadata), the last `(view_key, offset, size)` for a view.
+                            let offset = match t.get(5) {
+                                Some(Value::Tuple(v)) => match v.get(1) {
+                                    Some(Value::Int(o)) => *o,
+                                    _ => return Err(self.err("storage view without an offset")),
+                                },
+                                _ => 0,
+                            };
                             self.stack.push(Value::Storage {
                                 kind,
                                 key: key.clone(),
+                                offset,
                             });
                         }
                         _ => return Err(self.err("persistent id is not a storage")),
@@ -448,16 +494,74 @@ fn kind_size(kind: Kind) -> usize {
 /// A state dict read from a file: names (without `module.`) to tensors, in file order.
 pub type StateDict = Vec<(String, Tensor)>;
 
-/// Read the state dict of a `torch.save` checkpoint.
+/// Read the state dict of a `torch.save` checkpoint, in either of the formats `torch.load`
+/// reads: the ZIP one (PyTorch ≥ 1.6) or the legacy one (PyTorch 0.4–1.5, and
+/// `_use_new_zipfile_serialization=False` since: the official CORnet checkpoints are in it).
 pub fn read_checkpoint(path: &Path) -> Result<StateDict> {
+    let bad = |field: &str, message: String| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        field: field.into(),
+        message,
+    };
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(512).read_to_end(&mut head))
+        .map_err(|e| io(path, e))?;
+    if head.starts_with(b"PK\x03\x04") {
+        read_zip(path)
+    } else if head.first() == Some(&0x80) {
+        read_legacy(path)
+    } else if head.get(257..262) == Some(b"ustar") {
+        Err(bad(
+            "archive",
+            "a tar checkpoint (the format of PyTorch before 0.4) is not read: load it in \
+             Python and torch.save it again"
+                .into(),
+        ))
+    } else {
+        Err(bad(
+            "archive",
+            "not a torch.save file: neither a ZIP (PyTorch ≥ 1.6) nor a legacy pickle \
+             (PyTorch 0.4–1.5)"
+                .into(),
+        ))
+    }
+}
+
+/// Storage bytes by key, however the file holds them.
+trait Storages {
+    /// The bytes of storage `key`, named `field` in errors.
+    fn bytes(&mut self, key: &str, field: &str) -> Result<std::borrow::Cow<'_, [u8]>>;
+}
+
+struct ZipStorages {
+    zip: zip::ZipArchive<std::fs::File>,
+    prefix: String,
+    path: std::path::PathBuf,
+}
+
+impl Storages for ZipStorages {
+    fn bytes(&mut self, key: &str, field: &str) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let entry = format!("{}data/{key}", self.prefix);
+        let mut raw = Vec::new();
+        self.zip
+            .by_name(&entry)
+            .and_then(|mut e| e.read_to_end(&mut raw).map_err(Into::into))
+            .map_err(|e| ModelError::Checkpoint {
+                path: self.path.clone(),
+                field: format!("{field} ({entry})"),
+                message: e.to_string(),
+            })?;
+        Ok(raw.into())
+    }
+}
+
+fn read_zip(path: &Path) -> Result<StateDict> {
     let f = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let mut zip = zip::ZipArchive::new(f).map_err(|e| ModelError::Checkpoint {
         path: path.to_path_buf(),
         field: "archive".into(),
-        message: format!(
-            "not a torch.save ZIP ({e}); checkpoints from PyTorch < 1.6 (legacy tar/pickle) are \
-             not supported: re-save them with a current torch"
-        ),
+        message: format!("not a torch.save ZIP ({e})"),
     })?;
     let names: Vec<String> = zip
         .file_names()
@@ -482,16 +586,132 @@ pub fn read_checkpoint(path: &Path) -> Result<StateDict> {
             field: pkl.clone(),
             message: e.to_string(),
         })?;
-    let root = Machine {
-        data: &bytes,
-        pos: 0,
-        stack: Vec::new(),
-        memo: BTreeMap::new(),
-        path,
+    let root = Machine::new(&bytes, 0, path, "data.pkl").run()?;
+    let mut storages = ZipStorages {
+        zip,
+        prefix,
+        path: path.to_path_buf(),
+    };
+    state_dict(path, &root, &mut storages)
+}
+
+/// The legacy format's magic number, 0x1950a86a20f9469cfc6c, as pickle's LONG1 holds it.
+const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+/// The only protocol version the legacy format ever had.
+const LEGACY_PROTOCOL: i64 = 1001;
+
+struct LegacyStorages<'a> {
+    data: &'a [u8],
+    ranges: BTreeMap<String, std::ops::Range<usize>>,
+}
+
+impl Storages for LegacyStorages<'_> {
+    fn bytes(&mut self, key: &str, _field: &str) -> Result<std::borrow::Cow<'_, [u8]>> {
+        // Every key was located when the file was read.
+        let r = self.ranges.get(key).cloned().unwrap_or(0..0);
+        Ok(self.data[r].into())
     }
-    .run()?;
+}
+
+/// The legacy format: five things one after the other — a pickle of the magic number, one
+/// of the protocol version, one of `sys_info` (byte order, type sizes), the object's pickle
+/// (storages as persistent ids), a pickle of the storage keys in the order they follow;
+/// then each storage as its element count (little-endian i64) and its bytes.
+fn read_legacy(path: &Path) -> Result<StateDict> {
+    let data = std::fs::read(path).map_err(|e| io(path, e))?;
+    let bad = |field: &str, message: String| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        field: field.into(),
+        message,
+    };
+    let mut m = Machine::new(&data, 0, path, "pickle");
+    match m.run()? {
+        Value::Long(b) if b == LEGACY_MAGIC => {}
+        _ => {
+            return Err(bad(
+                "magic number",
+                "a pickle, but not a torch.save file (no legacy magic number)".into(),
+            ));
+        }
+    }
+    match m.run()? {
+        Value::Int(LEGACY_PROTOCOL) => {}
+        other => {
+            return Err(bad(
+                "protocol version",
+                format!("{other:?}, expected {LEGACY_PROTOCOL}"),
+            ));
+        }
+    }
+    if let Value::Dict(info) = m.run()? {
+        let little = info.iter().find_map(|(k, v)| match (k, v) {
+            (Value::Str(k), Value::Bool(b)) if k == "little_endian" => Some(*b),
+            _ => None,
+        });
+        if little == Some(false) {
+            return Err(bad(
+                "sys_info.little_endian",
+                "written on a big-endian machine; not read".into(),
+            ));
+        }
+    }
+    let root = m.run()?;
+    let kinds = std::mem::take(&mut m.storages);
+    let keys = match m.run()? {
+        Value::List(keys) => keys,
+        _ => return Err(bad("storage keys", "not a list".into())),
+    };
+    let mut pos = m.pos;
+    let mut ranges = BTreeMap::new();
+    for key in keys {
+        let Value::Str(key) = key else {
+            return Err(bad("storage keys", "a key is not a string".into()));
+        };
+        let Some(&kind) = kinds.get(&key) else {
+            return Err(bad(
+                &format!("storage {key}"),
+                "listed but never named by the pickle".into(),
+            ));
+        };
+        let field = format!("storage {key} at byte {pos}");
+        let n = data
+            .get(pos..pos + 8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            .ok_or_else(|| bad(&field, "truncated file".into()))?;
+        let len = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_mul(kind_size(kind)))
+            .filter(|&len| pos + 8 + len <= data.len())
+            .ok_or_else(|| {
+                bad(
+                    &field,
+                    format!(
+                        "{n} elements of {} bytes do not fit in the {} bytes left",
+                        kind_size(kind),
+                        data.len() - pos - 8
+                    ),
+                )
+            })?;
+        ranges.insert(key, pos + 8..pos + 8 + len);
+        pos += 8 + len;
+    }
+    if pos != data.len() {
+        return Err(bad(
+            &format!("byte {pos}"),
+            format!("{} bytes after the last storage", data.len() - pos),
+        ));
+    }
+    let mut storages = LegacyStorages {
+        data: &data,
+        ranges,
+    };
+    state_dict(path, &root, &mut storages)
+}
+
+/// The tensors of the state dict inside a checkpoint's root object.
+fn state_dict(path: &Path, root: &Value, storages: &mut dyn Storages) -> Result<StateDict> {
     // A checkpoint dict holds the state dict under `state_dict` (or `model`).
-    let dict = match &root {
+    let dict = match root {
         Value::Dict(d) => d.clone(),
         _ => {
             return Err(ModelError::Checkpoint {
@@ -511,15 +731,8 @@ pub fn read_checkpoint(path: &Path) -> Result<StateDict> {
         let (Value::Str(name), Value::Tensor(t)) = (k, v) else {
             continue;
         };
-        let entry = format!("{prefix}data/{}", t.key);
-        let mut raw = Vec::new();
-        zip.by_name(&entry)
-            .and_then(|mut e| e.read_to_end(&mut raw).map_err(Into::into))
-            .map_err(|e| ModelError::Checkpoint {
-                path: path.to_path_buf(),
-                field: format!("{name} ({entry})"),
-                message: e.to_string(),
-            })?;
+        let raw = storages.bytes(&t.key, &name)?;
+        let field = format!("{name} (storage {})", t.key);
         let esize = kind_size(t.kind);
         let numel = raw.len() / esize;
         let needed = if t.size.is_empty() {
@@ -536,11 +749,11 @@ pub fn read_checkpoint(path: &Path) -> Result<StateDict> {
         if (numel as i64) < needed && t.size.iter().all(|&s| s > 0) {
             return Err(ModelError::Checkpoint {
                 path: path.to_path_buf(),
-                field: format!("{name} ({entry})"),
+                field,
                 message: format!("storage holds {numel} elements, the tensor needs {needed}"),
             });
         }
-        let storage = Tensor::from_data_size(&raw, &[numel as i64], t.kind);
+        let storage = Tensor::from_data_size(&raw[..numel * esize], &[numel as i64], t.kind);
         let tensor = storage
             .as_strided(t.size.as_slice(), t.stride.as_slice(), Some(t.offset))
             .contiguous();

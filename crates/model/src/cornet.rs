@@ -517,7 +517,19 @@ pub fn parameter_counts(vs: &nn::VarStore) -> Vec<(String, i64)> {
 /// He-normal convolution weights, unit/zero batch norms — the official initialisation —
 /// drawn from torch's generator (seed it with `tch::manual_seed`).
 pub fn init_official(vs: &nn::VarStore) {
-    // In name order: the draws must not depend on a hash map's iteration order.
+    he_normal_in_name_order(vs, |name, t| {
+        if name.contains("norm") && name.ends_with(".weight") {
+            let _ = t.fill_(1.0);
+        } else if name.contains("norm") && name.ends_with(".bias") {
+            let _ = t.zero_();
+        }
+    });
+}
+
+/// Every 4-D `.weight` He-normal (fan-out: `std = sqrt(2 / (out · kh · kw))`), and `other`
+/// called on every other variable, in name order: the draws must not depend on a hash map's
+/// iteration order.
+pub(crate) fn he_normal_in_name_order(vs: &nn::VarStore, other: impl Fn(&str, &mut Tensor)) {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     tch::no_grad(|| {
@@ -525,12 +537,9 @@ pub fn init_official(vs: &nn::VarStore) {
             let size = t.size();
             if name.ends_with(".weight") && size.len() == 4 {
                 let n = (size[0] * size[2] * size[3]) as f64;
-                let std = (2.0 / n).sqrt();
-                let _ = t.normal_(0.0, std);
-            } else if name.contains("norm") && name.ends_with(".weight") {
-                let _ = t.fill_(1.0);
-            } else if name.contains("norm") && name.ends_with(".bias") {
-                let _ = t.zero_();
+                let _ = t.normal_(0.0, (2.0 / n).sqrt());
+            } else {
+                other(&name, &mut t);
             }
         }
     });

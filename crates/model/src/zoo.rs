@@ -1062,17 +1062,9 @@ impl ZooNet {
 /// He-normal (fan-out, as ResNet, VGG and MobileNet-v2 do), batch norms 1 and 0, biases 0;
 /// linear weights keep libtorch's default (PyTorch's).
 pub fn init(vs: &nn::VarStore) {
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    tch::no_grad(|| {
-        for (name, mut t) in vars {
-            let size = t.size();
-            if name.ends_with(".weight") && size.len() == 4 {
-                let n = (size[0] * size[2] * size[3]) as f64;
-                let _ = t.normal_(0.0, (2.0 / n).sqrt());
-            } else if size.len() == 1 && name.ends_with(".bias") && t.kind() == Kind::Float {
-                let _ = t.zero_();
-            }
+    crate::cornet::he_normal_in_name_order(vs, |name, t| {
+        if t.size().len() == 1 && name.ends_with(".bias") && t.kind() == Kind::Float {
+            let _ = t.zero_();
         }
     });
 }

@@ -8,7 +8,7 @@ the official dicarlolab/CORnet code), loaded from the installed package at run t
 hmax_v3_adj/local_timm/models/cornet.py carries the official one.)
 
 writes OUT_DIR/checkpoint.pth.tar (as torch.save writes official checkpoints: {'epoch',
-'state_dict' with `module.` keys, 'optimizer'}), OUT_DIR/images.npy (2 x 3 x 224 x 224) and
+'state_dict' with `module.` keys, 'optimizer'}; for Z in the legacy non-ZIP format), OUT_DIR/images.npy (2 x 3 x 224 x 224) and
 OUT_DIR/outputs.safetensors (every `<area>.output-t<k>`, `decoder.avgpool-t0`, `logits`).
 """
 import ast
@@ -52,8 +52,10 @@ opt.step()
 model.eval()
 
 state = {"module." + k: v for k, v in model.state_dict().items()}
+# CORnet-Z in the legacy (pre-1.6, non-ZIP) format, as the official 2018 checkpoints are.
 torch.save({"epoch": 43, "arch": f"CORnet_{arch}", "state_dict": state,
-            "optimizer": opt.state_dict()}, f"{out}/checkpoint.pth.tar")
+            "optimizer": opt.state_dict()}, f"{out}/checkpoint.pth.tar",
+           _use_new_zipfile_serialization=(arch != "Z"))
 
 images = torch.randn(2, 3, 224, 224, generator=g)
 np.save(f"{out}/images.npy", images.numpy())

@@ -313,3 +313,73 @@ fn matches_the_official_cornet_s() {
         "{err}"
     );
 }
+
+/// The legacy format (PyTorch 0.4–1.5; `_use_new_zipfile_serialization=False`) reads to the
+/// same tensors as the ZIP one: views into a shared storage, offsets, strides, every dtype a
+/// state dict holds; a truncated legacy file is refused, naming the storage.
+#[test]
+fn legacy_checkpoints_read_as_the_zip_format_does() {
+    let Some((py, _)) = pythons() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    run(
+        &py,
+        &[
+            "-c",
+            r#"
+import sys, torch
+from collections import OrderedDict
+g = torch.Generator().manual_seed(3)
+base = torch.randn(6, 5, generator=g)
+s = OrderedDict()
+s["module.w"] = base
+s["module.view"] = base[2:, 1:4]          # offset and strides into base's storage
+s["module.t"] = base.t()                   # transposed: a strided view
+s["module.h"] = torch.randn(3, generator=g).half()
+s["module.n"] = torch.tensor(7)            # BatchNorm's num_batches_tracked: int64, 0-d
+s["module.b"] = torch.tensor([True, False, True])
+s["module.d"] = torch.randn(2, 2, generator=g, dtype=torch.float64)
+ck = {"epoch": 3, "state_dict": s, "optimizer": {"state": {0: {"momentum_buffer": torch.ones(4)}}}}
+torch.save(ck, sys.argv[1] + "/zip.pth")
+torch.save(ck, sys.argv[1] + "/legacy.pth", _use_new_zipfile_serialization=False)
+"#,
+            d,
+        ],
+    );
+    let zip = read_checkpoint(&dir.path().join("zip.pth")).unwrap();
+    let legacy = read_checkpoint(&dir.path().join("legacy.pth")).unwrap();
+    let names: Vec<&str> = legacy.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(names, ["w", "view", "t", "h", "n", "b", "d"]);
+    assert_eq!(zip.len(), legacy.len());
+    for ((zn, zt), (ln, lt)) in zip.iter().zip(&legacy) {
+        assert_eq!(zn, ln);
+        assert_eq!(zt.kind(), lt.kind(), "{zn}");
+        assert_eq!(zt.size(), lt.size(), "{zn}");
+        assert!(zt.equal(lt), "{zn} differs");
+    }
+    let w = &legacy[0].1;
+    assert!(legacy[1].1.equal(&w.narrow(0, 2, 4).narrow(1, 1, 3)));
+    assert!(legacy[2].1.equal(&w.tr()));
+    assert_eq!(legacy[4].1.int64_value(&[]), 7);
+    // Cut the last storage short: refused, naming it; no tensors come back.
+    let bytes = std::fs::read(dir.path().join("legacy.pth")).unwrap();
+    let cut = dir.path().join("cut.pth");
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let err = read_checkpoint(&cut).unwrap_err().to_string();
+    assert!(
+        err.contains("cut.pth") && err.contains("storage") && err.contains("do not fit"),
+        "{err}"
+    );
+    // A pickle that is not a torch.save file.
+    let not = dir.path().join("plain.pkl");
+    run(
+        &py,
+        &[
+            "-c",
+            "import pickle,sys; pickle.dump({'a': 1}, open(sys.argv[1], 'wb'), protocol=2)",
+            not.to_str().unwrap(),
+        ],
+    );
+    let err = read_checkpoint(&not).unwrap_err().to_string();
+    assert!(err.contains("magic number"), "{err}");
+}

@@ -7,7 +7,8 @@ set every batch norm's affine parameters at random and its statistics from a ran
 (so that loading them is tested), and write to OUT_DIR/<arch>/:
   - weights.pth: torch.save(model.state_dict()) (ZIP format). Two variations test the
     importer's renames: resnet18's keys carry DataParallel's `module.` prefix, and
-    densenet121's dense layers use the pre-0.3 names (`norm.1`) torchvision's hub files have.
+    densenet121's dense layers use the pre-0.3 names (`norm.1`) torchvision's hub files have,
+    and mobilenet_v2 is saved in the legacy (pre-1.6, non-ZIP) format.
   - ref.safetensors: `input` (2 x 3 x R x R), `logits`, and `layer/<name>` for every listed
     layer, the output of the module of that name copied in a forward hook (as Brain-Score's
     PyTorch extractor copies it), in eval mode, fp32, CPU.
@@ -80,5 +81,7 @@ for spec in sys.argv[2:]:
             re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v
             for k, v in state.items()
         }
-    torch.save(state, os.path.join(d, "weights.pth"))
+    # mobilenet_v2 in the legacy format (PyTorch 0.4-1.5; torchvision's older hub files).
+    torch.save(state, os.path.join(d, "weights.pth"),
+               _use_new_zipfile_serialization=(arch != "mobilenet_v2"))
     print(arch, len(layers), "layers", tuple(logits.shape))
