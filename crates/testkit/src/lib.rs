@@ -3,6 +3,7 @@
 use std::io::Write;
 
 pub mod crosscheck;
+pub mod http;
 pub mod s3;
 pub mod slurm;
 

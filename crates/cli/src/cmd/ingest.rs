@@ -132,9 +132,11 @@ pub enum ManifestCmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Check DIR against a manifest: every listed file present with its size and blake3.
+    /// Check DIR against a manifest: every listed file present with its size and blake3 —
+    /// or, for a source manifest (`manifests/brainio.toml`, …), with every hash its
+    /// publisher gives.
     Verify {
-        /// The data root.
+        /// The data root (for a source manifest: the folder its files are in).
         dir: PathBuf,
         /// The manifest.
         manifest: PathBuf,
@@ -410,6 +412,25 @@ pub fn exec_manifest(g: &Global, a: &ManifestArgs) -> Result<ExitCode> {
             )?;
         }
         ManifestCmd::Verify { dir, manifest } => {
+            let text = std::fs::read_to_string(manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            if ventral_fetch::Sources::is_sources(&text) {
+                let m = ventral_fetch::Sources::parse(manifest, &text)?;
+                let mut report = VerifyReport { files: 0, bytes: 0 };
+                for f in &m.files {
+                    let c = ventral_fetch::verify_file(&dir.join(&f.path), &f.hashes, f.size)
+                        .with_context(|| match (&f.url, &m.manifest.manual) {
+                            (None, Some(manual)) => format!("{} ({manual})", f.path),
+                            _ => {
+                                format!("{} (`ventral fetch {}` gets it)", f.path, m.manifest.name)
+                            }
+                        })?;
+                    report.files += 1;
+                    report.bytes += c.size;
+                }
+                emit(g, &Verified(report))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let m = Manifest::read(manifest)?;
             emit(g, &Verified(m.verify(dir, manifest)?))?;
         }

@@ -5,6 +5,7 @@
 pub mod completions;
 pub mod dag;
 pub mod exec_stage;
+pub mod fetch;
 pub mod gc;
 pub mod ingest;
 pub mod kinds;
@@ -92,6 +93,9 @@ pub enum Cmd {
     Ingest(ingest::IngestArgs),
     /// Write our stores in the real formats (BrainIO netCDF4).
     Export(ingest::ExportArgs),
+    /// Download the paper's datasets and weights that `manifests/` names into `data/real/`,
+    /// each verified against its publisher's hash (resumes interrupted downloads).
+    Fetch(fetch::Args),
     /// Create or verify a dataset manifest (size and blake3 of every file).
     Manifest(ingest::ManifestArgs),
     /// CORnet weights: import official checkpoints, describe models.
@@ -134,6 +138,7 @@ impl Cmd {
             Cmd::Ingest(a) => ingest::exec_ingest(g, a),
             Cmd::Export(a) => ingest::exec_export(g, a),
             Cmd::Manifest(a) => ingest::exec_manifest(g, a),
+            Cmd::Fetch(a) => fetch::exec(g, a),
             Cmd::Model(a) => model::forward(g, model::action_of_model(a)),
             Cmd::Train(a) => model::forward(g, ventral::model_args::ModelAction::Train(a.clone())),
             Cmd::Eval(a) => model::forward(g, ventral::model_args::ModelAction::Eval(a.clone())),
