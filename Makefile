@@ -35,7 +35,7 @@ export VENTRAL_PYTHON := $(VENV)/bin/python
 export VENTRAL_CROSSCHECK_PYTHON := $(XVENV)/bin/python
 
 VENTRAL := $(CARGO_TARGET_DIR)/debug/ventral
-APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core chromium slurm-wlm munge
+APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core chromium slurm-wlm munge curl
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 REQ := lockfiles/requirements.txt
 VENV_STAMP := $(VENV)/.ventral-$(shell sha256sum $(REQ) | cut -c1-16)
@@ -119,6 +119,7 @@ bench: build
 	$(CARGO_TARGET_DIR)/debug/examples/bench_commit
 	$(CARGO_TARGET_DIR)/debug/examples/bench_slurm $(VENTRAL)
 	$(CARGO_TARGET_DIR)/debug/examples/bench_remote $(VENTRAL)
+	$(CARGO_TARGET_DIR)/debug/examples/bench_fetch $(VENTRAL)
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost

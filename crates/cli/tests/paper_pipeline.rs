@@ -406,9 +406,15 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     for f in ["lockfiles/requirements.txt", "Cargo.lock"] {
         ws.write(f, &std::fs::read_to_string(root.join(f)).unwrap());
     }
-    // A data root laid out as the real datasets are: BrainIO files + lookup.csv, an
-    // ILSVRC2012 tree, and a checkpoint that torch writes.
-    ws.ok(&["synth", "-o", "data/real"]);
+    // A server holding the files as their publishers do (BrainIO files, CIFAR-100's
+    // tarball, checkpoints that torch writes), and an ILSVRC2012 tree placed by hand.
+    ws.ok(&["synth", "-o", "served"]);
+    std::fs::create_dir_all(ws.path().join("data/real")).unwrap();
+    std::fs::rename(
+        ws.path().join("served/ILSVRC2012"),
+        ws.path().join("data/real/ILSVRC2012"),
+    )
+    .unwrap();
     let fixtures = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
     )
@@ -449,11 +455,37 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
             ],
         );
     };
-    checkpoint("CORnet-S", "data/real/cornet_s_epoch43.pth.tar");
+    checkpoint("CORnet-S", "served/cornet_s_epoch43.pth.tar");
     // The zoo's baselines, as torchvision's checkpoints come.
     for net in ["alexnet", "resnet18", "mobilenet_v2"] {
-        checkpoint(net, &format!("data/real/models/{net}.pth"));
+        checkpoint(net, &format!("served/models/{net}.pth"));
     }
+    let served = ws.path().join("served");
+    let st = std::process::Command::new("tar")
+        .current_dir(&served)
+        .args(["czf", "cifar-100-binary.tar.gz", "cifar-100-binary"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(served.join("cifar-100-binary")).unwrap();
+    let server = ventral_testkit::http::Server::start(&served);
+    write_manifests(&ws, &served, server.url());
+    // `ventral fetch --all` lays out data/real as the real profile reads it.
+    let fetched = ws.json(&["fetch", "--all", "--json"]);
+    assert!(
+        fetched["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] == "fetched"),
+        "{fetched}"
+    );
+    assert!(
+        ws.path()
+            .join("data/real/cifar-100-binary/train.bin")
+            .is_file()
+    );
+    assert!(ws.path().join("data/real/brainio/lookup.csv").is_file());
     let r = ws.json(&["run", "--profile", "real", "--json"]);
     let mut ran = ws.ran(&r);
     ran.sort();
@@ -470,4 +502,71 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     assert!(report.contains("| AlexNet (real data) |"), "{report}");
     // The lockfile of the real profile is its own.
     assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
+}
+
+fn sum(tool: &str, path: &std::path::Path) -> String {
+    let o = std::process::Command::new(tool).arg(path).output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Source manifests for the files under `served` (as `manifests/` has them for the
+/// publishers' servers), pointing at `url`: BrainIO rows from the served `lookup.csv`.
+fn write_manifests(ws: &Ws, served: &std::path::Path, url: &str) {
+    let head = |name: &str, to: &str| {
+        format!(
+            "[manifest]\nformat = \"ventral-sources v1\"\nname = \"{name}\"\n\
+             description = \"test\"\nto = \"{to}\"\nsource = \"the test's server\"\n"
+        )
+    };
+    let lookup = std::fs::read_to_string(served.join("brainio/lookup.csv")).unwrap();
+    let mut files: std::collections::BTreeMap<String, Vec<Vec<String>>> = Default::default();
+    for line in lookup.lines().skip(1) {
+        let c: Vec<String> = line.split(',').map(str::to_string).collect();
+        files.entry(c[4].clone()).or_default().push(c);
+    }
+    let mut m = head("brainio", "brainio");
+    for (file, rows) in &files {
+        let ids: Vec<String> = rows.iter().map(|r| format!("\"{}\"", r[0])).collect();
+        let r = &rows[0];
+        m.push_str(&format!(
+            "\n[[file]]\npath = \"{file}\"\nurl = \"{url}/brainio/{file}\"\nsha1 = \"{}\"\n\
+             [file.brainio]\nidentifiers = [{}]\npublished_identifier = \"{}\"\n\
+             lookup_type = \"{}\"\nclass = \"{}\"\n{}",
+            r[5],
+            ids.join(", "),
+            r[0],
+            r[1],
+            r[2],
+            if r[6].is_empty() {
+                String::new()
+            } else {
+                format!("stimulus_set_identifier = \"{}\"\n", r[6])
+            }
+        ));
+    }
+    ws.write("manifests/brainio.toml", &m);
+    let mut m = head("weights", ".");
+    for f in [
+        "cornet_s_epoch43.pth.tar",
+        "models/alexnet.pth",
+        "models/resnet18.pth",
+        "models/mobilenet_v2.pth",
+    ] {
+        m.push_str(&format!(
+            "\n[[file]]\npath = \"{f}\"\nurl = \"{url}/{f}\"\nsha1 = \"{}\"\n",
+            sum("sha1sum", &served.join(f))
+        ));
+    }
+    ws.write("manifests/weights.toml", &m);
+    let m = format!(
+        "{}\n[[file]]\npath = \"cifar-100-binary.tar.gz\"\nurl = \"{url}/cifar-100-binary.tar.gz\"\n\
+         md5 = \"{}\"\nunpack = \"tar.gz\"\n",
+        head("cifar100", "."),
+        sum("md5sum", &served.join("cifar-100-binary.tar.gz"))
+    );
+    ws.write("manifests/cifar100.toml", &m);
 }

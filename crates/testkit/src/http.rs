@@ -150,14 +150,14 @@ fn serve(
             _ => None,
         }
     };
-    let Ok(data) = std::fs::read(&file)
-        .map_err(|_| ())
-        .and_then(|d| if file.is_file() { Ok(d) } else { Err(()) })
-    else {
+    let opened = std::fs::File::open(&file)
+        .ok()
+        .filter(|_| file.is_file())
+        .and_then(|f| f.metadata().ok().map(|m| (f, m.len())));
+    let Some((data, len)) = opened else {
         out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
         return Ok(());
     };
-    let len = data.len() as u64;
     let (status, start, end) = match range {
         Some((a, b)) if a < len => (
             "206 Partial Content",
@@ -185,19 +185,18 @@ fn serve(
     if method == "HEAD" {
         return Ok(());
     }
-    let body = &data[start as usize..end as usize];
-    let body = match drop_at {
-        Some(n) => &body[..(n as usize).min(body.len())],
-        None => body,
-    };
+    let stop = drop_at.map_or(end, |n| (start + n).min(end));
     let r = rate.load(Ordering::SeqCst);
-    if r == 0 {
-        out.write_all(body)?;
-    } else {
-        // In slices of a tenth of a second's worth.
-        let step = (r / 10).max(1) as usize;
-        for c in body.chunks(step) {
-            out.write_all(c)?;
+    // In slices of a tenth of a second's worth when throttled, else of 1 MiB.
+    let step = if r == 0 { 1 << 20 } else { (r / 10).max(1) };
+    let mut buf = vec![0u8; step as usize];
+    let mut pos = start;
+    while pos < stop {
+        let n = step.min(stop - pos) as usize;
+        std::os::unix::fs::FileExt::read_exact_at(&data, &mut buf[..n], pos)?;
+        out.write_all(&buf[..n])?;
+        pos += n as u64;
+        if r > 0 {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
