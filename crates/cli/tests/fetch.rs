@@ -25,21 +25,11 @@ fn bytes(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn sha1_hex(path: &Path) -> String {
-    let o = Command::new("sha1sum").arg(path).output().unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    common::digest_with("sha1sum", path)
 }
 
 fn md5_hex(path: &Path) -> String {
-    let o = Command::new("md5sum").arg(path).output().unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    common::digest_with("md5sum", path)
 }
 
 /// A served folder with `big.bin` (8 MiB) and `small.txt`, and a manifest `t` for them.

@@ -504,15 +504,6 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
 }
 
-fn sum(tool: &str, path: &std::path::Path) -> String {
-    let o = std::process::Command::new(tool).arg(path).output().unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// Source manifests for the files under `served` (as `manifests/` has them for the
 /// publishers' servers), pointing at `url`: BrainIO rows from the served `lookup.csv`.
 fn write_manifests(ws: &Ws, served: &std::path::Path, url: &str) {
@@ -558,7 +549,7 @@ fn write_manifests(ws: &Ws, served: &std::path::Path, url: &str) {
     ] {
         m.push_str(&format!(
             "\n[[file]]\npath = \"{f}\"\nurl = \"{url}/{f}\"\nsha1 = \"{}\"\n",
-            sum("sha1sum", &served.join(f))
+            common::digest_with("sha1sum", &served.join(f))
         ));
     }
     ws.write("manifests/weights.toml", &m);
@@ -566,7 +557,7 @@ fn write_manifests(ws: &Ws, served: &std::path::Path, url: &str) {
         "{}\n[[file]]\npath = \"cifar-100-binary.tar.gz\"\nurl = \"{url}/cifar-100-binary.tar.gz\"\n\
          md5 = \"{}\"\nunpack = \"tar.gz\"\n",
         head("cifar100", "."),
-        sum("md5sum", &served.join("cifar-100-binary.tar.gz"))
+        common::digest_with("md5sum", &served.join("cifar-100-binary.tar.gz"))
     );
     ws.write("manifests/cifar100.toml", &m);
 }

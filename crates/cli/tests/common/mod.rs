@@ -269,3 +269,13 @@ impl Drop for OtherFs {
         }
     }
 }
+
+/// The hex digest `tool` (`sha1sum`, `md5sum`, …) prints for `path`.
+pub fn digest_with(tool: &str, path: &Path) -> String {
+    let o = Command::new(tool).arg(path).output().expect(tool);
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
