@@ -120,6 +120,7 @@ bench: build
 	$(CARGO_TARGET_DIR)/debug/examples/bench_slurm $(VENTRAL)
 	$(CARGO_TARGET_DIR)/debug/examples/bench_remote $(VENTRAL)
 	$(CARGO_TARGET_DIR)/debug/examples/bench_fetch $(VENTRAL)
+	bash bench/stages.sh $(VENTRAL)
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost

@@ -32,6 +32,11 @@ pub struct RunRecord {
     pub finished_unix: u64,
     /// The host it ran on.
     pub host: String,
+    /// The peak resident memory of the process that ran it (with its children), in bytes,
+    /// where the stage had a process of its own (`exec-stage`: the Slurm and process
+    /// executors); none for a stage run in the engine's process beside others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Something wrong that [`Store::verify`] or [`Store::check_tree`] found.
@@ -787,6 +792,7 @@ mod tests {
             duration_s: 0.0,
             finished_unix: 0,
             host: "h".into(),
+            peak_rss_bytes: None,
         };
         s.put_run(&rec).unwrap();
         let report = s.verify().unwrap();

@@ -32,6 +32,9 @@ pub enum ExecutorKind {
     Local,
     /// `sbatch` job arrays of `ventral exec-stage KEY`.
     Slurm,
+    /// Every stage in a `ventral exec-stage KEY` process of its own on this machine
+    /// (isolation, and each stage's peak memory in its run record).
+    Process,
 }
 
 impl std::str::FromStr for ExecutorKind {
@@ -40,7 +43,10 @@ impl std::str::FromStr for ExecutorKind {
         match s {
             "local" => Ok(ExecutorKind::Local),
             "slurm" => Ok(ExecutorKind::Slurm),
-            other => Err(format!("`{other}` is not an executor (local or slurm)")),
+            "process" => Ok(ExecutorKind::Process),
+            other => Err(format!(
+                "`{other}` is not an executor (local, process or slurm)"
+            )),
         }
     }
 }

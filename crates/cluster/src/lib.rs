@@ -2,7 +2,8 @@
 //!
 //! The engine (`ventral-dag`) stays the scheduler of the DAG: it decides which stages are
 //! ready, writes each one's [`ventral_dag::Job`] under the store and hands it to an
-//! [`ventral_dag::Executor`]. The [`slurm::SlurmExecutor`] submits the ready jobs to Slurm as
+//! [`ventral_dag::Executor`]. The [`process::ProcessExecutor`] runs each job as a
+//! `ventral exec-stage KEY` process on this machine; the [`slurm::SlurmExecutor`] submits the ready jobs to Slurm as
 //! job arrays of `ventral exec-stage KEY`, and decides completion from the store (the result
 //! the node wrote and the output tree it stored), using `squeue` only to notice jobs that
 //! died. The workspace's `ventral.toml` ([`config`]) chooses the executor and its settings.
@@ -13,11 +14,13 @@
 
 pub mod config;
 pub mod interrupt;
+pub mod process;
 pub mod slurm;
 
 use std::path::PathBuf;
 
 pub use config::{ExecutorConfig, ExecutorKind, RemoteConfig, WorkspaceConfig};
+pub use process::ProcessExecutor;
 pub use slurm::{JobRecord, SlurmExecutor};
 
 /// What can go wrong outside a stage's own work.

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use ventral_cas::{Digest, Store};
-use ventral_dag::{DagError, Executor, Job, Resources};
+use ventral_dag::{DagError, Executed, Executor, Job, Resources};
 
 use crate::config::ExecutorConfig;
 use crate::{ClusterError, Result, interrupt};
@@ -120,6 +120,16 @@ pub fn finished_output(store: &Store, key: &Digest) -> Option<Digest> {
     let b = std::fs::read(store.job_result_path(key)).ok()?;
     let r: Result = serde_json::from_slice(&b).ok()?;
     (r.key == *key && store.check_tree(&r.output).is_empty()).then_some(r.output)
+}
+
+/// The peak memory the node's `exec-stage` measured for `key` (its `KEY.result.json`).
+pub fn result_peak(store: &Store, key: &Digest) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Result {
+        peak_rss_bytes: Option<u64>,
+    }
+    let b = std::fs::read(store.job_result_path(key)).ok()?;
+    serde_json::from_slice::<Result>(&b).ok()?.peak_rss_bytes
 }
 
 /// How Slurm's state of a task reads for us.
@@ -361,7 +371,7 @@ fn sacct_state(id: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn log_tail(path: &Path, n: usize) -> String {
+pub(crate) fn log_tail(path: &Path, n: usize) -> String {
     match std::fs::read(path) {
         Ok(b) => {
             let text = String::from_utf8_lossy(&b);
@@ -482,16 +492,24 @@ impl Drop for SlurmExecutor {
 }
 
 impl Executor for SlurmExecutor {
-    fn execute(&self, job: &Job, progress: &(dyn Fn(&str) + Sync)) -> ventral_dag::Result<Digest> {
+    fn execute(
+        &self,
+        job: &Job,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> ventral_dag::Result<Executed> {
         let sh = &self.shared;
         let key = job.key;
         let fail = |message: String| DagError::StageFailed {
             stage: job.stage.clone(),
             message,
         };
+        let executed = |output: Digest| Executed {
+            output,
+            peak_rss_bytes: result_peak(&sh.store, &key),
+        };
         if let Some(d) = finished_output(&sh.store, &key) {
             progress("its result is already in the store (a task of an earlier driver)");
-            return Ok(d);
+            return Ok(executed(d));
         }
         let adopted = sh.adoptable(&key);
         {
@@ -557,7 +575,7 @@ impl Executor for SlurmExecutor {
                 for n in &notes {
                     progress(n);
                 }
-                return r.map_err(fail);
+                return r.map(executed).map_err(fail);
             }
             if !notes.is_empty() {
                 drop(st);

@@ -464,8 +464,27 @@ pub trait RemoteCache: Sync {
 /// Runs jobs. The local executor runs them in this process; a cluster executor submits
 /// `ventral exec-stage KEY` and reads back the output digest.
 pub trait Executor: Sync {
-    /// Execute `job` and return its output tree.
-    fn execute(&self, job: &Job, progress: &(dyn Fn(&str) + Sync)) -> Result<Digest>;
+    /// Execute `job` and return its output tree (and what was measured of the run).
+    fn execute(&self, job: &Job, progress: &(dyn Fn(&str) + Sync)) -> Result<Executed>;
+}
+
+/// What an executor returns for a job.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Executed {
+    /// The output tree.
+    pub output: Digest,
+    /// The peak resident memory of the stage's own process (with its children), where it
+    /// had one.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl From<Digest> for Executed {
+    fn from(output: Digest) -> Self {
+        Executed {
+            output,
+            peak_rss_bytes: None,
+        }
+    }
 }
 
 /// Runs each job in this process.
@@ -477,8 +496,9 @@ pub struct LocalExecutor<'a> {
 }
 
 impl Executor for LocalExecutor<'_> {
-    fn execute(&self, job: &Job, progress: &(dyn Fn(&str) + Sync)) -> Result<Digest> {
-        execute_job(self.store, self.registry, job, progress)
+    fn execute(&self, job: &Job, progress: &(dyn Fn(&str) + Sync)) -> Result<Executed> {
+        // In the engine's process beside other stages: no memory figure of its own.
+        execute_job(self.store, self.registry, job, progress).map(Executed::from)
     }
 }
 
@@ -1350,7 +1370,10 @@ impl<'a> Engine<'a> {
         ventral_cas::atomic_write(&self.ws.store.job_path(&key), &job_json)?;
         let name = s.name.clone();
         let report = move |m: &str| progress.message(&name, m);
-        let output = executor.execute(&job, &report)?;
+        let Executed {
+            output,
+            peak_rss_bytes,
+        } = executor.execute(&job, &report)?;
         // The inputs must be what they were when the stage started.
         let after = self.resolve(i, deps)?;
         for (k, list) in &after.digests {
@@ -1373,6 +1396,7 @@ impl<'a> Engine<'a> {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             host: ventral_cas::hostname(),
+            peak_rss_bytes,
         };
         self.ws.store.put_run(&record)?;
         if let Some(remote) = remote

@@ -20,8 +20,8 @@ pub mod pipeline;
 pub mod resources;
 
 pub use engine::{
-    Action, Engine, Executor, Job, LocalExecutor, NoProgress, Progress, Reason, RemoteCache,
-    RunOptions, RunReport, StageOutcome, StageStatus, Status, Workspace, execute_job,
+    Action, Engine, Executed, Executor, Job, LocalExecutor, NoProgress, Progress, Reason,
+    RemoteCache, RunOptions, RunReport, StageOutcome, StageStatus, Status, Workspace, execute_job,
 };
 pub use error::{DagError, Result};
 pub use graph::Graph;

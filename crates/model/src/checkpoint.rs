@@ -735,28 +735,47 @@ fn state_dict(path: &Path, root: &Value, storages: &mut dyn Storages) -> Result<
         let field = format!("{name} (storage {})", t.key);
         let esize = kind_size(t.kind);
         let numel = raw.len() / esize;
-        let needed = if t.size.is_empty() {
-            t.offset + 1
-        } else {
-            t.offset
-                + t.size
-                    .iter()
-                    .zip(&t.stride)
-                    .map(|(s, st)| (s - 1).max(0) * st)
-                    .sum::<i64>()
-                + 1
+        let bad = |message: String| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            field: field.clone(),
+            message,
         };
-        if (numel as i64) < needed && t.size.iter().all(|&s| s > 0) {
-            return Err(ModelError::Checkpoint {
-                path: path.to_path_buf(),
-                field,
-                message: format!("storage holds {numel} elements, the tensor needs {needed}"),
+        if t.size.len() != t.stride.len()
+            || t.offset < 0
+            || t.size.iter().chain(&t.stride).any(|&x| x < 0)
+        {
+            return Err(bad(format!(
+                "impossible tensor: size {:?}, stride {:?}, offset {}",
+                t.size, t.stride, t.offset
+            )));
+        }
+        // The last element's index, in checked arithmetic (a hostile file may overflow it).
+        let last = t
+            .size
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |acc, (&s, &st)| {
+                (s - 1)
+                    .max(0)
+                    .checked_mul(st)
+                    .and_then(|x| acc.checked_add(x))
             });
+        let empty = t.size.contains(&0);
+        match last {
+            Some(l) if empty || l < numel as i64 => {}
+            Some(l) => {
+                return Err(bad(format!(
+                    "storage holds {numel} elements, the tensor needs {}",
+                    l + 1
+                )));
+            }
+            None => return Err(bad("tensor extent overflows".into())),
         }
         let storage = Tensor::from_data_size(&raw[..numel * esize], &[numel as i64], t.kind);
         let tensor = storage
-            .as_strided(t.size.as_slice(), t.stride.as_slice(), Some(t.offset))
-            .contiguous();
+            .f_as_strided(t.size.as_slice(), t.stride.as_slice(), Some(t.offset))
+            .and_then(|v| v.f_contiguous())
+            .map_err(|e| bad(e.to_string()))?;
         let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
         out.push((name, tensor));
     }

@@ -383,3 +383,59 @@ torch.save(ck, sys.argv[1] + "/legacy.pth", _use_new_zipfile_serialization=False
     let err = read_checkpoint(&not).unwrap_err().to_string();
     assert!(err.contains("magic number"), "{err}");
 }
+
+/// A hostile checkpoint (sizes and strides that overflow, negative strides, a view past its
+/// storage) is refused with an error naming the tensor; nothing panics or aborts.
+#[test]
+fn hostile_tensor_geometry_is_refused_not_a_crash() {
+    let Some((py, _)) = pythons() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    run(
+        &py,
+        &[
+            "-c",
+            r#"
+import pickle, sys, zipfile, collections, torch
+class Storage:  # stands for torch.FloatStorage in the persistent id
+    pass
+class T:
+    def __init__(self, size, stride, offset):
+        self.a = (size, stride, offset)
+    def __reduce__(self):
+        size, stride, offset = self.a
+        return (torch._utils._rebuild_tensor_v2,
+                (Storage(), offset, size, stride, False, collections.OrderedDict()))
+class P(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Storage):
+            return ("storage", torch.FloatStorage, "0", "cpu", 4)
+        return None
+cases = {"overflow": ((1 << 62, 4), (1 << 62, 1), 0),
+         "negative": ((2, 2), (-2, 1), 0),
+         "past_end": ((2, 2), (2, 1), 1)}
+for name, (size, stride, offset) in cases.items():
+    import io
+    b = io.BytesIO()
+    P(b, protocol=2).dump({"w": T(size, stride, offset)})
+    with zipfile.ZipFile(f"{sys.argv[1]}/{name}.pth", "w") as z:
+        z.writestr("archive/data.pkl", b.getvalue())
+        z.writestr("archive/data/0", b"\0" * 16)
+"#,
+            d,
+        ],
+    );
+    for (name, want) in [
+        ("overflow", "overflows"),
+        ("negative", "impossible tensor"),
+        ("past_end", "storage holds 4 elements"),
+    ] {
+        let err = read_checkpoint(&dir.path().join(format!("{name}.pth")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(want) && err.contains("w (storage 0)"),
+            "{name}: {err}"
+        );
+    }
+}

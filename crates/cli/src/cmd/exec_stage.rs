@@ -21,6 +21,21 @@ struct Executed {
     key: Digest,
     stage: String,
     output: Digest,
+    /// This process's peak resident memory, or its children's if larger (a model stage's
+    /// `ventral-torch` worker, a `cmd` stage's shell), in bytes.
+    peak_rss_bytes: Option<u64>,
+}
+
+/// The larger of this process's and its waited-for children's peak resident set, in bytes.
+fn peak_rss() -> Option<u64> {
+    let max_kib = |who| {
+        // SAFETY: getrusage fills the struct it is given; a zeroed rusage is valid.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        (unsafe { libc::getrusage(who, &mut u) } == 0).then_some(u.ru_maxrss.max(0) as u64)
+    };
+    let own = max_kib(libc::RUSAGE_SELF)?;
+    let children = max_kib(libc::RUSAGE_CHILDREN).unwrap_or(0);
+    Some(own.max(children) * 1024)
 }
 
 impl Output for Executed {
@@ -54,6 +69,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
         key,
         stage: job.stage.clone(),
         output,
+        peak_rss_bytes: peak_rss(),
     };
     ventral_cas::atomic_write(
         &ctx.ws.store.job_result_path(&key),

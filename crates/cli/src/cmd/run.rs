@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::ffi::OsString;
 
 use anyhow::{Context, Result};
-use ventral_cluster::{ExecutorKind, SlurmExecutor};
+use ventral_cluster::{ExecutorKind, ProcessExecutor, SlurmExecutor};
 use ventral_dag::{
     Action, Engine, Executor, LocalExecutor, NoProgress, Registry, RunOptions, RunReport,
 };
@@ -28,9 +28,10 @@ pub struct Args {
     /// Say what would run, and why, without running anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where stages run: `local` (this process) or `slurm` (`sbatch` job arrays of
-    /// `ventral exec-stage`). Default: `[executor] kind` of the workspace's `ventral.toml`,
-    /// else local.
+    /// Where stages run: `local` (this process), `process` (each stage in a `ventral
+    /// exec-stage` process of its own: isolated, its peak memory recorded) or `slurm`
+    /// (`sbatch` job arrays of `ventral exec-stage`). Default: `[executor] kind` of the
+    /// workspace's `ventral.toml`, else local.
     #[arg(long, value_name = "KIND")]
     pub executor: Option<ventral_cluster::ExecutorKind>,
     /// Resubmissions of a Slurm task lost to a node failure or preemption (default:
@@ -111,8 +112,23 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
         registry,
     };
     let slurm;
+    let process;
+    let ventral_command = || -> Result<Vec<OsString>> {
+        let exe = std::env::current_exe().context("finding the ventral binary")?;
+        Ok(vec![
+            exe.into(),
+            "--workspace".into(),
+            ctx.ws.root.clone().into(),
+            "--store".into(),
+            ctx.ws.store.root().to_path_buf().into(),
+        ])
+    };
     let executor: &dyn Executor = match kind {
         ExecutorKind::Local => &local,
+        ExecutorKind::Process => {
+            process = ProcessExecutor::new(ctx.ws.store.clone(), ventral_command()?);
+            &process
+        }
         ExecutorKind::Slurm => {
             let mut cfg = config.executor.clone();
             if let Some(r) = a.retries {
@@ -120,14 +136,7 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
             }
             // Stages wait on Slurm, not on this machine's cores.
             opts.jobs = cfg.max_jobs;
-            let exe = std::env::current_exe().context("finding the ventral binary to submit")?;
-            let command: Vec<OsString> = vec![
-                exe.into(),
-                "--workspace".into(),
-                ctx.ws.root.clone().into(),
-                "--store".into(),
-                ctx.ws.store.root().to_path_buf().into(),
-            ];
+            let command = ventral_command()?;
             ventral_cluster::interrupt::install();
             slurm = SlurmExecutor::new(cfg, ctx.ws.store.clone(), command)
                 .context("starting the Slurm executor")?;

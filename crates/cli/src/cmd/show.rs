@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ventral_cas::{Damage, Digest, TreeEntry};
+use ventral_cas::{Damage, Digest, RunRecord, TreeEntry};
 use ventral_dag::{DagError, LockInput, Lockfile, Params};
 
 use super::{Ctx, Global, Output, emit};
@@ -44,6 +44,8 @@ struct Details {
     inputs: BTreeMap<String, Vec<LockInput>>,
     files: Option<Vec<TreeEntry>>,
     damage: Vec<Damage>,
+    /// The store's record of the run that made the output: seconds, host, peak memory.
+    run: Option<RunRecord>,
 }
 
 impl Output for Shown {
@@ -63,6 +65,7 @@ impl Output for Shown {
                     path,
                     files,
                     damage,
+                    run,
                     ..
                 } = d.as_ref();
                 let mut l = vec![
@@ -75,6 +78,12 @@ impl Output for Shown {
                 l.push(format!("key     {key}"));
                 l.push(format!("output  {output}"));
                 l.push(format!("path    {}", path.display()));
+                if let Some(r) = run {
+                    let peak = r.peak_rss_bytes.map_or(String::new(), |b| {
+                        format!(", peak memory {:.1} MiB", b as f64 / (1 << 20) as f64)
+                    });
+                    l.push(format!("ran     {:.2} s on {}{peak}", r.duration_s, r.host));
+                }
                 if let Some(files) = files {
                     let total: u64 = files.iter().map(|e| e.size).sum();
                     l.push(format!(
@@ -142,6 +151,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
                 .ok()
                 .map(|t| t.entries),
             damage: ctx.ws.store.check_tree(&entry.output),
+            run: ctx.ws.store.get_run(&entry.key).ok().flatten(),
         })),
     };
     emit(g, &shown)?;
