@@ -324,3 +324,75 @@ fn on_s3_a_second_workspace_restores_everything_corruption_is_caught_and_concurr
     let r = run(&d, &["run"]);
     assert!(actions(&r).iter().all(|(_, a)| a == "restored"), "{r}");
 }
+
+/// `ventral remote verify` re-hashes everything and names what is wrong; `ventral remote gc`
+/// keeps what the lockfiles name (and anything of the last day) and drops the rest.
+#[test]
+fn remote_verify_finds_damage_and_gc_keeps_only_what_lockfiles_name() {
+    let s = setup();
+    let a = ws(&s, true);
+    a.ok(&["run"]);
+    let v = a.json(&["remote", "verify", "--json"]);
+    assert_eq!(v["records"], 3, "{v}");
+    assert!(v["objects"].as_u64().unwrap() >= 6, "{v}");
+    assert!(v["corrupt"].as_array().unwrap().is_empty(), "{v}");
+    // A new version of `c`: its old record and files are no lockfile's any more.
+    let text = pipeline(&s.counter).replace("wc -l <", "wc -c <");
+    a.write("pipelines/p.toml", &text);
+    a.ok(&["run"]);
+    assert_eq!(a.json(&["remote", "verify", "--json"])["records"], 4);
+    // Everything of the last day stays.
+    let g = a.json(&["remote", "gc", "--json"]);
+    assert_eq!(g["records_removed"], 0, "{g}");
+    assert_eq!(g["objects_removed"], 0, "{g}");
+    // Two days later:
+    let st = std::process::Command::new("find")
+        .arg(&s.remote)
+        .args([
+            "-type",
+            "f",
+            "-exec",
+            "touch",
+            "-d",
+            "2 days ago",
+            "{}",
+            "+",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let before = remote_objects(&s).len();
+    let g = a.json(&["remote", "gc", "--dry-run", "--json"]);
+    assert_eq!(g["records_removed"], 1, "{g}");
+    assert!(g["objects_removed"].as_u64().unwrap() >= 2, "{g}");
+    assert_eq!(
+        remote_objects(&s).len(),
+        before,
+        "a dry run removed something"
+    );
+    let g = a.json(&["remote", "gc", "--json"]);
+    assert_eq!(g["records_removed"], 1, "{g}");
+    let v = a.json(&["remote", "verify", "--json"]);
+    assert_eq!(v["records"], 3, "{v}");
+    assert!(v["incomplete"].as_array().unwrap().is_empty(), "{v}");
+    // A second workspace still restores everything the lockfile names.
+    let b = ws(&s, true);
+    b.write("pipelines/p.toml", &text);
+    let r = b.json(&["run"]);
+    assert!(actions(&r).iter().all(|(_, a)| a == "restored"), "{r}");
+    // A damaged object: named, removed, and the records that need it are incomplete.
+    let victim = remote_objects(&s)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&victim, &bytes).unwrap();
+    let o = a.run(&["remote", "verify"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    assert!(t.contains("CORRUPT") && t.contains(&name), "{t}");
+    assert!(t.contains("INCOMPLETE"), "{t}");
+    assert!(!victim.exists());
+}

@@ -111,6 +111,49 @@ pub struct PullReport {
     pub seconds: f64,
 }
 
+/// What [`Remote::verify`] found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VerifyReport {
+    /// Run records read.
+    pub records: usize,
+    /// Objects re-hashed.
+    pub objects: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Objects that do not hash to their name (removed from the remote where allowed).
+    pub corrupt: Vec<String>,
+    /// Run records that are not records of their key.
+    pub bad_records: Vec<String>,
+    /// Run records whose tree manifest or files are missing: `key: what` (a pull of them
+    /// fails and the stage runs locally; the next push of the key uploads what is missing).
+    pub incomplete: Vec<String>,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// What [`Remote::gc`] removed (or would remove).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct GcReport {
+    /// Run records kept.
+    pub records_kept: usize,
+    /// Run records removed.
+    pub records_removed: usize,
+    /// Objects kept (reachable from a kept record, or younger than the grace period).
+    pub objects_kept: usize,
+    /// Objects removed.
+    pub objects_removed: usize,
+    /// Bytes removed.
+    pub bytes_removed: u64,
+    /// Bytes that remain.
+    pub bytes_kept: u64,
+    /// Nothing was removed: this is what would go.
+    pub dry_run: bool,
+}
+
+/// Objects younger than this are never collected: a push may have uploaded them and not yet
+/// its run record.
+pub const GC_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// One remote.
 pub struct Remote {
     name: String,
@@ -219,20 +262,22 @@ impl Remote {
 
     /// The remote's run record for `key`, if it has one.
     pub fn get_record(&self, key: &Digest) -> Result<Option<RunRecord>> {
+        self.rt.block_on(self.fetch_record(key))
+    }
+
+    async fn fetch_record(&self, key: &Digest) -> Result<Option<RunRecord>> {
         let path = self.run(key);
-        self.rt.block_on(async {
-            let bytes = match self.store.get(&path).await {
-                Ok(r) => r.bytes().await.map_err(self.err("read", &path))?,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(self.err("read", &path)(e)),
-            };
-            let rec: RunRecord = serde_json::from_slice(&bytes)
-                .map_err(|e| self.corrupt(&path, format!("not a run record: {e}")))?;
-            if rec.key != *key {
-                return Err(self.corrupt(&path, format!("names key {}", rec.key)));
-            }
-            Ok(Some(rec))
-        })
+        let bytes = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await.map_err(self.err("read", &path))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.err("read", &path)(e)),
+        };
+        let rec: RunRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| self.corrupt(&path, format!("not a run record: {e}")))?;
+        if rec.key != *key {
+            return Err(self.corrupt(&path, format!("names key {}", rec.key)));
+        }
+        Ok(Some(rec))
     }
 
     /// Upload the result `rec` from `local`: its objects (those the remote lacks), its tree
@@ -349,7 +394,13 @@ impl Remote {
     }
 
     /// Download an object, hashing it on arrival, into `dest`; a mismatch is corruption.
-    async fn download_object(&self, d: &Digest, dest: &Path, bytes: &AtomicU64) -> Result<()> {
+    async fn download_object(
+        &self,
+        d: &Digest,
+        dest: &Path,
+        bytes: &AtomicU64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<()> {
         use std::io::Write;
         let path = self.object(d);
         let r = self
@@ -365,6 +416,7 @@ impl Remote {
             h.update(&chunk);
             f.write_all(&chunk).map_err(io(dest))?;
             bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            progress(chunk.len() as u64);
         }
         let got = Digest(*h.finalize().as_bytes());
         if got != *d {
@@ -387,9 +439,196 @@ impl Remote {
         Ok(())
     }
 
+    /// Every object and run record under a prefix (`objects` or `runs`): name, size, age.
+    async fn list(&self, under: &str) -> Result<Vec<(ObjPath, u64, std::time::Duration)>> {
+        let prefix = self.prefix.clone().join(under);
+        let now = std::time::SystemTime::now();
+        self.store
+            .list(Some(&prefix))
+            .map_ok(|m| {
+                let age = now
+                    .duration_since(std::time::SystemTime::from(m.last_modified))
+                    .unwrap_or_default();
+                (m.location, m.size, age)
+            })
+            .try_collect()
+            .await
+            .map_err(self.err("list", &prefix))
+    }
+
+    /// Re-hash every object against its name and check every run record's tree: the
+    /// remote's own `ventral verify`. Corrupt objects are removed (they can never be right
+    /// under their name), as a pull would.
+    pub fn verify(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<VerifyReport> {
+        let t0 = Instant::now();
+        let mut report = VerifyReport::default();
+        self.rt.block_on(async {
+            let objects = self.list("objects").await?;
+            let names: BTreeMap<String, u64> = objects
+                .iter()
+                .filter_map(|(p, size, _)| p.filename().map(|f| (f.to_string(), *size)))
+                .collect();
+            let results: Vec<Option<String>> = futures::stream::iter(objects.iter())
+                .map(|(path, _, _)| async move {
+                    let Some(want) = path.filename().and_then(|f| f.parse::<Digest>().ok()) else {
+                        return Ok::<_, RemoteError>(Some(format!("{path}: not a digest name")));
+                    };
+                    let r = self.store.get(path).await.map_err(self.err("read", path))?;
+                    let mut stream = r.into_stream();
+                    let mut h = blake3::Hasher::new();
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = chunk.map_err(self.err("read", path))?;
+                        h.update(&chunk);
+                        progress(chunk.len() as u64);
+                    }
+                    let got = Digest(*h.finalize().as_bytes());
+                    if got == want {
+                        return Ok(None);
+                    }
+                    let removed = self.store.delete(path).await.is_ok();
+                    Ok(Some(format!(
+                        "{path}: hashes to {got}{}",
+                        if removed { "; removed" } else { "" }
+                    )))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            report.objects = objects.len();
+            report.bytes = objects.iter().map(|o| o.1).sum();
+            report.corrupt = results.into_iter().flatten().collect();
+            report.corrupt.sort();
+            let corrupt_names: std::collections::BTreeSet<String> = report
+                .corrupt
+                .iter()
+                .filter_map(|c| c.split(':').next())
+                .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+                .collect();
+            let present = |d: &Digest| {
+                let n = d.to_hex();
+                names.contains_key(&n) && !corrupt_names.contains(&n)
+            };
+            for (path, _, _) in self.list("runs").await? {
+                report.records += 1;
+                let Some(key) = path
+                    .filename()
+                    .and_then(|f| f.strip_suffix(".json"))
+                    .and_then(|k| k.parse::<Digest>().ok())
+                else {
+                    report.bad_records.push(format!("{path}: not a key name"));
+                    continue;
+                };
+                let rec = match self.fetch_record(&key).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        report.bad_records.push(e.to_string());
+                        continue;
+                    }
+                };
+                if !present(&rec.output) {
+                    report.incomplete.push(format!(
+                        "{key} ({}): its tree manifest is missing",
+                        rec.stage
+                    ));
+                    continue;
+                }
+                let tree = self.read_tree(&rec.output).await?;
+                let missing = tree.entries.iter().filter(|e| !present(&e.digest)).count();
+                if missing > 0 {
+                    report.incomplete.push(format!(
+                        "{key} ({}): {missing} of its {} files are missing",
+                        rec.stage,
+                        tree.entries.len()
+                    ));
+                }
+            }
+            Ok::<_, RemoteError>(())
+        })?;
+        report.seconds = t0.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    async fn read_tree(&self, d: &Digest) -> Result<Tree> {
+        let path = self.object(d);
+        let bytes = self
+            .store
+            .get(&path)
+            .await
+            .map_err(self.err("read", &path))?
+            .bytes()
+            .await
+            .map_err(self.err("read", &path))?;
+        let text = String::from_utf8_lossy(&bytes);
+        Tree::parse(&d.to_hex(), &text).map_err(|e| self.corrupt(&path, e.to_string()))
+    }
+
+    /// Remove the run records whose keys are not in `keep`, then every object no kept record
+    /// reaches — except records and objects younger than [`GC_GRACE`] (another workspace's
+    /// fresh result, or a push in progress, which uploads its objects before its record).
+    /// With `dry_run`, only count.
+    pub fn gc(&self, keep: &std::collections::BTreeSet<Digest>, dry_run: bool) -> Result<GcReport> {
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+        self.rt.block_on(async {
+            let mut reachable = std::collections::BTreeSet::new();
+            for (path, _, age) in self.list("runs").await? {
+                let key = path
+                    .filename()
+                    .and_then(|f| f.strip_suffix(".json"))
+                    .and_then(|k| k.parse::<Digest>().ok());
+                match key {
+                    Some(k) if keep.contains(&k) || age < GC_GRACE => {
+                        report.records_kept += 1;
+                        if let Ok(Some(rec)) = self.fetch_record(&k).await {
+                            reachable.insert(rec.output.to_hex());
+                            if let Ok(tree) = self.read_tree(&rec.output).await {
+                                reachable.extend(tree.entries.iter().map(|e| e.digest.to_hex()));
+                            }
+                        }
+                    }
+                    _ => {
+                        report.records_removed += 1;
+                        if !dry_run {
+                            self.store
+                                .delete(&path)
+                                .await
+                                .map_err(self.err("delete", &path))?;
+                        }
+                    }
+                }
+            }
+            for (path, size, age) in self.list("objects").await? {
+                let name = path.filename().unwrap_or_default().to_string();
+                if reachable.contains(&name) || age < GC_GRACE {
+                    report.objects_kept += 1;
+                    report.bytes_kept += size;
+                    continue;
+                }
+                report.objects_removed += 1;
+                report.bytes_removed += size;
+                if !dry_run {
+                    self.store
+                        .delete(&path)
+                        .await
+                        .map_err(self.err("delete", &path))?;
+                }
+            }
+            Ok::<_, RemoteError>(())
+        })?;
+        Ok(report)
+    }
+
     /// Bring the result for `key` into `local` (objects verified, stored as a tree, run
     /// record written): `None` when the remote has no record of the key.
-    pub fn pull(&self, local: &Store, key: &Digest) -> Result<Option<(RunRecord, PullReport)>> {
+    pub fn pull(
+        &self,
+        local: &Store,
+        key: &Digest,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Option<(RunRecord, PullReport)>> {
         let t0 = Instant::now();
         let Some(rec) = self.get_record(key)? else {
             return Ok(None);
@@ -399,7 +638,7 @@ impl Remote {
         let tmp = local.new_tmp_dir("pull")?;
         let manifest_file = tmp.path().join(".manifest");
         let tree: Tree = self.rt.block_on(async {
-            self.download_object(&rec.output, &manifest_file, &bytes)
+            self.download_object(&rec.output, &manifest_file, &bytes, progress)
                 .await?;
             let text = std::fs::read_to_string(&manifest_file).map_err(io(&manifest_file))?;
             let _ = std::fs::remove_file(&manifest_file);
@@ -424,7 +663,10 @@ impl Remote {
                 .map(|e| {
                     let dest = out.join(&e.path);
                     let bytes = &bytes;
-                    async move { self.download_object(&e.digest, &dest, bytes).await }
+                    async move {
+                        self.download_object(&e.digest, &dest, bytes, progress)
+                            .await
+                    }
                 })
                 .buffer_unordered(CONCURRENCY)
                 .try_collect::<Vec<()>>()

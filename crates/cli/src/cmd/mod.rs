@@ -83,6 +83,8 @@ pub enum Cmd {
     /// Download the results of stages whose current key a remote cache has (every file
     /// verified); `ventral run` then restores them without running anything.
     Pull(remote::PullArgs),
+    /// Check a remote cache (`verify`) or trim it to what lockfiles name (`gc`).
+    Remote(remote::RemoteCmdArgs),
     /// Execute one prepared job (`.ventral/jobs/KEY.json`); used by cluster executors.
     ExecStage(exec_stage::Args),
     /// List the built-in stage kinds, their params and code identities.
@@ -132,6 +134,7 @@ impl Cmd {
             Cmd::Gc(a) => gc::exec(g, a),
             Cmd::Push(a) => remote::push(g, a),
             Cmd::Pull(a) => remote::pull(g, a),
+            Cmd::Remote(a) => remote::exec_remote(g, a),
             Cmd::ExecStage(a) => exec_stage::exec(g, a),
             Cmd::Kinds => kinds::exec(g),
             Cmd::Score(a) => score::exec(g, a),

@@ -42,7 +42,7 @@ pub struct Cache<'a> {
 impl RemoteCache for Cache<'_> {
     fn fetch(&self, key: &Digest, _stage: &str) -> std::result::Result<bool, String> {
         self.remote
-            .pull(self.store, key)
+            .pull(self.store, key, &|_| {})
             .map(|r| r.is_some())
             .map_err(|e| e.to_string())
     }
@@ -154,6 +154,12 @@ pub fn push(g: &Global, a: &PushArgs) -> Result<ExitCode> {
         )?;
         let mut t = Transfer::new(&remote, "pushed");
         let t0 = std::time::Instant::now();
+        let bar = byte_bar(g, None);
+        let tick = |n: u64| {
+            if let Some(b) = &bar {
+                b.inc(n)
+            }
+        };
         for name in &selected {
             let Some(entry) = lf.stages.get(name) else {
                 continue;
@@ -163,7 +169,7 @@ pub fn push(g: &Global, a: &PushArgs) -> Result<ExitCode> {
                 continue;
             };
             let r = remote
-                .push(&ctx.ws.store, &rec, &|_| {})
+                .push(&ctx.ws.store, &rec, &tick)
                 .with_context(|| format!("pushing {name}"))?;
             if r.records == 0 && r.objects == 0 {
                 t.already += 1;
@@ -172,6 +178,9 @@ pub fn push(g: &Global, a: &PushArgs) -> Result<ExitCode> {
             }
             t.objects += r.objects;
             t.bytes += r.bytes;
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
         t.seconds = t0.elapsed().as_secs_f64();
         Ok(t)
@@ -188,6 +197,12 @@ pub fn pull(g: &Global, a: &PullArgs) -> Result<ExitCode> {
         let set = engine.graph().upstream_closure(&engine.select(&a.stages)?);
         let mut t = Transfer::new(&remote, "pulled");
         let t0 = std::time::Instant::now();
+        let bar = byte_bar(g, None);
+        let tick = |n: u64| {
+            if let Some(b) = &bar {
+                b.inc(n)
+            }
+        };
         let mut tried = std::collections::BTreeSet::new();
         loop {
             let mut progressed = false;
@@ -196,7 +211,7 @@ pub fn pull(g: &Global, a: &PullArgs) -> Result<ExitCode> {
                 match st.status {
                     Status::Stale if tried.insert(key) => {
                         if let Some((_, r)) = remote
-                            .pull(&ctx.ws.store, &key)
+                            .pull(&ctx.ws.store, &key, &tick)
                             .with_context(|| format!("pulling {}", st.stage))?
                         {
                             t.stages.push(st.stage.clone());
@@ -214,9 +229,195 @@ pub fn pull(g: &Global, a: &PullArgs) -> Result<ExitCode> {
             }
         }
         let _ = pipeline;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
         t.seconds = t0.elapsed().as_secs_f64();
         Ok(t)
     })?;
     emit(g, &t)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ventral remote`.
+#[derive(clap::Args, Debug)]
+pub struct RemoteCmdArgs {
+    #[command(subcommand)]
+    pub action: RemoteCmd,
+}
+
+/// What to do with a remote.
+#[derive(clap::Subcommand, Debug)]
+pub enum RemoteCmd {
+    /// Re-hash every object of the remote against its name and check every run record's
+    /// files (corrupt objects are removed, as a pull would); prints its size.
+    Verify {
+        #[command(flatten)]
+        remote: RemoteArg,
+    },
+    /// Remove the run records no given lockfile names, and the objects no kept record
+    /// reaches (anything written in the last day stays: another workspace's fresh result,
+    /// or a push in progress).
+    Gc {
+        /// The lockfiles whose results stay (default: this workspace's `lockfiles/*.lock`).
+        #[arg(long = "keep", value_name = "LOCKFILE")]
+        keep: Vec<std::path::PathBuf>,
+        /// Only say what would go.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        remote: RemoteArg,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct Verified {
+    remote: String,
+    #[serde(flatten)]
+    report: ventral_remote::VerifyReport,
+}
+
+impl Output for Verified {
+    fn text(&self) -> String {
+        let r = &self.report;
+        let mut l = vec![format!(
+            "remote `{}`: {} run records, {} objects, {:.1} MB re-hashed in {:.1} s",
+            self.remote,
+            r.records,
+            r.objects,
+            r.bytes as f64 / 1e6,
+            r.seconds
+        )];
+        for c in &r.corrupt {
+            l.push(format!("CORRUPT    {c}"));
+        }
+        for c in &r.bad_records {
+            l.push(format!("BAD RECORD {c}"));
+        }
+        for c in &r.incomplete {
+            l.push(format!("INCOMPLETE {c}"));
+        }
+        if r.corrupt.is_empty() && r.bad_records.is_empty() && r.incomplete.is_empty() {
+            l.push("ok: every object hashes to its name and every record's files are there".into());
+        }
+        l.join("\n")
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Collected {
+    remote: String,
+    #[serde(flatten)]
+    report: ventral_remote::GcReport,
+}
+
+impl Output for Collected {
+    fn text(&self) -> String {
+        let r = &self.report;
+        format!(
+            "remote `{}`: {} {} run records and {} objects ({:.1} MB); kept {} records and {} objects ({:.1} MB)",
+            self.remote,
+            if r.dry_run { "would remove" } else { "removed" },
+            r.records_removed,
+            r.objects_removed,
+            r.bytes_removed as f64 / 1e6,
+            r.records_kept,
+            r.objects_kept,
+            r.bytes_kept as f64 / 1e6
+        )
+    }
+}
+
+/// A byte counter on stderr (bytes, rate, elapsed) while a transfer runs, when stderr is a
+/// terminal and no `--json` was asked.
+fn byte_bar(g: &Global, total: Option<u64>) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if g.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b =
+        indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+    } else {
+        "{elapsed_precise} {spinner} {bytes} {bytes_per_sec}"
+    };
+    b.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Some(b)
+}
+
+/// Run `ventral remote`.
+pub fn exec_remote(g: &Global, a: &RemoteCmdArgs) -> Result<ExitCode> {
+    let ctx = Ctx::open(g)?;
+    match &a.action {
+        RemoteCmd::Verify { remote } => {
+            let r = need(&ctx, remote.remote.as_deref())?;
+            let bar = byte_bar(g, None);
+            let report = r.verify(&|n| {
+                if let Some(b) = &bar {
+                    b.inc(n)
+                }
+            })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let bad = !(report.corrupt.is_empty()
+                && report.bad_records.is_empty()
+                && report.incomplete.is_empty());
+            emit(
+                g,
+                &Verified {
+                    remote: r.name().to_string(),
+                    report,
+                },
+            )?;
+            Ok(if bad {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        RemoteCmd::Gc {
+            keep,
+            dry_run,
+            remote,
+        } => {
+            let r = need(&ctx, remote.remote.as_deref())?;
+            let files: Vec<std::path::PathBuf> = if keep.is_empty() {
+                let dir = ctx.ws.root.join("lockfiles");
+                let mut v: Vec<_> = std::fs::read_dir(&dir)
+                    .with_context(|| format!("reading {}", dir.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                    .collect();
+                v.sort();
+                v
+            } else {
+                keep.clone()
+            };
+            if files.is_empty() {
+                anyhow::bail!("no lockfile to keep the results of: name them with --keep");
+            }
+            let mut keys = std::collections::BTreeSet::new();
+            for f in &files {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                let lf = Lockfile::parse(f, &text)?;
+                keys.extend(lf.stages.values().map(|e| e.key));
+            }
+            let report = r.gc(&keys, *dry_run)?;
+            emit(
+                g,
+                &Collected {
+                    remote: r.name().to_string(),
+                    report,
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
