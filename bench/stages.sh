@@ -22,7 +22,7 @@ t1=$EPOCHREALTIME
 stages=$("$VENTRAL" dag -p pipelines/paper.toml --profile "$PROFILE" --json |
   python3 -c 'import json, sys; print("\n".join(n["stage"] for n in json.load(sys.stdin)))')
 echo "bench/stages.sh: pipelines/paper.toml ($PROFILE), each stage in its own process, one at a time"
-printf '  %-34s %9s %12s %12s\n' stage seconds "peak MiB" "output MB"
+printf '  %-40s %9s %12s %12s\n' stage seconds "peak MiB" "output MB"
 for s in $stages; do
   "$VENTRAL" show -p pipelines/paper.toml --profile "$PROFILE" "$s" --json
 done | python3 -c '
@@ -40,7 +40,7 @@ while i < len(text):
     size = sum(f["size"] for f in d.get("files") or [])
     rows.append((d["stage"], run.get("duration_s", 0.0), (run.get("peak_rss_bytes") or 0) / 2**20, size / 1e6))
 for name, sec, peak, mb in sorted(rows, key=lambda r: -r[1]):
-    print(f"  {name:<34} {sec:9.2f} {peak:12.1f} {mb:12.2f}")
+    print(f"  {name:<40} {sec:9.2f} {peak:12.1f} {mb:12.2f}")
 print(f"  {len(rows)} stages: {sum(r[1] for r in rows):.1f} s in all, the largest peak {max(r[2] for r in rows):.1f} MiB, {sum(r[3] for r in rows):.1f} MB of outputs")
 '
 awk -v a="$t0" -v b="$t1" 'BEGIN{printf "  the whole run: %.1f s\n", b-a}'
