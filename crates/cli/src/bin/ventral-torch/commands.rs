@@ -6,10 +6,11 @@ use std::path::Path;
 use ventral_ingest::write_fresh;
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
 use ventral::model_args::{ArchArgs, ExtractArgs, ModelAction, ModelCmd, ModelCommand, TrainArgs};
-use ventral_model::extract::{ExtractOptions, PcaOptions, Stimuli, extract, pca_images};
-use ventral_model::train::{TrainOptions, evaluate, train};
+use ventral_model::extract::{
+    ExtractOptions, ExtractSummary, PcaOptions, Stimuli, extract, pca_images,
+};
+use ventral_model::train::{EvalSummary, TrainOptions, TrainSummary, evaluate, train};
 use ventral_model::{CornetConfig, Model, cornet::parameter_counts, parse_device};
 
 /// The configuration the architecture arguments ask for.
@@ -51,18 +52,124 @@ pub fn device(spec: &str) -> Result<ventral_model::tch::Device> {
     Ok(parse_device(spec)?)
 }
 
-fn info_json(model: &Model) -> Value {
-    let per = parameter_counts(&model.vs);
-    json!({
-        "model": ventral_model::describe(&model.net.config),
-        "config": model.net.config,
-        "parameters": model.parameters(),
-        "per_module": per.iter().map(|(k, v)| json!({"module": k, "parameters": v})).collect::<Vec<_>>(),
-        "layers": model.net.config.layers(),
-    })
+/// A command's result: JSON with `--json`, else its text.
+trait Rendered: serde::Serialize {
+    fn text(&self) -> String;
 }
 
-pub fn model(cmd: &ModelCmd) -> Result<Value> {
+fn emit(json: bool, v: &impl Rendered) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else {
+        println!("{}", v.text());
+    }
+    Ok(())
+}
+
+/// Parameters of one top-level module.
+#[derive(serde::Serialize)]
+struct ModuleParameters {
+    module: String,
+    parameters: i64,
+}
+
+/// `ventral model import|init|info`: what the weights are.
+#[derive(serde::Serialize)]
+pub struct Info {
+    model: String,
+    config: CornetConfig,
+    parameters: i64,
+    per_module: Vec<ModuleParameters>,
+    layers: Vec<String>,
+}
+
+impl Info {
+    fn of(model: &Model) -> Info {
+        Info {
+            model: ventral_model::describe(&model.net.config),
+            config: model.net.config.clone(),
+            parameters: model.parameters(),
+            per_module: parameter_counts(&model.vs)
+                .into_iter()
+                .map(|(module, parameters)| ModuleParameters { module, parameters })
+                .collect(),
+            layers: model.net.config.layers(),
+        }
+    }
+}
+
+impl Rendered for Info {
+    fn text(&self) -> String {
+        let mut l = vec![format!("{}: {} parameters", self.model, self.parameters)];
+        for m in &self.per_module {
+            l.push(format!("  {:<8} {:>12}", m.module, m.parameters));
+        }
+        l.push(format!("layers: {}", self.layers.join(", ")));
+        l.join("\n")
+    }
+}
+
+/// `ventral train`'s summary.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Trained(TrainSummary);
+
+impl Rendered for Trained {
+    fn text(&self) -> String {
+        let s = &self.0;
+        s.history
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let rate = i
+                    .checked_sub(s.resumed_from)
+                    .and_then(|k| s.images_per_second.get(k))
+                    .map(|r| format!(", {r:.1} images/s"))
+                    .unwrap_or_default();
+                format!(
+                    "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}{rate}",
+                    e.epoch, e.lr, e.loss, e.train_top1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// `ventral eval`'s summary.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Evaluated(EvalSummary);
+
+impl Rendered for Evaluated {
+    fn text(&self) -> String {
+        format!(
+            "{} images: top-1 {:.4}, top-5 {:.4}",
+            self.0.images, self.0.top1, self.0.top5
+        )
+    }
+}
+
+/// `ventral extract`'s summary.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Extracted(ExtractSummary);
+
+impl Rendered for Extracted {
+    fn text(&self) -> String {
+        let s = &self.0;
+        let mut l = vec![format!(
+            "{} stimuli, {:.1} images/s ({:.2} s in forward passes)",
+            s.stimuli, s.images_per_second, s.forward_seconds
+        )];
+        for (store, layer, n) in &s.layers {
+            l.push(format!("  {store} ({layer}): {n} neuroids"));
+        }
+        l.join("\n")
+    }
+}
+
+pub fn model(cmd: &ModelCmd) -> Result<Info> {
     match cmd {
         ModelCmd::Import {
             checkpoint,
@@ -85,48 +192,27 @@ pub fn model(cmd: &ModelCmd) -> Result<Value> {
                 })?;
             }
             let model = Model::open(output, ventral_model::tch::Device::Cpu)?;
-            Ok(info_json(&model))
+            Ok(Info::of(&model))
         }
         ModelCmd::Init { output, seed, arch } => {
             let model = Model::new(&config(arch)?, ventral_model::tch::Device::Cpu, *seed)?;
             write_fresh(output, |tmp| -> Result<_> {
                 Ok(model.save(tmp, &format!("init:{seed}"))?)
             })?;
-            Ok(info_json(&model))
+            Ok(Info::of(&model))
         }
         ModelCmd::Info { weights, arch } => {
             let model = match weights {
                 Some(w) => Model::open(w, ventral_model::tch::Device::Cpu)?,
                 None => Model::new(&config(arch)?, ventral_model::tch::Device::Cpu, 0)?,
             };
-            Ok(info_json(&model))
+            Ok(Info::of(&model))
         }
-    }
-}
-
-pub fn print_info(v: &Value) {
-    println!(
-        "{}: {} parameters",
-        v["model"].as_str().unwrap_or_default(),
-        v["parameters"]
-    );
-    if let Some(per) = v["per_module"].as_array() {
-        for m in per {
-            println!(
-                "  {:<8} {:>12}",
-                m["module"].as_str().unwrap_or_default(),
-                m["parameters"]
-            );
-        }
-    }
-    if let Some(l) = v["layers"].as_array() {
-        let names: Vec<&str> = l.iter().filter_map(|x| x.as_str()).collect();
-        println!("layers: {}", names.join(", "));
     }
 }
 
 /// `ventral extract`.
-pub fn run_extract(a: &ExtractArgs) -> Result<Value> {
+pub fn run_extract(a: &ExtractArgs) -> Result<ExtractSummary> {
     let (weights, stimuli, output) = (&a.weights, &a.stimuli, &a.output);
     let (batch, device_spec, layers, model_id) =
         (a.batch, &a.device.spec, &a.layers, a.model_id.as_deref());
@@ -159,7 +245,7 @@ pub fn run_extract(a: &ExtractArgs) -> Result<Value> {
             &|done, total| tracing::info!("{done}/{total} images"),
         )?)
     })?;
-    Ok(serde_json::to_value(&s)?)
+    Ok(s)
 }
 
 /// `ventral train`.
@@ -169,7 +255,7 @@ pub fn run_train(
     config: &CornetConfig,
     opts: &TrainOptions,
     device_spec: &str,
-) -> Result<Value> {
+) -> Result<TrainSummary> {
     let dev = device(device_spec)?;
     let rate = ventral_model::train::Throughput::default();
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
@@ -187,7 +273,7 @@ pub fn run_train(
         },
     )?;
     eprintln!();
-    Ok(serde_json::to_value(&s)?)
+    Ok(s)
 }
 
 /// `ventral eval`.
@@ -197,94 +283,31 @@ pub fn run_eval(
     split: &str,
     batch: usize,
     device_spec: &str,
-) -> Result<Value> {
+) -> Result<EvalSummary> {
     let model = Model::open(weights, device(device_spec)?)?;
-    let s = evaluate(&model, index, split, batch)?;
-    Ok(serde_json::to_value(&s)?)
-}
-
-fn print_json(v: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    Ok(evaluate(&model, index, split, batch)?)
 }
 
 /// Run a model command and print its result (text, or JSON when asked).
 pub fn run(cmd: &ModelCommand) -> Result<()> {
     match &cmd.command {
-        ModelAction::Model(action) => {
-            let v = model(action)?;
-            if cmd.json {
-                print_json(&v)?;
-            } else {
-                print_info(&v);
-            }
-        }
-        ModelAction::Train(a) => {
-            let v = train_command(a)?;
-            if cmd.json {
-                print_json(&v)?;
-            } else {
-                let rates = v["images_per_second"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let resumed = v["resumed_from"].as_u64().unwrap_or(0) as usize;
-                for (i, e) in v["history"].as_array().into_iter().flatten().enumerate() {
-                    let rate = i
-                        .checked_sub(resumed)
-                        .and_then(|k| rates.get(k))
-                        .and_then(Value::as_f64)
-                        .map(|r| format!(", {r:.1} images/s"))
-                        .unwrap_or_default();
-                    println!(
-                        "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}{rate}",
-                        e["epoch"],
-                        e["lr"],
-                        e["loss"].as_f64().unwrap_or(f64::NAN),
-                        e["train_top1"].as_f64().unwrap_or(f64::NAN),
-                    );
-                }
-            }
-        }
-        ModelAction::Eval(a) => {
-            let v = run_eval(&a.weights, &a.index, &a.split, a.batch, &a.device.spec)?;
-            if cmd.json {
-                print_json(&v)?;
-            } else {
-                println!(
-                    "{} images: top-1 {:.4}, top-5 {:.4}",
-                    v["images"],
-                    v["top1"].as_f64().unwrap_or(f64::NAN),
-                    v["top5"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
-        }
-        ModelAction::Extract(a) => {
-            let v = extract_command(a)?;
-            if cmd.json {
-                print_json(&v)?;
-            } else {
-                println!(
-                    "{} stimuli, {:.1} images/s ({:.2} s in forward passes)",
-                    v["stimuli"],
-                    v["images_per_second"].as_f64().unwrap_or(f64::NAN),
-                    v["forward_seconds"].as_f64().unwrap_or(f64::NAN)
-                );
-                for l in v["layers"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {} ({}): {} neuroids",
-                        l[0].as_str().unwrap_or_default(),
-                        l[1].as_str().unwrap_or_default(),
-                        l[2]
-                    );
-                }
-            }
-        }
+        ModelAction::Model(action) => emit(cmd.json, &model(action)?),
+        ModelAction::Train(a) => emit(cmd.json, &Trained(train_command(a)?)),
+        ModelAction::Eval(a) => emit(
+            cmd.json,
+            &Evaluated(run_eval(
+                &a.weights,
+                &a.index,
+                &a.split,
+                a.batch,
+                &a.device.spec,
+            )?),
+        ),
+        ModelAction::Extract(a) => emit(cmd.json, &Extracted(extract_command(a)?)),
     }
-    Ok(())
 }
 
-fn train_command(a: &TrainArgs) -> Result<Value> {
+fn train_command(a: &TrainArgs) -> Result<TrainSummary> {
     let opts = TrainOptions {
         epochs: a.epochs,
         batch: a.batch,
@@ -307,6 +330,6 @@ fn train_command(a: &TrainArgs) -> Result<Value> {
     )
 }
 
-fn extract_command(a: &ExtractArgs) -> Result<Value> {
+fn extract_command(a: &ExtractArgs) -> Result<ExtractSummary> {
     run_extract(a)
 }
