@@ -4,6 +4,7 @@
 #   make test              set up, build, run every test
 #   make bench             print performance figures (no test fails on time)
 #   make lint              cargo fmt --check and clippy -D warnings
+#   make fuzz              fuzz the parsers of outside input (nightly; FUZZ_SECONDS each)
 #
 # Everything is idempotent: a second run skips finished setup in seconds.
 
@@ -47,10 +48,10 @@ S3VENV_STAMP := $(S3VENV)/.ventral-$(shell sha256sum $(S3REQ) | cut -c1-16)
 export VENTRAL_S3_PYTHON := $(S3VENV)/bin/python
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv xvenv s3venv build test lint bench bench-gpu crosscheck reproduce-paper clean
+.PHONY: help setup apt venv xvenv s3venv build test lint bench bench-gpu crosscheck fuzz reproduce-paper clean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: apt venv xvenv s3venv
 
@@ -127,6 +128,23 @@ bench: build
 
 # CORnet-S on a CUDA machine: fp32, then bf16 + channels-last, ours vs PyTorch eager (images/s
 # and GPU memory), then the CUDA paths of training and extraction checked against the CPU.
+# Fuzz the parsers of outside input (cargo-fuzz on a nightly toolchain), FUZZ_SECONDS each.
+# New inputs go to a scratch corpus; a crash's input is left under fuzz/artifacts/ — commit
+# it under fuzz/regressions/TARGET/ with the fix (`make test` replays both folders).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := pipeline lockfile sources
+fuzz:
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "make fuzz: needs a nightly toolchain (rustup toolchain install nightly); nothing fuzzed"; exit 1; }
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(CARGO_TARGET_DIR)/fuzz-corpus/$$t; \
+	  (cd fuzz && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)/fuzz cargo +nightly fuzz run $$t $(CARGO_TARGET_DIR)/fuzz-corpus/$$t corpus/$$t regressions/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1) > $(CARGO_TARGET_DIR)/fuzz-$$t.log; rc=$$?; \
+	  runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $(CARGO_TARGET_DIR)/fuzz-$$t.log | grep -o '[0-9]*$$'); \
+	  echo "fuzz $$t: $${runs:-0} executions in $(FUZZ_SECONDS) s, $$( [ $$rc -eq 0 ] && echo 'no crash' || echo "CRASH (exit $$rc): see $(CARGO_TARGET_DIR)/fuzz-$$t.log")"; \
+	  [ $$rc -eq 0 ] || exit 1; \
+	done
+
 bench-gpu: build
 	bash bench/gpu.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model $(CARGO_TARGET_DIR)/debug/examples/gpu_check
 

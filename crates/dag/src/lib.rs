@@ -13,6 +13,8 @@
 
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod key;
 pub mod lockfile;

@@ -15,6 +15,8 @@
 
 pub mod brainio;
 pub mod download;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod sources;
 pub mod unpack;
 
