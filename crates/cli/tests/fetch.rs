@@ -311,3 +311,88 @@ fn the_committed_manifests_are_the_publishers_metadata() {
     }
     assert!(t.contains("dicarlo.Kar2019.IT"), "{t}");
 }
+
+#[test]
+fn server_errors_are_retried_and_a_missing_file_is_named() {
+    let ws = Ws::new();
+    let (server, big) = setup(&ws);
+    // Five 503s in a row (HEADs and GETs alike): retried with backoff.
+    server.fail_next(5, 503);
+    let r = ws.json(&["fetch", "t", "--chunk-mib", "4", "--json"]);
+    assert!(
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] == "fetched"),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read(ws.path().join("data/real/blobs/big.bin")).unwrap(),
+        big
+    );
+    // A 404 is not retried: the file fails with its URL and status.
+    std::fs::remove_file(ws.path().join("served/blobs/small.txt")).unwrap();
+    std::fs::remove_file(ws.path().join("data/real/blobs/small.txt")).unwrap();
+    let o = ws.run(&["fetch", "t"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("small.txt") && t.contains("404"), "{t}");
+}
+
+/// A full disk: the fetch fails naming the file and "No space", nothing appears under the
+/// file's name, and once space is freed the next fetch completes (root only: it mounts a
+/// small tmpfs).
+#[test]
+fn a_full_disk_fails_cleanly_and_the_next_fetch_completes() {
+    if unsafe { libc::geteuid() } != 0 {
+        common::skipped("not root: cannot mount a tmpfs");
+        return;
+    }
+    let ws = Ws::new();
+    let (_server, big) = setup(&ws);
+    let mnt = ws.path().join("data/real");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mount = |size: &str| {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs");
+    };
+    let umount = || {
+        let _ = Command::new("umount").arg(&mnt).status();
+    };
+    mount("4m");
+    let o = ws.run(&["fetch", "t", "--chunk-mib", "1"]);
+    let t = String::from_utf8_lossy(&o.stdout).to_string();
+    let full_listing: Vec<String> = std::fs::read_dir(mnt.join("blobs"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    umount();
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("big.bin") && t.contains("No space"), "{t}");
+    assert!(
+        !full_listing.contains(&"big.bin".to_string()),
+        "{full_listing:?}"
+    );
+    // With room, the same command completes.
+    mount("64m");
+    let r = ws.json(&["fetch", "t", "--chunk-mib", "1", "--json"]);
+    let ok = std::fs::read(mnt.join("blobs/big.bin")).ok() == Some(big);
+    umount();
+    assert!(
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] == "fetched" || f["status"] == "present"),
+        "{r}"
+    );
+    assert!(ok, "big.bin differs after the second fetch");
+}

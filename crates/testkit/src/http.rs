@@ -26,6 +26,8 @@ pub struct Request {
 struct State {
     /// path → (GETs still to drop, bytes to send before dropping).
     drops: HashMap<String, (u32, u64)>,
+    /// Requests (any method, any path) still to answer with this status.
+    failures: (u32, u16),
     log: Vec<Request>,
 }
 
@@ -82,6 +84,11 @@ impl Server {
         self.lock().drops.insert(path.to_string(), (times, after));
     }
 
+    /// Answer the next `times` requests with HTTP `status` (e.g. 503) and no body.
+    pub fn fail_next(&self, times: u32, status: u16) {
+        self.lock().failures = (times, status);
+    }
+
     /// Send at most `bytes_per_second` per response (0: no limit).
     pub fn throttle(&self, bytes_per_second: u64) {
         self.rate.store(bytes_per_second, Ordering::SeqCst);
@@ -135,21 +142,33 @@ fn serve(
     }
     let mut out = conn;
     let file: PathBuf = root.join(path.trim_start_matches('/').split('?').next().unwrap_or(""));
-    let drop_at = {
+    let (drop_at, fail) = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
         s.log.push(Request {
             method: method.clone(),
             path: path.clone(),
             start: range.map(|r| r.0).unwrap_or(0),
         });
-        match s.drops.get_mut(&path) {
+        let fail = (s.failures.0 > 0).then(|| {
+            s.failures.0 -= 1;
+            s.failures.1
+        });
+        let drop_at = match s.drops.get_mut(&path) {
             Some((n, after)) if *n > 0 && method == "GET" => {
                 *n -= 1;
                 Some(*after)
             }
             _ => None,
-        }
+        };
+        (drop_at, fail)
     };
+    if let Some(status) = fail {
+        out.write_all(
+            format!("HTTP/1.1 {status} Failing\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
+        return Ok(());
+    }
     let opened = std::fs::File::open(&file)
         .ok()
         .filter(|_| file.is_file())
