@@ -268,6 +268,16 @@ fn on_s3_a_second_workspace_restores_everything_corruption_is_caught_and_concurr
     assert!(actions(&r).iter().all(|(_, a)| a == "restored"), "{r}");
     assert_eq!(runs(&s), 3, "a stage executed in the second workspace");
     assert_eq!(b.read("lockfiles/p.lock"), a.read("lockfiles/p.lock"));
+    // `remote verify` lists and re-hashes through S3's API too.
+    let v = run(&a, &["remote", "verify"]);
+    assert_eq!(v["records"], 3, "{v}");
+    assert_eq!(
+        v["objects"].as_u64().unwrap() as usize,
+        s3.keys("lab/objects/").len(),
+        "{v}"
+    );
+    assert!(v["corrupt"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["incomplete"].as_array().unwrap().is_empty(), "{v}");
 
     // A damaged object is caught on arrival; the stage runs instead.
     let victim = s3.boto(&format!(
