@@ -10,7 +10,6 @@
 //! renamed to its name. A file already in place is verified once and stamped
 //! (`.ventral-fetch/<name>.json`: size, mtime, blake3) so later fetches need not hash it.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -685,17 +684,4 @@ async fn whole(ctx: &Ctx, url: &str, part: &Path) -> Result<u64> {
             Err((_, m)) => return Err(http(url, m)),
         }
     }
-}
-
-/// The outcome counts of a fetch, by status.
-pub fn summary(reports: &[FileReport]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for r in reports {
-        let k = serde_json::to_value(&r.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        *m.entry(k).or_default() += 1;
-    }
-    m
 }

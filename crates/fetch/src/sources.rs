@@ -255,7 +255,10 @@ impl Sources {
 
     /// The folder the files go to under `root`.
     pub fn folder(&self, root: &Path) -> PathBuf {
-        root.join(&self.manifest.to)
+        match safe_relative(&self.manifest.to) {
+            Some(rel) if !rel.as_os_str().is_empty() => root.join(rel),
+            _ => root.to_path_buf(),
+        }
     }
 }
 
