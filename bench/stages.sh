@@ -15,6 +15,8 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/ws"
 (cd "$ROOT" && tar cf - pipelines data/published lockfiles/requirements.txt Cargo.lock) | (cd "$WORK/ws" && tar xf -)
 rm -f "$WORK"/ws/lockfiles/*.lock
+# The real profile reads the workspace's data/real/ (what `ventral fetch` laid out).
+if [ -e "$ROOT/data/real" ]; then ln -s "$ROOT/data/real" "$WORK/ws/data/real"; fi
 cd "$WORK/ws"
 t0=$EPOCHREALTIME
 "$VENTRAL" run -p pipelines/paper.toml --profile "$PROFILE" --executor process -j 1 >/dev/null

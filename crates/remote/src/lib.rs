@@ -464,14 +464,19 @@ impl Remote {
         let mut report = VerifyReport::default();
         self.rt.block_on(async {
             let objects = self.list("objects").await?;
-            let names: BTreeMap<String, u64> = objects
+            let names: std::collections::BTreeSet<String> = objects
                 .iter()
-                .filter_map(|(p, size, _)| p.filename().map(|f| (f.to_string(), *size)))
+                .filter_map(|(p, _, _)| p.filename().map(str::to_string))
                 .collect();
-            let results: Vec<Option<String>> = futures::stream::iter(objects.iter())
+            // (object name, what is wrong) for each object that does not hash to its name.
+            let results: Vec<Option<(String, String)>> = futures::stream::iter(objects.iter())
                 .map(|(path, _, _)| async move {
-                    let Some(want) = path.filename().and_then(|f| f.parse::<Digest>().ok()) else {
-                        return Ok::<_, RemoteError>(Some(format!("{path}: not a digest name")));
+                    let name = path.filename().unwrap_or_default().to_string();
+                    let Ok(want) = name.parse::<Digest>() else {
+                        return Ok::<_, RemoteError>(Some((
+                            name,
+                            format!("{path}: not a digest name"),
+                        )));
                     };
                     let r = self.store.get(path).await.map_err(self.err("read", path))?;
                     let mut stream = r.into_stream();
@@ -486,9 +491,12 @@ impl Remote {
                         return Ok(None);
                     }
                     let removed = self.store.delete(path).await.is_ok();
-                    Ok(Some(format!(
-                        "{path}: hashes to {got}{}",
-                        if removed { "; removed" } else { "" }
+                    Ok(Some((
+                        name,
+                        format!(
+                            "{path}: hashes to {got}{}",
+                            if removed { "; removed" } else { "" }
+                        ),
                     )))
                 })
                 .buffer_unordered(CONCURRENCY)
@@ -496,17 +504,13 @@ impl Remote {
                 .await?;
             report.objects = objects.len();
             report.bytes = objects.iter().map(|o| o.1).sum();
-            report.corrupt = results.into_iter().flatten().collect();
-            report.corrupt.sort();
-            let corrupt_names: std::collections::BTreeSet<String> = report
-                .corrupt
-                .iter()
-                .filter_map(|c| c.split(':').next())
-                .filter_map(|p| p.rsplit('/').next().map(str::to_string))
-                .collect();
+            let (corrupt_names, mut corrupt): (std::collections::BTreeSet<_>, Vec<_>) =
+                results.into_iter().flatten().unzip();
+            corrupt.sort();
+            report.corrupt = corrupt;
             let present = |d: &Digest| {
                 let n = d.to_hex();
-                names.contains_key(&n) && !corrupt_names.contains(&n)
+                names.contains(&n) && !corrupt_names.contains(&n)
             };
             for (path, _, _) in self.list("runs").await? {
                 report.records += 1;
