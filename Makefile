@@ -34,6 +34,12 @@ export VENTRAL_PYTHON := $(VENV)/bin/python
 # Brain-Score's own metrics (brainscore-vision 2.4.2, numpy<2, sklearn 1.5) live in a venv of
 # their own; the cross-check tests call crosscheck/reference.py with it.
 export VENTRAL_CROSSCHECK_PYTHON := $(XVENV)/bin/python
+# The Python package's extension (python/, crate ventral-python) is compiled by maturin
+# alone (`make python`), in the same target folder and profile as everything else. maturin
+# sets PYTHON_SYS_EXECUTABLE, which our model-spec build script reads: every cargo call sees
+# the same value, so nothing is compiled once for cargo and again for maturin.
+export PYTHON_SYS_EXECUTABLE := $(VENV)/bin/python
+EXCLUDE_PY := --exclude ventral-python
 
 VENTRAL := $(CARGO_TARGET_DIR)/debug/ventral
 APT_PACKAGES := libhdf5-dev pkg-config fonts-dejavu-core chromium slurm-wlm munge curl
@@ -48,7 +54,7 @@ S3VENV_STAMP := $(S3VENV)/.ventral-$(shell sha256sum $(S3REQ) | cut -c1-16)
 export VENTRAL_S3_PYTHON := $(S3VENV)/bin/python
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv xvenv s3venv build test lint bench bench-gpu crosscheck fuzz reproduce-paper clean
+.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu crosscheck fuzz reproduce-paper clean
 
 help:
 	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
@@ -92,15 +98,36 @@ $(S3VENV_STAMP): $(S3REQ)
 	@rm -f $(S3VENV)/.ventral-* && touch $@
 
 build: setup
-	cargo build --workspace --all-targets
+	cargo build --workspace --all-targets $(EXCLUDE_PY)
 
-test: build
+# The Python package: a wheel built by maturin from python/ (the workspace's target folder and
+# profile: after `build`, only the extension's own crate is linked again), installed into
+# the project venv and Brain-Score's reference venv.
+WHEELS := $(CARGO_TARGET_DIR)/wheels
+python: build
+	@rm -f $(WHEELS)/ventral-*.whl
+	@set -o pipefail; cd python && maturin build --profile dev --compatibility linux --strip \
+	  --interpreter $(VENV)/bin/python --out $(WHEELS) 2>&1 | tee $(CARGO_TARGET_DIR)/maturin.log | grep -E '^(error|warning)|Built wheel' || true
+	@test -f $(WHEELS)/ventral-*.whl || { echo "make python: maturin built no wheel (see $(CARGO_TARGET_DIR)/maturin.log)"; exit 1; }
+	@others=$$(grep -E '^ *Compiling ' $(CARGO_TARGET_DIR)/maturin.log | grep -vE ' (ventral-python|pyo3|pyo3-ffi|pyo3-macros|pyo3-macros-backend|pyo3-build-config|numpy|arrow-pyarrow) ' | sed 's/^ *Compiling //'); \
+	  [ -z "$$others" ] || echo "make python: the wheel's build compiled crates the workspace build had compiled (feature or environment drift; see python/Cargo.toml): $$others"
+	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps $(WHEELS)/ventral-*.whl
+	$(XVENV)/bin/pip install --quiet --force-reinstall --no-deps $(WHEELS)/ventral-*.whl
+
+test: build python
 	@rm -f $(CARGO_TARGET_DIR)/skipped.log
-	@set -o pipefail; VENTRAL_SKIP_LOG=$(CARGO_TARGET_DIR)/skipped.log cargo test --workspace --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log
+	@set -o pipefail; VENTRAL_SKIP_LOG=$(CARGO_TARGET_DIR)/skipped.log cargo test --workspace $(EXCLUDE_PY) --no-fail-fast 2>&1 | tee $(CARGO_TARGET_DIR)/test.log
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^ignored/) s += $$i } } \
 	  END { printf "tests: %d passed, %d failed, %d ignored\n", p, f, s }' $(CARGO_TARGET_DIR)/test.log
 	@n=$$(cat $(CARGO_TARGET_DIR)/skipped.log 2>/dev/null | wc -l); echo "tests: $$n passed without running for a missing resource (a venv, ../shared/data)$$( [ $$n -gt 0 ] && echo ':' )"; \
 	  cat $(CARGO_TARGET_DIR)/skipped.log 2>/dev/null | sed 's/^/  /' || true
+	@# The Python package's tests, in the project venv and beside Brain-Score 2.4.2.
+	@set -o pipefail; VENTRAL_BIN=$(VENTRAL) VENTRAL_TORCH=$(CARGO_TARGET_DIR)/debug/ventral-torch \
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider -p no:warnings -rs python/tests 2>&1 | tee $(CARGO_TARGET_DIR)/pytest.log
+	@set -o pipefail; VENTRAL_BIN=$(VENTRAL) VENTRAL_TORCH=$(CARGO_TARGET_DIR)/debug/ventral-torch \
+	  $(XVENV)/bin/python -m pytest -q -p no:cacheprovider -p no:warnings -rs python/tests 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-brainscore.log
+	@echo "python tests (project venv): $$(grep -E '[0-9]+ (passed|failed)' $(CARGO_TARGET_DIR)/pytest.log | tail -1)"
+	@echo "python tests (beside Brain-Score 2.4.2): $$(grep -E '[0-9]+ (passed|failed)' $(CARGO_TARGET_DIR)/pytest-brainscore.log | tail -1)"
 
 lint: setup
 	cargo fmt --all --check
@@ -110,7 +137,7 @@ lint: setup
 crosscheck: build
 	cargo test -p ventral-metrics --test 'crosscheck*' -- --nocapture
 
-bench: build
+bench: build python
 	bash bench/engine.sh $(VENTRAL)
 	bash bench/synth.sh $(VENTRAL)
 	bash bench/ingest.sh $(VENTRAL)
@@ -125,6 +152,7 @@ bench: build
 	bash bench/stores.sh $(CARGO_TARGET_DIR)/debug/examples/bench_sql
 	$(CARGO_TARGET_DIR)/debug/examples/bench_neural
 	$(CARGO_TARGET_DIR)/debug/examples/bench_ost
+	$(XVENV)/bin/python bench/python.py
 
 # CORnet-S on a CUDA machine: fp32, then bf16 + channels-last, ours vs PyTorch eager (images/s
 # and GPU memory), then the CUDA paths of training and extraction checked against the CPU.

@@ -1,6 +1,12 @@
-//! What the session is built from: store roots and lockfile rows, gathered by the caller.
+//! What the session is built from: store roots and lockfile rows, gathered from a
+//! workspace by [`Catalog::of_workspace`] (the CLI's `ventral sql` and the Python package's
+//! `ventral.sql` both call it, so they see the same tables).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use ventral_dag::{Lockfile, Workspace};
+
+use crate::error::{Result, SqlError};
 
 /// A folder that holds assemblies or score tables (usually a stage's output).
 #[derive(Clone, Debug)]
@@ -53,4 +59,71 @@ pub struct Catalog {
     pub roots: Vec<StoreRoot>,
     /// Lockfile rows.
     pub runs: Vec<RunRow>,
+}
+
+impl Catalog {
+    /// Every stage output named by a lockfile in the workspace's `lockfiles/` folder, plus
+    /// the `extra` folders (stores written outside a pipeline, e.g. by `ventral ingest`).
+    pub fn of_workspace(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
+        let mut cat = Catalog::default();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&ws.lockfiles)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            let lf = Lockfile::load(&f, "", "").map_err(|e| SqlError::Catalog {
+                path: f.display().to_string(),
+                message: e.to_string(),
+            })?;
+            for (stage, e) in &lf.stages {
+                let out = ws.store.out_path(&e.output);
+                let rec = ws.store.get_run(&e.key).ok().flatten();
+                cat.runs.push(RunRow {
+                    pipeline: lf.pipeline.clone(),
+                    profile: lf.profile.clone(),
+                    stage: stage.clone(),
+                    kind: e.kind.clone(),
+                    key: e.key.to_string(),
+                    output: e.output.to_string(),
+                    code: e.code.clone(),
+                    runtime: e.runtime.clone(),
+                    params: serde_json::Value::Object(e.params.clone()).to_string(),
+                    seconds: rec.as_ref().map(|r| r.duration_s),
+                    finished_unix: rec.as_ref().map(|r| r.finished_unix as i64),
+                    host: rec.as_ref().map(|r| r.host.clone()),
+                });
+                if out.is_dir() {
+                    cat.roots.push(StoreRoot {
+                        path: out,
+                        pipeline: Some(lf.pipeline.clone()),
+                        stage: Some(stage.clone()),
+                        key: Some(e.key.to_string()),
+                        digest: Some(e.output.to_string()),
+                    });
+                }
+            }
+        }
+        for p in extra {
+            cat.roots.push(StoreRoot {
+                path: canonical(p)?,
+                pipeline: None,
+                stage: None,
+                key: None,
+                digest: None,
+            });
+        }
+        Ok(cat)
+    }
+}
+
+fn canonical(p: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(p).map_err(|e| SqlError::Catalog {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    })
 }

@@ -7,6 +7,14 @@ pub enum SqlError {
     /// A statement that would write or leave the workspace.
     #[error("ventral sql is read-only: {0}")]
     ReadOnly(String),
+    /// A lockfile or an extra store folder of the catalog could not be read.
+    #[error("{path}: {message}")]
+    Catalog {
+        /// The file or folder.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// The query failed (parse, plan or execution).
     #[error("{0}")]
     Query(String),

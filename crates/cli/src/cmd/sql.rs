@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use ventral_dag::{Lockfile, Workspace};
-use ventral_sql::{Catalog, OutputFormat, RunRow, SqlSession, StoreRoot, write_results};
+use ventral_dag::Workspace;
+use ventral_sql::{Catalog, OutputFormat, SqlSession, write_results};
 
 use super::{Ctx, Global};
 
@@ -43,57 +43,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
 
 /// Every stage output named by a lockfile in `lockfiles/`, plus `extra` folders.
 pub fn catalog(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
-    let mut cat = Catalog::default();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&ws.lockfiles)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "lock"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    for f in files {
-        let lf = Lockfile::load(&f, "", "").with_context(|| format!("reading {}", f.display()))?;
-        for (stage, e) in &lf.stages {
-            let out = ws.store.out_path(&e.output);
-            let rec = ws.store.get_run(&e.key).ok().flatten();
-            cat.runs.push(RunRow {
-                pipeline: lf.pipeline.clone(),
-                profile: lf.profile.clone(),
-                stage: stage.clone(),
-                kind: e.kind.clone(),
-                key: e.key.to_string(),
-                output: e.output.to_string(),
-                code: e.code.clone(),
-                runtime: e.runtime.clone(),
-                params: serde_json::Value::Object(e.params.clone()).to_string(),
-                seconds: rec.as_ref().map(|r| r.duration_s),
-                finished_unix: rec.as_ref().map(|r| r.finished_unix as i64),
-                host: rec.as_ref().map(|r| r.host.clone()),
-            });
-            if out.is_dir() {
-                cat.roots.push(StoreRoot {
-                    path: out,
-                    pipeline: Some(lf.pipeline.clone()),
-                    stage: Some(stage.clone()),
-                    key: Some(e.key.to_string()),
-                    digest: Some(e.output.to_string()),
-                });
-            }
-        }
-    }
-    for p in extra {
-        let path = std::fs::canonicalize(p).with_context(|| format!("--path {}", p.display()))?;
-        cat.roots.push(StoreRoot {
-            path,
-            pipeline: None,
-            stage: None,
-            key: None,
-            digest: None,
-        });
-    }
-    Ok(cat)
+    Ok(Catalog::of_workspace(ws, extra)?)
 }
 
 /// Run one query and print or write its result.

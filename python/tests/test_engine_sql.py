@@ -1,0 +1,113 @@
+"""``ventral.status``/``run``/``sql`` drive the same engine as the CLI: the same keys, the
+same lockfile and store, the same answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ventral
+from conftest import cli
+
+PIPELINE = """
+[pipeline]
+name = "py"
+
+[vars]
+factor = 2
+
+[stages.a]
+kind = "cmd"
+cmd = "sort ${inputs.raw} > ${out}/sorted.txt"
+inputs = { raw = "data/in.txt" }
+
+[stages.b]
+kind = "cmd"
+cmd = "head -n ${vars.factor} ${inputs.s} > ${out}/head.txt"
+inputs = { s = "stage:a/sorted.txt" }
+params = { note = "x" }
+
+[stages.c]
+kind = "cmd"
+cmd = "exit 3"
+inputs = { h = "stage:b/head.txt" }
+"""
+
+
+@pytest.fixture
+def ws(tmp_path):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "p.toml").write_text(PIPELINE)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("c\nb\na\n")
+    return tmp_path
+
+
+def _keys(statuses):
+    return {s["stage"]: (s["status"], s["key"]) for s in statuses}
+
+
+def test_status_and_run_share_keys_lockfile_and_store(ventral_bin, ws):
+    cli_status = json.loads(cli(ventral_bin, "--workspace", ws, "-p", "pipelines/p.toml", "status",
+                                "--json").stdout)
+    py_status = ventral.status("pipelines/p.toml", workspace=ws)
+    assert _keys(py_status) == _keys(cli_status)
+    assert {s["status"] for s in py_status} == {"stale", "waiting"}
+
+    report = ventral.run("pipelines/p.toml", ["b"], workspace=ws)
+    assert [s["action"] for s in report["stages"]] == ["ran", "ran"]
+    assert (ws / "lockfiles" / "py.lock").is_file()
+    # The CLI sees what Python ran: a and b are up to date.
+    after = json.loads(cli(ventral_bin, "--workspace", ws, "-p", "pipelines/p.toml", "status",
+                           "--json").stdout)
+    assert {s["stage"]: s["status"] for s in after} == {"a": "up-to-date", "b": "up-to-date",
+                                                        "c": "stale"}
+    # A failing stage raises, with the report.
+    with pytest.raises(ventral.RunError, match="`c` failed") as e:
+        ventral.run("pipelines/p.toml", workspace=ws)
+    assert e.value.report["stages"][-1]["action"] == "failed"
+    # Changing a param in the file makes b stale for both.
+    (ws / "pipelines" / "p.toml").write_text(PIPELINE.replace('note = "x"', 'note = "y"'))
+    py = {s["stage"]: s["status"] for s in ventral.status("pipelines/p.toml", workspace=ws)}
+    assert py["a"] == "up-to-date" and py["b"] == "stale"
+
+
+def test_kind_identities_are_the_clis(ventral_bin):
+    out = json.loads(cli(ventral_bin, "kinds", "--json").stdout)
+    cli_ids = {k["kind"]: k["code"] for k in out}
+    assert ventral.kind_identities() == cli_ids
+
+
+def test_bad_pipeline_is_a_value_error(ws):
+    (ws / "pipelines" / "bad.toml").write_text('[stages.a]\nkind = "cmd"\ncmd = 3\n')
+    with pytest.raises(ValueError, match="bad.toml"):
+        ventral.status("pipelines/bad.toml", workspace=ws)
+    with pytest.raises(OSError, match="no such pipeline"):
+        ventral.status("pipelines/none.toml", workspace=ws)
+
+
+def test_sql_answers_equal_the_clis(ventral_bin, ws, shared_data):
+    pa = pytest.importorskip("pyarrow")
+    ventral.run("pipelines/p.toml", ["b"], workspace=ws)
+    store = ws / "ingested"
+    cli(ventral_bin, "ingest", "brainio", shared_data / "brainio-netcdf" / "alexnet-probabilities.nc",
+        "-o", store)
+    queries = [
+        "SELECT stage, kind, key, output FROM runs ORDER BY stage",
+        "SELECT assembly, identifier, kind, dims, shape, n_values FROM assemblies ORDER BY assembly",
+        "SELECT stimulus_id FROM stimuli ORDER BY stimulus_id LIMIT 5",
+        "SELECT count(*) AS n FROM stimuli",
+    ]
+    for q in queries:
+        table = ventral.sql(q, workspace=ws, paths=[store])
+        assert isinstance(table, pa.Table)
+        want = json.loads(cli(ventral_bin, "--workspace", ws, "sql", "--path", store, "--format",
+                              "json", q).stdout)
+        assert table.to_pylist() == want, q
+    df = ventral.open_workspace(ws, "pipelines/p.toml").sql("SELECT stage FROM runs ORDER BY stage").to_pandas()
+    assert list(df["stage"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="read-only"):
+        ventral.sql("CREATE TABLE x AS SELECT 1", workspace=ws)
+    with pytest.raises(ValueError):
+        ventral.sql("SELECT nope FROM runs", workspace=ws)
