@@ -187,3 +187,14 @@ def test_ost_is_brainscores(bs):
     # The readouts agree to ~1e-7; an image whose I1 lands that close to its threshold can
     # flip its OST by a bin, so the score is held to the Rust cross-check's .02.
     assert abs(g - w) < 0.02, (g, w)
+
+
+def test_average_repetition_is_brainscores(bs):
+    import ventral
+    p = neural_problem(8, nan_fraction=0.05)
+    rec = xr_recordings(p, bs["NeuroidAssembly"])
+    want = bs["average_repetition"](rec)
+    got = ventral.metrics.average_repetition(rec)
+    assert [str(s) for s in got["stimulus_id"].values] == [str(s) for s in want["stimulus_id"].values]
+    np.testing.assert_allclose(got.values, want.transpose("presentation", "neuroid").values,
+                               rtol=0, atol=1e-12, equal_nan=True)

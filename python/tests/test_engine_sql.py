@@ -111,3 +111,23 @@ def test_sql_answers_equal_the_clis(ventral_bin, ws, shared_data):
         ventral.sql("CREATE TABLE x AS SELECT 1", workspace=ws)
     with pytest.raises(ValueError):
         ventral.sql("SELECT nope FROM runs", workspace=ws)
+
+
+def test_python_and_cli_runs_write_the_same_lockfile(ventral_bin, tmp_path):
+    """The same pipeline run from Python in one workspace and by the CLI in another gives
+    byte-identical lockfiles (keys, params, digests)."""
+    import shutil
+    roots = []
+    for name in ("py", "cli"):
+        root = tmp_path / name
+        (root / "pipelines").mkdir(parents=True)
+        (root / "pipelines" / "p.toml").write_text(PIPELINE)
+        (root / "data").mkdir()
+        (root / "data" / "in.txt").write_text("c\nb\na\n")
+        roots.append(root)
+    ventral.run("pipelines/p.toml", ["b"], workspace=roots[0])
+    cli(ventral_bin, "--workspace", roots[1], "-p", "pipelines/p.toml", "run", "b")
+    a = (roots[0] / "lockfiles" / "py.lock").read_bytes()
+    b = (roots[1] / "lockfiles" / "py.lock").read_bytes()
+    assert a == b
+    shutil.rmtree(tmp_path)
