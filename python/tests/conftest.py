@@ -19,6 +19,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _missing(what: str):
+    """A missing resource fails the test under CI (as the Rust tests do) and skips it
+    elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI must have it)")
+    pytest.skip(what)
+
+
 def _target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
@@ -28,7 +36,7 @@ def ventral_bin() -> Path:
     """The ``ventral`` CLI built from the same sources ($VENTRAL_BIN, else the cargo target)."""
     p = Path(os.environ.get("VENTRAL_BIN", _target_dir() / "debug" / "ventral"))
     if not p.is_file():
-        pytest.skip(f"no ventral binary at {p} (cargo build first)")
+        _missing(f"no ventral binary at {p} (cargo build first)")
     return p
 
 
@@ -36,7 +44,7 @@ def ventral_bin() -> Path:
 def shared_data() -> Path:
     p = Path(os.environ.get("VENTRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
     if not (p / "brainio-netcdf").is_dir():
-        pytest.skip(f"no ../shared/data at {p}")
+        _missing(f"no ../shared/data at {p}")
     return p
 
 
