@@ -5,6 +5,8 @@
 #   make bench             print performance figures (no test fails on time)
 #   make lint              cargo fmt --check and clippy -D warnings
 #   make fuzz              fuzz the parsers of outside input (nightly; FUZZ_SECONDS each)
+#   make faults            the whole fault campaign (disk full, SIGKILL, damage, read-only,
+#                          concurrency); rewrites RELIABILITY.md's table
 #
 # Everything is idempotent: a second run skips finished setup in seconds.
 
@@ -54,10 +56,10 @@ S3VENV_STAMP := $(S3VENV)/.ventral-$(shell sha256sum $(S3REQ) | cut -c1-16)
 export VENTRAL_S3_PYTHON := $(S3VENV)/bin/python
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu crosscheck fuzz reproduce-paper clean
+.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu crosscheck fuzz faults reproduce-paper clean
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 setup: apt venv xvenv s3venv
 
@@ -172,6 +174,15 @@ fuzz:
 	  echo "fuzz $$t: $${runs:-0} executions in $(FUZZ_SECONDS) s, $$( [ $$rc -eq 0 ] && echo 'no crash' || echo "CRASH (exit $$rc): see $(CARGO_TARGET_DIR)/fuzz-$$t.log")"; \
 	  [ $$rc -eq 0 ] || exit 1; \
 	done
+
+# The fault campaign of crates/cli/tests/faults.rs at full size (`make test` runs a few cases
+# of each class): every case's tally goes to a log, from which RELIABILITY.md's table is
+# written. Needs root (tmpfs and read-only mounts), as `make test` does.
+FAULTS_LOG := $(CARGO_TARGET_DIR)/faults.jsonl
+faults: build
+	@rm -f $(FAULTS_LOG)
+	@set -o pipefail; VENTRAL_FAULTS=full VENTRAL_FAULTS_LOG=$(FAULTS_LOG) cargo test -p ventral --test faults -- --test-threads=1 2>&1 | tee $(CARGO_TARGET_DIR)/faults.log | grep -E '^test |cases not handled' ; \
+	  rc=$$?; $(VENV)/bin/python tools/reliability.py faults $(FAULTS_LOG) RELIABILITY.md; exit $$rc
 
 bench-gpu: build
 	bash bench/gpu.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model $(CARGO_TARGET_DIR)/debug/examples/gpu_check

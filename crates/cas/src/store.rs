@@ -299,8 +299,16 @@ impl Store {
         let digest = self.put_bytes(manifest.as_bytes())?;
         sync_fs(&self.root)?;
         let dest = self.out_path(&digest);
+        let _aside;
         if dest.exists() {
-            return Ok(digest);
+            if self.check_tree(&digest).is_empty() {
+                return Ok(digest);
+            }
+            // A damaged copy of this very tree (its files share inodes with objects that
+            // were changed in place): move it aside and put the fresh one in its place.
+            let trash = self.new_tmp_dir("damaged")?;
+            std::fs::rename(&dest, trash.path().join("tree")).ctx("move aside", &dest)?;
+            _aside = trash;
         }
         match std::fs::rename(dir.path(), &dest) {
             Ok(()) => {}
@@ -328,6 +336,12 @@ impl Store {
                 link_into(&t, &obj)?;
             }
             seal(abs, true)?;
+        } else if obj.exists() && !sound_object(&obj, meta.len()) {
+            // An object changed in place (its size or stamp is not what sealing left): the
+            // fresh file replaces it instead of being linked to it.
+            std::fs::remove_file(&obj).ctx("remove a damaged object", &obj)?;
+            seal(abs, false)?;
+            link_into(abs, &obj)?;
         } else if obj.exists() {
             std::fs::remove_file(abs).ctx("remove", abs)?;
             if std::fs::hard_link(&obj, abs).is_err() {
@@ -688,6 +702,14 @@ fn seal(path: &Path, executable: bool) -> Result<()> {
             .set_accessed(SystemTime::now()),
     )
     .ctx("set mtime", path)
+}
+
+/// Whether an object looks as sealing left it: a regular file of `size` bytes with the
+/// object stamp (the cheap check; `verify` re-hashes).
+fn sound_object(obj: &Path, size: u64) -> bool {
+    std::fs::symlink_metadata(obj).is_ok_and(|m| {
+        m.is_file() && m.len() == size && m.mtime() == OBJECT_MTIME && m.mtime_nsec() == 0
+    })
 }
 
 /// Hard-link `src` at `obj` (creating the fan-out folder); an existing `obj` is fine.

@@ -532,6 +532,19 @@ pub fn execute_job(
         .map_err(|e| DagError::Other(format!("{}: {e}", out.display())))?;
     let log = store.log_path(&job.key);
     let resume_dir = store.resume_path(&job.key);
+    // What a kind reports goes to the stage's log as well as to the screen, so that the
+    // log says what a run did (resumed after a checkpoint, skipped work, …).
+    let logged = |m: &str| {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            let _ = writeln!(f, "ventral: {m}");
+        }
+        progress(m);
+    };
     let ctx = StageContext {
         stage: &job.stage,
         params: &job.params,
@@ -541,7 +554,7 @@ pub fn execute_job(
         log: &log,
         runtime: job.runtime.as_deref(),
         resume_dir: &resume_dir,
-        progress,
+        progress: &logged,
     };
     kind.run(&ctx)
         .map_err(|e| match e.downcast_ref::<ventral_stage::ParamError>() {
@@ -1333,8 +1346,17 @@ impl<'a> Engine<'a> {
             }
             match Lease::try_acquire(self.ws.store.root(), &key, "ventral run", LEASE_TTL)? {
                 Ok(l) => {
-                    // The holder may have finished between our look and our taking it.
-                    if !forced && self.ws.store.get_run(&key).ok().flatten().is_some() {
+                    // The holder may have finished between our look and our taking it
+                    // (a record whose output is damaged is no result: compute it again).
+                    if !forced
+                        && self
+                            .ws
+                            .store
+                            .get_run(&key)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|rec| self.output_problem(&rec.output).is_none())
+                    {
                         drop(l);
                         continue;
                     }

@@ -226,6 +226,7 @@ fn main() {
             stage: None,
             key: None,
             digest: None,
+            files: None,
         }],
         runs: vec![],
     })

@@ -1,7 +1,7 @@
 //! The `activations` table: a tidy view over the Zarr values of every `activations`
 //! assembly, streamed chunk by chunk, with projection, limit and filter pushdown.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +37,45 @@ pub(crate) struct Entry {
     pub timestep: i64,
     /// Stimulus ids in row order.
     pub stimulus_ids: Vec<String>,
+    /// The recorded blake3 of the store's files (by path inside the stage output) and the
+    /// store's folder inside that output, when the store is a stage output.
+    pub digests: Option<(Arc<BTreeMap<String, ventral_cas::Digest>>, String)>,
+}
+
+impl Entry {
+    /// Check the chunk file `idx` against the digest its store recorded (whole-chunk reads:
+    /// a scan that reads a few row bands of a shard relies on the catalog's size-and-time
+    /// check instead of re-reading the whole file).
+    pub(crate) fn check_chunk(&self, idx: &[u64]) -> Result<(), crate::SqlError> {
+        let Some((files, prefix)) = &self.digests else {
+            return Ok(());
+        };
+        let key = self.asm.chunk_key(idx);
+        let rel = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}/{key}")
+        };
+        let Some(want) = files.get(&rel) else {
+            return Ok(()); // an empty chunk: never written, read as the fill value
+        };
+        let path = self.asm.dir().join(&key);
+        match ventral_cas::hash_file(&path) {
+            Ok(got) if got == *want => Ok(()),
+            Ok(got) => Err(crate::SqlError::Damaged {
+                path: path.display().to_string(),
+                problem: format!(
+                    "hashes to {} where the store recorded {}",
+                    got.short(12),
+                    want.short(12)
+                ),
+            }),
+            Err(e) => Err(crate::SqlError::Damaged {
+                path: path.display().to_string(),
+                problem: e.to_string(),
+            }),
+        }
+    }
 }
 
 /// Column indices of the table's schema.
@@ -678,6 +717,10 @@ fn chunk_batch(
         .row_filter
         .as_ref()
         .map(|_| rows.iter().map(|r| r - c0r).collect());
+    if relative.is_none() {
+        e.check_chunk(&w.chunk)
+            .map_err(|err| DataFusionError::External(Box::new(err)))?;
+    }
     let mut block = BLOCK.with_borrow_mut(std::mem::take);
     let decoded = match e
         .asm

@@ -2,7 +2,9 @@
 //! workspace by [`Catalog::of_workspace`] (the CLI's `ventral sql` and the Python package's
 //! `ventral.sql` both call it, so they see the same tables).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ventral_dag::{Lockfile, Workspace};
 
@@ -21,6 +23,9 @@ pub struct StoreRoot {
     pub key: Option<String>,
     /// The output digest (a tree), if any.
     pub digest: Option<String>,
+    /// The blake3 of every file of the tree, by its path inside the folder, when the folder
+    /// is a stage output: what the session checks a chunk against before decoding it.
+    pub files: Option<Arc<BTreeMap<String, ventral_cas::Digest>>>,
 }
 
 /// One stage of a lockfile, for the `runs` table.
@@ -98,12 +103,37 @@ impl Catalog {
                     host: rec.as_ref().map(|r| r.host.clone()),
                 });
                 if out.is_dir() {
+                    // The cheap check `run` makes of its inputs (every file present, its
+                    // size and untouched object time): a store changed after it was written
+                    // is named here instead of being read as numbers.
+                    if let Some(d) = ws.store.check_tree(&e.output).into_iter().next() {
+                        return Err(SqlError::Damaged {
+                            path: d.path.display().to_string(),
+                            problem: format!(
+                                "{} (output of stage `{stage}` in {})",
+                                d.problem,
+                                f.display()
+                            ),
+                        });
+                    }
+                    let files = ws
+                        .store
+                        .read_tree(&e.output)
+                        .map_err(|err| SqlError::Damaged {
+                            path: out.display().to_string(),
+                            problem: err.to_string(),
+                        })?
+                        .entries
+                        .into_iter()
+                        .map(|t| (t.path, t.digest))
+                        .collect();
                     cat.roots.push(StoreRoot {
                         path: out,
                         pipeline: Some(lf.pipeline.clone()),
                         stage: Some(stage.clone()),
                         key: Some(e.key.to_string()),
                         digest: Some(e.output.to_string()),
+                        files: Some(Arc::new(files)),
                     });
                 }
             }
@@ -115,6 +145,7 @@ impl Catalog {
                 stage: None,
                 key: None,
                 digest: None,
+                files: None,
             });
         }
         Ok(cat)

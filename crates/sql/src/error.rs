@@ -15,6 +15,16 @@ pub enum SqlError {
         /// Why.
         message: String,
     },
+    /// A stored file is not what the store recorded (changed, truncated, bit rot).
+    #[error(
+        "{path}: damaged: {problem}; `ventral verify` quarantines it and the next `ventral run` recomputes it"
+    )]
+    Damaged {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The query failed (parse, plan or execution).
     #[error("{0}")]
     Query(String),

@@ -630,6 +630,10 @@ fn sums_batch(
         (n < in_chunk).then(|| w.rows.iter().map(|r| r - w.row_chunk * cr).collect());
     BLOCK.with_borrow_mut(|block| -> DfResult<()> {
         for ccix in 0..meta.shape[1].div_ceil(cc) {
+            if relative.is_none() {
+                e.check_chunk(&[w.row_chunk, ccix])
+                    .map_err(|err| DataFusionError::External(Box::new(err)))?;
+            }
             let decoded = e
                 .asm
                 .read_chunk_rows_f32_into(&[w.row_chunk, ccix], relative.as_deref(), block)

@@ -318,6 +318,7 @@ impl SqlSession {
                     .unwrap_or(0),
                 assembly: f.name.clone(),
                 stimulus_ids: ids,
+                digests: f.root.files.clone().map(|files| (files, f.subpath.clone())),
                 asm: f.asm,
             });
         }

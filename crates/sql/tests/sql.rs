@@ -90,6 +90,7 @@ fn session(root: &Path) -> Result<SqlSession, SqlError> {
             stage: Some("extract".into()),
             key: Some("k".into()),
             digest: Some("d".into()),
+            files: None,
         }],
         runs: vec![],
     })

@@ -19,6 +19,8 @@ pub struct Args {
 struct Verified {
     #[serde(flatten)]
     report: VerifyReport,
+    /// Lockfiles of the workspace that cannot be read, with why.
+    lockfiles_damaged: Vec<String>,
     seconds: f64,
 }
 
@@ -26,6 +28,11 @@ impl Output for Verified {
     fn text(&self) -> String {
         let r = &self.report;
         let mut l: Vec<String> = r.damaged.iter().map(|d| format!("DAMAGED {d}")).collect();
+        l.extend(
+            self.lockfiles_damaged
+                .iter()
+                .map(|e| format!("DAMAGED {e}")),
+        );
         l.push(format!(
             "verified {} objects ({:.1} MB) and {} trees in {:.2} s: {} damaged, {} quarantined, {} run records dropped",
             r.objects,
@@ -51,11 +58,13 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
     )?;
     let t0 = Instant::now();
     let report = ctx.ws.store.verify()?;
-    let damaged = !report.damaged.is_empty();
+    let lockfiles_damaged = unreadable_lockfiles(&ctx.ws.lockfiles);
+    let damaged = !report.damaged.is_empty() || !lockfiles_damaged.is_empty();
     emit(
         g,
         &Verified {
             report,
+            lockfiles_damaged,
             seconds: t0.elapsed().as_secs_f64(),
         },
     )?;
@@ -64,4 +73,25 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every `*.lock` in `dir` that does not parse as a lockfile, with the parser's message.
+fn unreadable_lockfiles(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| {
+            ventral_dag::Lockfile::load(f, "", "")
+                .err()
+                .map(|e| format!("{}: {e}", f.display()))
+        })
+        .collect()
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Write the generated tables of RELIABILITY.md from the campaigns' logs.
+
+    reliability.py faults LOG.jsonl RELIABILITY.md   # rows of crates/cli/tests/faults.rs
+    reliability.py fuzz LOG.jsonl RELIABILITY.md     # rows `make fuzz` wrote
+
+Each table sits between `<!-- NAME:begin -->` and `<!-- NAME:end -->` and is replaced
+whole, with the date and machine it was measured on; the rest of the file is left as is.
+"""
+
+import datetime
+import json
+import os
+import platform
+import sys
+
+
+def machine() -> str:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{platform.node() or 'this machine'}: {os.cpu_count()} cores{', ' + model if model else ''}"
+
+
+def faults_table(rows: list) -> str:
+    out = [
+        "| campaign | fault | cases | handled cleanly | what was checked | notes |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    total = clean = 0
+    for r in rows:
+        total += r["cases"]
+        clean += r["clean"]
+        notes = "; ".join(r.get("notes", []))
+        if r.get("failures"):
+            notes = (notes + "; " if notes else "") + "FAILED: " + " / ".join(
+                f.replace("\n", " ")[:200] for f in r["failures"]
+            )
+        out.append(
+            f"| {r['campaign']} | {r['class']} | {r['cases']} | {r['clean']} | {r['checked']} | {notes} |"
+        )
+    out.append(f"| **all** | | **{total}** | **{clean}** | | |")
+    return "\n".join(out)
+
+
+def fuzz_table(rows: list) -> str:
+    out = [
+        "| target | what it parses | seconds | executions | result |",
+        "|---|---|---:|---:|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| `{r['target']}` | {r.get('parses', '')} | {r['seconds']} | {r['executions']:,} | {r['result']} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> int:
+    if len(sys.argv) != 4 or sys.argv[1] not in ("faults", "fuzz"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    name, log, doc = sys.argv[1:]
+    with open(log) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    if not rows:
+        print(f"reliability.py: {log} holds no rows; {doc} left as it is", file=sys.stderr)
+        return 1
+    if name == "faults":
+        modes = {r.get("mode") for r in rows}
+        if modes != {"full"}:
+            print(f"reliability.py: {log} is not a full campaign ({modes}); {doc} left as it is", file=sys.stderr)
+            return 1
+        table = faults_table(rows)
+        how = "`make faults`"
+    else:
+        table = fuzz_table(rows)
+        how = "`make fuzz`"
+    stamp = f"Measured by {how} on {datetime.date.today().isoformat()} ({machine()})."
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    with open(doc) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        print(f"reliability.py: {doc} lacks {begin} … {end}", file=sys.stderr)
+        return 1
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(doc + ".tmp", "w") as f:
+        f.write(f"{head}{begin}\n{stamp}\n\n{table}\n{end}{tail}")
+    os.replace(doc + ".tmp", doc)
+    print(f"{doc}: the {name} table rewritten ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
