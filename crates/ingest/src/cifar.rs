@@ -61,13 +61,18 @@ fn names(path: &Path) -> Result<Vec<String>> {
 }
 
 /// One decoded record.
-struct Record {
+pub(crate) struct Record {
     coarse: u8,
     fine: u8,
     png: Vec<u8>,
 }
 
-fn decode(file: &Path, bytes: &[u8], fine: &[String], coarse: &[String]) -> Result<Vec<Record>> {
+pub(crate) fn decode(
+    file: &Path,
+    bytes: &[u8],
+    fine: &[String],
+    coarse: &[String],
+) -> Result<Vec<Record>> {
     if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(invalid(
             file,

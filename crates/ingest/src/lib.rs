@@ -21,6 +21,7 @@ pub mod cifar;
 pub mod coco;
 mod error;
 pub mod export;
+pub mod fuzzing;
 pub mod imagenet;
 pub mod kinds;
 pub mod manifest;

@@ -692,8 +692,8 @@ impl StageKind for ReportKind {
         let mut page_md = md.clone();
         let mut page_figs = Vec::new();
         for f in &figs {
-            std::fs::write(ctx.out_dir.join(format!("{}.svg", f.name)), &f.svg)?;
-            std::fs::write(ctx.out_dir.join(format!("{}.png", f.name)), &f.png)?;
+            write_named(&ctx.out_dir.join(format!("{}.svg", f.name)), &f.svg)?;
+            write_named(&ctx.out_dir.join(format!("{}.png", f.name)), &f.png)?;
             md.push_str(&format!(
                 "![{}]({}.svg)\n\n[PNG]({}.png)\n\n",
                 f.title, f.name, f.name
@@ -720,12 +720,12 @@ impl StageKind for ReportKind {
             md.push_str(&note);
             page_md.push_str(&note);
         }
-        std::fs::write(ctx.out_dir.join("report.md"), &md)?;
+        write_named(&ctx.out_dir.join("report.md"), &md)?;
         let mut page = html(&page_md);
         for (p, svg) in &page_figs {
             page = page.replace(p, svg);
         }
-        std::fs::write(ctx.out_dir.join("report.html"), page)?;
+        write_named(&ctx.out_dir.join("report.html"), page)?;
         let mut csv = String::from("model,column,ceiled,raw,ceiling,output\n");
         for e in &results.entries {
             csv.push_str(&format!(
@@ -746,7 +746,7 @@ impl StageKind for ReportKind {
                 t.source
             ));
         }
-        std::fs::write(ctx.out_dir.join("table1.csv"), csv)?;
+        write_named(&ctx.out_dir.join("table1.csv"), csv)?;
         (ctx.progress)(&format!(
             "{} scores, {} figures",
             results.entries.len(),
@@ -754,6 +754,11 @@ impl StageKind for ReportKind {
         ));
         Ok(())
     }
+}
+
+/// Write a file of the report; an error names it.
+fn write_named(path: &std::path::Path, bytes: impl AsRef<[u8]>) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

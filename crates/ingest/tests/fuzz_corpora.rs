@@ -1,0 +1,71 @@
+//! The ingest fuzz targets' corpora and regression inputs (`fuzz/`), replayed on the stable
+//! toolchain: each input must be read or refused cleanly, never panic.
+
+use std::path::Path;
+
+fn replay(target: &str, f: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut n = 0;
+    for dir in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_name() == ".keep" {
+                continue;
+            }
+            f(&std::fs::read(e.path()).unwrap());
+            n += 1;
+        }
+    }
+    assert!(
+        n > 0,
+        "no inputs for the `{target}` fuzz target under {}",
+        root.display()
+    );
+}
+
+#[test]
+fn cifar_inputs_never_panic() {
+    replay("cifar", ventral_ingest::fuzzing::cifar);
+}
+
+#[test]
+fn coco_inputs_never_panic() {
+    replay("coco", ventral_ingest::fuzzing::coco);
+}
+
+#[test]
+fn stimulus_set_inputs_never_panic() {
+    replay("stimulus_set", ventral_ingest::fuzzing::stimulus_set);
+}
+
+/// The seeds reach past validation (a fuzzer starting from refused inputs explores little).
+#[test]
+fn the_seeds_are_valid_inputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::fs::read(root.join("stimulus_set/two-images.bin")).unwrap();
+    let n = u16::from_le_bytes([seed[0], seed[1]]) as usize;
+    std::fs::write(dir.path().join("s.csv"), &seed[2..2 + n]).unwrap();
+    std::fs::write(dir.path().join("s.zip"), &seed[2 + n..]).unwrap();
+    let s = ventral_ingest::stimuli::ingest_stimulus_set(
+        &dir.path().join("s.csv"),
+        &dir.path().join("s.zip"),
+        "seed",
+        &dir.path().join("out"),
+    );
+    assert!(s.is_ok(), "{:?}", s.err().map(|e| e.to_string()));
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    image::RgbImage::from_pixel(2, 2, image::Rgb([1, 2, 3]))
+        .save(images.join("a.png"))
+        .unwrap();
+    let c = ventral_ingest::coco::ingest_coco(
+        &images,
+        &root.join("coco/one-image.json"),
+        false,
+        &dir.path().join("coco"),
+    );
+    assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+}
