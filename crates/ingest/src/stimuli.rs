@@ -325,7 +325,9 @@ fn extract(csv_path: &Path, zip_path: &Path, targets: &[PathBuf], tmp: &Path) ->
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         }
-        let mut bytes = Vec::with_capacity(e.size() as usize);
+        // The header's size is the archive's word, not a fact: reserve at most 16 MiB on it
+        // (a hostile header declaring 4 GiB found by the fuzzer), and let the reader grow.
+        let mut bytes = Vec::with_capacity((e.size() as usize).min(16 << 20));
         e.read_to_end(&mut bytes).map_err(|err| {
             invalid(
                 zip_path,
