@@ -79,10 +79,19 @@ pub fn worker_command(capability: &str) -> Result<Command, String> {
     for (k, v) in ventral_model_spec::cpu_env(capability) {
         cmd.env(k, v);
     }
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    // If this process dies between the fork and the prctl, the signal never comes and the
+    // worker would go on writing into the key's resume folder beside the next run's worker:
+    // the child checks that its parent is still this process after asking for the signal.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other(
+                    "the driver died before the worker started",
+                ));
+            }
             Ok(())
         });
     }
