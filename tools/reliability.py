@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the generated tables of RELIABILITY.md from the campaigns' logs.
 
-    reliability.py faults LOG.jsonl RELIABILITY.md   # rows of crates/cli/tests/faults.rs
+    reliability.py faults LOG.jsonl RELIABILITY.md   # rows of crates/cli/tests/{faults,security}.rs
     reliability.py fuzz LOG.jsonl RELIABILITY.md     # rows `make fuzz` wrote
 
 Each table sits between `<!-- NAME:begin -->` and `<!-- NAME:end -->` and is replaced
@@ -87,24 +87,33 @@ def main() -> int:
         if modes != {"full"}:
             print(f"reliability.py: {log} is not a full campaign ({modes}); {doc} left as it is", file=sys.stderr)
             return 1
-        table = faults_table(rows)
+        # The security campaign logs beside the fault campaign; its rows get a table of
+        # their own.
+        parts = {
+            "faults": [r for r in rows if r["campaign"] != "security"],
+            "security": [r for r in rows if r["campaign"] == "security"],
+        }
+        # A table whose campaign did not run (`cargo test --test security` alone) is kept.
+        tables = {k: faults_table(v) for k, v in parts.items() if v}
         how = "`make faults`"
     else:
-        table = fuzz_table(rows)
+        tables = {"fuzz": fuzz_table(rows)}
         how = "`make fuzz`"
     stamp = f"Measured by {how} on {datetime.date.today().isoformat()} ({machine()})."
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     with open(doc) as f:
         text = f.read()
-    if begin not in text or end not in text:
-        print(f"reliability.py: {doc} lacks {begin} … {end}", file=sys.stderr)
-        return 1
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
+    for block, table in tables.items():
+        begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+        if begin not in text or end not in text:
+            print(f"reliability.py: {doc} lacks {begin} … {end}", file=sys.stderr)
+            return 1
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{stamp}\n\n{table}\n{end}{tail}"
     with open(doc + ".tmp", "w") as f:
-        f.write(f"{head}{begin}\n{stamp}\n\n{table}\n{end}{tail}")
+        f.write(text)
     os.replace(doc + ".tmp", doc)
-    print(f"{doc}: the {name} table rewritten ({len(rows)} rows)")
+    print(f"{doc}: the {', '.join(tables)} table(s) rewritten ({len(rows)} rows)")
     return 0
 
 

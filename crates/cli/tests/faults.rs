@@ -16,46 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use ventral_testkit::campaign::{Lcg, Tally, full};
 
 /// Every heavy kind once, at a size that runs in seconds.
-const PIPELINE: &str = r#"
-[stages.world]
-kind = "synth"
-world = { seed = 0, hvm_per_object = [2, 4, 4], hvm_size = 64, repetitions = 4, sites = [8, 12], objectome_per_object = 2, trials_per_image = 10, objectome_fitting_per_object = 2, imagenet = [4, 10, 4], imagenet_size = 32, coco = [2, 3], coco_size = 32, ost_repetitions = 2, new_neurons = [4, 8], new_objects = [2, 2], cifar = [4, 2, 2] }
-
-[stages.recordings]
-kind = "brainio"
-inputs = { source = "stage:world/brainio" }
-identifiers = ["dicarlo.MajajHong2015.public"]
-
-[stages.index]
-kind = "imagenet"
-inputs = { root = "stage:world/ILSVRC2012" }
-
-[stages.train]
-kind = "train"
-inputs = { index = "stage:index" }
-model = { width = 0.125, resolution = 32, times = [1, 1, 1], classes = 4 }
-recipe = { epochs = 3, batch = 8, lr = 0.01, seed = 1 }
-device = "cpu"
-
-[stages.acts]
-kind = "extract"
-inputs = { weights = "stage:train", stimuli = "stage:recordings/stimulus_sets/dicarlo.hvm-public" }
-device = "cpu"
-
-[stages.it]
-kind = "neural"
-inputs = { activations = "stage:acts", recordings = "stage:recordings/assemblies/dicarlo.MajajHong2015.public" }
-region = "IT"
-n_components = 4
-splits = 2
-
-[stages.report]
-kind = "report"
-inputs = { scores = ["stage:it"] }
-publish = "results/report"
-"#;
+const PIPELINE: &str = include_str!("common/small_pipeline.toml");
 
 /// The stages in an order that runs each after its inputs, with their kinds.
 const STAGES: [(&str, &str); 7] = [
@@ -67,91 +31,6 @@ const STAGES: [(&str, &str); 7] = [
     ("it", "neural"),
     ("report", "report"),
 ];
-
-/// The whole campaign (`make faults`), or the smoke subset (`make test`).
-fn full() -> bool {
-    std::env::var("VENTRAL_FAULTS").is_ok_and(|v| v == "full")
-}
-
-/// A fixed sequence in [0, 1): the same faults on every run of a campaign.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() * n as f64) as usize).min(n.saturating_sub(1))
-    }
-}
-
-/// One class of faults: how many cases were tried and how many were handled cleanly.
-struct Tally {
-    campaign: &'static str,
-    class: String,
-    checked: &'static str,
-    cases: usize,
-    clean: usize,
-    failures: Vec<String>,
-    notes: Vec<String>,
-}
-
-impl Tally {
-    fn new(campaign: &'static str, class: impl Into<String>, checked: &'static str) -> Tally {
-        Tally {
-            campaign,
-            class: class.into(),
-            checked,
-            cases: 0,
-            clean: 0,
-            failures: Vec::new(),
-            notes: Vec::new(),
-        }
-    }
-
-    fn case(&mut self, what: impl FnOnce() -> Result<(), String>) {
-        self.cases += 1;
-        match what() {
-            Ok(()) => self.clean += 1,
-            Err(e) => self.failures.push(e),
-        }
-    }
-
-    /// Append the tally to `$VENTRAL_FAULTS_LOG`; fail on any case not handled cleanly.
-    fn finish(self) {
-        if let Some(log) = std::env::var_os("VENTRAL_FAULTS_LOG") {
-            use std::io::Write;
-            let row = serde_json::json!({
-                "campaign": self.campaign,
-                "class": self.class,
-                "checked": self.checked,
-                "cases": self.cases,
-                "clean": self.clean,
-                "notes": self.notes,
-                "failures": self.failures.iter().take(3).collect::<Vec<_>>(),
-                "mode": if full() { "full" } else { "smoke" },
-            });
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .expect("VENTRAL_FAULTS_LOG");
-            writeln!(f, "{row}").expect("VENTRAL_FAULTS_LOG");
-        }
-        assert!(
-            self.cases > 0 && self.failures.is_empty(),
-            "{} / {}: {} of {} cases not handled cleanly:\n{}",
-            self.campaign,
-            self.class,
-            self.failures.len(),
-            self.cases,
-            self.failures.join("\n---\n")
-        );
-    }
-}
 
 fn setup_in(ws: &Ws) {
     ws.write("pipelines/p.toml", PIPELINE);

@@ -381,6 +381,7 @@ fn valid_stage_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.chars().all(|c| c == '.')
 }
 
 struct RawStage {
@@ -603,14 +604,20 @@ impl Pipeline {
                         match interpolate(&j, &scope)
                             .map_err(|m| ctx.err(p.span().start, sname, m))?
                         {
-                            Value::String(s) if is_workspace_relative(&s) => {
+                            Value::String(s) if is_workspace_relative(s.trim_end_matches('/')) => {
                                 Some(s.trim_end_matches('/').to_string())
                             }
-                            _ => {
+                            other => {
+                                let shown = match &other {
+                                    Value::String(s) => format!("`{s}`"),
+                                    v => v.to_string(),
+                                };
                                 return Err(ctx.err(
                                     p.span().start,
                                     sname,
-                                    "`publish` must be a relative path inside the workspace",
+                                    format!(
+                                        "`publish = {shown}` must be a relative path inside the workspace (no empty, `.` or `..` parts, not under `.ventral`)"
+                                    ),
                                 ));
                             }
                         }
@@ -675,6 +682,17 @@ impl Pipeline {
                             Some((a, _)) => (a, None),
                             None => (rest, None),
                         };
+                        if let Some(sub) = &sub
+                            && !is_inner_path(sub)
+                        {
+                            return Err(ctx.err(
+                                off,
+                                Some(&sname),
+                                format!(
+                                    "input `{input}`: `{s}` leaves stage `{st}`'s output (a path inside it has no empty, `.` or `..` parts)"
+                                ),
+                            ));
+                        }
                         if seen.contains(st) {
                             refs.push(InputRef::Stage {
                                 stage: st.to_string(),
@@ -712,6 +730,15 @@ impl Pipeline {
                         match owner {
                             Some((p, st)) => {
                                 let sub = norm[p.len()..].trim_matches('/');
+                                if !sub.is_empty() && !is_inner_path(sub) {
+                                    return Err(ctx.err(
+                                        off,
+                                        Some(&sname),
+                                        format!(
+                                            "input `{input}`: `{s}` leaves stage `{st}`'s output published at `{p}` (a path inside it has no empty, `.` or `..` parts)"
+                                        ),
+                                    ));
+                                }
                                 refs.push(InputRef::Stage {
                                     stage: st.clone(),
                                     sub: (!sub.is_empty()).then(|| sub.to_string()),
@@ -863,11 +890,19 @@ impl Pipeline {
     }
 }
 
+/// A relative path that stays inside its folder: no empty, `.` or `..` parts.
+fn is_inner_path(p: &str) -> bool {
+    !p.starts_with('/') && !p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+}
+
+/// A path inside the workspace that names something below its root, outside the store:
+/// relative, without empty, `.` or `..` components, not under `.ventral`.
 fn is_workspace_relative(p: &str) -> bool {
     !p.is_empty()
         && !p.starts_with('/')
-        && !p.split('/').any(|c| c == ".." || c == ".ventral")
-        && p != "."
+        && !p
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c == ".ventral")
 }
 
 #[cfg(test)]
@@ -1015,6 +1050,16 @@ cmd = "gen ${vars.size}"
         assert!(e.contains("missing `kind`"), "{e}");
         let e = perr("[stages.a]\nkind = \"cmd\"\npublish = \"../x\"\n");
         assert!(e.contains("publish"), "{e}");
+        for p in [".", "./", "a//b", "a/./b", ".ventral/x", "/abs"] {
+            let e = perr(&format!("[stages.a]\nkind = \"cmd\"\npublish = \"{p}\"\n"));
+            assert!(e.contains("publish"), "{p}: {e}");
+        }
+        assert!(perr("[stages.\"..\"]\nkind = \"cmd\"\n").contains("stage names"));
+        let two = "[stages.b]\nkind = \"cmd\"\npublish = \"r/b\"\n[stages.a]\nkind = \"cmd\"\n";
+        for i in ["stage:b/../x", "stage:b/./x", "r/b/../../x"] {
+            let e = perr(&format!("{two}inputs = {{ x = \"{i}\" }}\n"));
+            assert!(e.contains("leaves stage `b`"), "{i}: {e}");
+        }
     }
 
     #[test]

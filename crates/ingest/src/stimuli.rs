@@ -99,8 +99,12 @@ impl CsvTable {
     }
 }
 
-/// A relative path that stays inside its folder (no `..`, no root, no prefix).
+/// A relative path that stays inside its folder (no `..`, no root, no prefix) and holds no
+/// control character (a store cannot hold such a name).
 pub(crate) fn safe_relative(name: &str) -> Option<PathBuf> {
+    if name.chars().any(char::is_control) {
+        return None;
+    }
     let p = Path::new(name);
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -172,7 +176,7 @@ pub fn ingest_stimulus_set(
                 csv_path,
                 format!("row {} filename", i + 2),
                 format!(
-                    "`{}` is not a relative path inside the ZIP (absolute or `..`)",
+                    "{:?} is not a relative path inside the ZIP (absolute, `..` or a control character)",
                     row[file_col]
                 ),
             ));
@@ -274,6 +278,9 @@ pub fn ingest_stimulus_set(
     })
 }
 
+/// The largest image a StimulusSet ZIP entry may inflate to.
+pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
 /// Extract the entries the CSV names (and only those) into `<tmp>/images/`.
 fn extract(csv_path: &Path, zip_path: &Path, targets: &[PathBuf], tmp: &Path) -> Result<()> {
     let f = std::fs::File::open(zip_path).map_err(|e| io(zip_path, e))?;
@@ -289,14 +296,12 @@ fn extract(csv_path: &Path, zip_path: &Path, targets: &[PathBuf], tmp: &Path) ->
             continue;
         }
         let name = e.name().map(|n| n.to_string()).unwrap_or_default();
-        let Some(rel) = e
-            .enclosed_name()
-            .and_then(|p| safe_relative(&p.to_string_lossy()))
-        else {
+        // The raw name, not only the `enclosed_name` (which drops a leading `/`).
+        let Some(rel) = e.enclosed_name().and_then(|_| safe_relative(&name)) else {
             return Err(invalid(
                 zip_path,
-                format!("entry `{name}`"),
-                "path leaves the archive's folder (absolute or `..`): refused",
+                format!("entry {name:?}"),
+                "path leaves the archive's folder (absolute or `..`) or holds a control character: refused",
             ));
         };
         entries.insert(rel, i);
@@ -321,6 +326,13 @@ fn extract(csv_path: &Path, zip_path: &Path, targets: &[PathBuf], tmp: &Path) ->
                 e.to_string(),
             )
         })?;
+        if e.is_symlink() {
+            return Err(invalid(
+                zip_path,
+                format!("entry `{}`", rel.display()),
+                "a symbolic link, not an image: refused (never followed)",
+            ));
+        }
         let dest = images.join(rel);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
@@ -328,13 +340,28 @@ fn extract(csv_path: &Path, zip_path: &Path, targets: &[PathBuf], tmp: &Path) ->
         // The header's size is the archive's word, not a fact: reserve at most 16 MiB on it
         // (a hostile header declaring 4 GiB found by the fuzzer), and let the reader grow.
         let mut bytes = Vec::with_capacity((e.size() as usize).min(16 << 20));
-        e.read_to_end(&mut bytes).map_err(|err| {
-            invalid(
+        // A stimulus is an image of a few megabytes; an entry that inflates past
+        // MAX_IMAGE_BYTES is an archive bomb, refused before it fills memory.
+        (&mut e)
+            .take(MAX_IMAGE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|err| {
+                invalid(
+                    zip_path,
+                    format!("entry `{}`", rel.display()),
+                    format!("cannot be read: {err}"),
+                )
+            })?;
+        if bytes.len() as u64 > MAX_IMAGE_BYTES {
+            return Err(invalid(
                 zip_path,
                 format!("entry `{}`", rel.display()),
-                format!("cannot be read: {err}"),
-            )
-        })?;
+                format!(
+                    "inflates past {} MiB (an archive bomb?): refused",
+                    MAX_IMAGE_BYTES >> 20
+                ),
+            ));
+        }
         std::fs::write(&dest, &bytes).map_err(|e| io(&dest, e))?;
     }
     Ok(())

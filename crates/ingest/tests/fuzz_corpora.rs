@@ -3,41 +3,21 @@
 
 use std::path::Path;
 
-fn replay(target: &str, f: fn(&[u8])) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut n = 0;
-    for dir in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.file_name() == ".keep" {
-                continue;
-            }
-            f(&std::fs::read(e.path()).unwrap());
-            n += 1;
-        }
-    }
-    assert!(
-        n > 0,
-        "no inputs for the `{target}` fuzz target under {}",
-        root.display()
-    );
-}
+use ventral_testkit::campaign::replay_corpus;
 
 #[test]
 fn cifar_inputs_never_panic() {
-    replay("cifar", ventral_ingest::fuzzing::cifar);
+    replay_corpus("cifar", ventral_ingest::fuzzing::cifar);
 }
 
 #[test]
 fn coco_inputs_never_panic() {
-    replay("coco", ventral_ingest::fuzzing::coco);
+    replay_corpus("coco", ventral_ingest::fuzzing::coco);
 }
 
 #[test]
 fn stimulus_set_inputs_never_panic() {
-    replay("stimulus_set", ventral_ingest::fuzzing::stimulus_set);
+    replay_corpus("stimulus_set", ventral_ingest::fuzzing::stimulus_set);
 }
 
 /// The seeds reach past validation (a fuzzer starting from refused inputs explores little).

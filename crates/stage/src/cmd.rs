@@ -91,7 +91,7 @@ pub fn substitute(
         };
         let name = &after[..end];
         if name == "out" {
-            result.push_str(&shell_quote(&out.to_string_lossy()));
+            result.push_str(&shell_quote(utf8(out)?));
         } else if let Some(input) = name.strip_prefix("inputs.") {
             let paths = inputs.get(input).ok_or_else(|| {
                 format!(
@@ -99,10 +99,10 @@ pub fn substitute(
                     inputs.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             })?;
-            let quoted: Vec<String> = paths
+            let quoted = paths
                 .iter()
-                .map(|p| shell_quote(&p.to_string_lossy()))
-                .collect();
+                .map(|p| utf8(p).map(shell_quote))
+                .collect::<Result<Vec<String>, String>>()?;
             result.push_str(&quoted.join(" "));
         } else {
             result.push_str(&rest[i..i + 2 + end + 1]);
@@ -111,6 +111,13 @@ pub fn substitute(
     }
     result.push_str(rest);
     Ok(result)
+}
+
+/// `p` as text for the command line: a path that is not UTF-8 would reach the shell
+/// changed (and name another file), so it is refused.
+fn utf8(p: &Path) -> Result<&str, String> {
+    p.to_str()
+        .ok_or_else(|| format!("path {p:?} is not UTF-8: cannot be put into a `cmd`"))
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -173,10 +180,18 @@ impl StageKind for CmdKind {
             };
             command.env(k, val);
         }
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
+        // parent. A driver killed before the prctl would leave the command running as an
+        // orphan, writing into a folder the next run may reuse: it must not start.
+        let parent = std::process::id() as libc::pid_t;
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other(
+                        "the driver died before the command started",
+                    ));
+                }
                 Ok(())
             });
         }
@@ -236,5 +251,15 @@ mod tests {
         assert_eq!(s, "cat '/a b/c' /d > /o/f; echo ${HOME} $${");
         assert!(substitute("${inputs.y}", Path::new("/o"), &inputs).is_err());
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_refused_not_changed() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"/data/caf\xe9"));
+        let inputs = BTreeMap::from([("x".to_string(), vec![odd.clone()])]);
+        let e = substitute("cat ${inputs.x}", Path::new("/o"), &inputs).unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
+        assert!(substitute("ls ${out}", &odd, &BTreeMap::new()).is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+pub mod campaign;
 pub mod crosscheck;
 pub mod http;
 pub mod s3;
