@@ -73,3 +73,115 @@ pub fn stimulus_set(data: &[u8]) {
     let _ =
         crate::stimuli::ingest_stimulus_set(&csv_path, &zip_path, "fuzz", &s.path().join("out"));
 }
+
+/// A netCDF-4 (HDF5) DataAssembly, read as `ventral ingest brainio` reads one `.nc`: its
+/// attributes, dimensions, coordinates and values. libhdf5 parses the container; what is
+/// fuzzed is our handling of what it returns (a crash inside libhdf5 itself is recorded in
+/// RELIABILITY.md, not fixed here).
+pub fn netcdf(data: &[u8]) {
+    let Some(s) = Scratch::new("netcdf") else {
+        return;
+    };
+    let nc = s.path().join("a.nc");
+    if std::fs::write(&nc, data).is_err() {
+        return;
+    }
+    let opts = crate::netcdf::IngestOptions {
+        band_elements: Some(4096),
+        ..Default::default()
+    };
+    let _ = crate::netcdf::ingest_netcdf(&nc, &s.path().join("out"), &opts);
+}
+
+/// The files of a folder as one input: `[u16 name length][name][u32 length][bytes]`,
+/// repeated, names relative and `/`-separated, in name order (the fuzz seeds are made so).
+pub fn pack(dir: &Path) -> std::io::Result<Vec<u8>> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().to_string();
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if e.file_type()?.is_dir() {
+                walk(&e.path(), &r, out)?;
+            } else {
+                out.push((r, e.path()));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, "", &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    for (name, path) in files {
+        let bytes = std::fs::read(path)?;
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// Unpack a [`pack`]ed input into `dir`; names that would leave it are skipped.
+fn unpack(mut data: &[u8], dir: &Path) -> Option<()> {
+    while let Some((n, rest)) = data.split_first_chunk::<2>() {
+        let n = u16::from_le_bytes(*n) as usize;
+        let name = rest.get(..n)?;
+        let (len, rest) = rest.get(n..)?.split_first_chunk::<4>()?;
+        let len = (u32::from_le_bytes(*len) as usize).min(rest.len());
+        let (bytes, rest) = rest.split_at(len);
+        data = rest;
+        let Some(rel) = std::str::from_utf8(name)
+            .ok()
+            .and_then(crate::stimuli::safe_relative)
+        else {
+            continue;
+        };
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent()?).ok()?;
+        std::fs::write(&p, bytes).ok()?;
+    }
+    Some(())
+}
+
+/// The most values the `zarr_assembly` target reads from one input (a hostile shape may
+/// declare far more; opening it is fuzzed, reading all of it would only test memory).
+const FUZZ_MAX_VALUES: u64 = 1 << 20;
+
+/// An assembly store (ventral's Zarr v3 layout, as every scorer and `ventral sql` read it):
+/// its metadata, coordinate tables, chunk grid and shard indexes, as a [`pack`]ed folder.
+/// Returns how many values it read, or why it refused.
+pub fn read_assembly(data: &[u8]) -> Result<usize, String> {
+    let s = Scratch::new("zarr").ok_or("no scratch folder")?;
+    unpack(data, s.path()).ok_or("not a packed folder")?;
+    let a = ventral_store::Assembly::open(s.path()).map_err(|e| e.to_string())?;
+    a.all_coords().map_err(|e| e.to_string())?;
+    let chunk: u64 = a.meta().chunk_shape.iter().product();
+    let total = a
+        .meta()
+        .shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    if chunk > FUZZ_MAX_VALUES || total > FUZZ_MAX_VALUES {
+        return Ok(0);
+    }
+    let all = a.read_f32(&a.full()).map_err(|e| e.to_string())?;
+    // Row bands through the shard index, as `ventral sql` reads a few stimuli.
+    let mut buf = Vec::new();
+    for idx in a.chunks_in(&a.full()) {
+        a.read_chunk_rows_f32_into(&idx, Some(&[0]), &mut buf)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(all.len())
+}
+
+/// The `zarr_assembly` target: [`read_assembly`], whatever it answers.
+pub fn zarr_assembly(data: &[u8]) {
+    let _ = read_assembly(data);
+}
