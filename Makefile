@@ -172,7 +172,7 @@ fuzz:
 	@crashed=""; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(CARGO_TARGET_DIR)/fuzz-corpus/$$t fuzz/regressions/$$t; \
 	  opts=""; env=""; \
-	  if [ $$t = netcdf ]; then opts="-detect_leaks=0 -malloc_limit_mb=1048576"; env="allocator_may_return_null=1"; fi; \
+	  if [ $$t = netcdf ]; then opts="-detect_leaks=0 -malloc_limit_mb=1048576 -timeout=10"; env="allocator_may_return_null=1"; fi; \
 	  (cd fuzz && ASAN_OPTIONS=$$env CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)/fuzz cargo +nightly fuzz run $$t $(CARGO_TARGET_DIR)/fuzz-corpus/$$t corpus/$$t regressions/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$opts 2>&1) > $(CARGO_TARGET_DIR)/fuzz-$$t.log; rc=$$?; \
 	  runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $(CARGO_TARGET_DIR)/fuzz-$$t.log | grep -o '[0-9]*$$'); \
