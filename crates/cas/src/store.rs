@@ -400,6 +400,12 @@ impl Store {
                 }];
             }
         };
+        self.check_files(d, &tree)
+    }
+
+    /// [`Store::check_tree`] for a manifest the caller has already read: every file of the
+    /// materialised tree `d` present with its recorded size and the untouched object mtime.
+    pub fn check_files(&self, d: &Digest, tree: &Tree) -> Vec<Damage> {
         let root = self.out_path(d);
         let mut damage = Vec::new();
         for e in &tree.entries {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,6 +67,20 @@ pub struct Lockfile {
 }
 
 impl Lockfile {
+    /// The lockfiles (`*.lock`) in `dir`, sorted by path; none when `dir` cannot be read.
+    pub fn list(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
     /// An empty lockfile for `pipeline` and `profile`.
     pub fn new(pipeline: &str, profile: &str) -> Self {
         Lockfile {

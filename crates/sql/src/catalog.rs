@@ -71,16 +71,7 @@ impl Catalog {
     /// the `extra` folders (stores written outside a pipeline, e.g. by `ventral ingest`).
     pub fn of_workspace(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
         let mut cat = Catalog::default();
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&ws.lockfiles)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "lock"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        for f in files {
+        for f in Lockfile::list(&ws.lockfiles) {
             let lf = Lockfile::load(&f, "", "").map_err(|e| SqlError::Catalog {
                 path: f.display().to_string(),
                 message: e.to_string(),
@@ -106,23 +97,21 @@ impl Catalog {
                     // The cheap check `run` makes of its inputs (every file present, its
                     // size and untouched object time): a store changed after it was written
                     // is named here instead of being read as numbers.
-                    if let Some(d) = ws.store.check_tree(&e.output).into_iter().next() {
-                        return Err(SqlError::Damaged {
-                            path: d.path.display().to_string(),
-                            problem: format!(
-                                "{} (output of stage `{stage}` in {})",
-                                d.problem,
-                                f.display()
-                            ),
-                        });
-                    }
-                    let files = ws
+                    let damaged = |path: PathBuf, problem: String| SqlError::Damaged {
+                        path: path.display().to_string(),
+                        problem: format!(
+                            "{problem} (output of stage `{stage}` in {})",
+                            f.display()
+                        ),
+                    };
+                    let tree = ws
                         .store
                         .read_tree(&e.output)
-                        .map_err(|err| SqlError::Damaged {
-                            path: out.display().to_string(),
-                            problem: err.to_string(),
-                        })?
+                        .map_err(|err| damaged(ws.store.object_path(&e.output), err.to_string()))?;
+                    if let Some(d) = ws.store.check_files(&e.output, &tree).into_iter().next() {
+                        return Err(damaged(d.path, d.problem));
+                    }
+                    let files = tree
                         .entries
                         .into_iter()
                         .map(|t| (t.path, t.digest))

@@ -35,8 +35,24 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
     Ok(())
 }
 
-/// Read a whole Parquet file into one batch.
+/// Read a whole Parquet file into one batch. A damaged file is an error naming it, also
+/// where the Parquet and Arrow readers panic on it instead of returning an error (arrow-ipc
+/// does on an embedded schema naming type NONE, found by the `zarr_assembly` fuzz target).
 pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_parquet_unguarded(path)
+    }))
+    .unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("the reader panicked");
+        Err(io(path, format!("not a readable Parquet file ({why})")))
+    })
+}
+
+fn read_parquet_unguarded(path: &Path) -> Result<RecordBatch> {
     let file = File::open(path).map_err(|e| io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| io(path, e))?

@@ -77,16 +77,7 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
 
 /// Every `*.lock` in `dir` that does not parse as a lockfile, with the parser's message.
 fn unreadable_lockfiles(dir: &std::path::Path) -> Vec<String> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "lock"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    ventral_dag::Lockfile::list(dir)
         .iter()
         .filter_map(|f| {
             ventral_dag::Lockfile::load(f, "", "")
