@@ -124,9 +124,9 @@ test: build python
 	@n=$$(cat $(CARGO_TARGET_DIR)/skipped.log 2>/dev/null | wc -l); echo "tests: $$n passed without running for a missing resource (a venv, ../shared/data)$$( [ $$n -gt 0 ] && echo ':' )"; \
 	  cat $(CARGO_TARGET_DIR)/skipped.log 2>/dev/null | sed 's/^/  /' || true
 	@# The Python package's tests, in the project venv and beside Brain-Score 2.4.2.
-	@set -o pipefail; VENTRAL_BIN=$(VENTRAL) VENTRAL_TORCH=$(CARGO_TARGET_DIR)/debug/ventral-torch \
+	@set -o pipefail; VENTRAL_BIN=$(VENTRAL) VENTRAL_TORCH=$(CARGO_TARGET_DIR)/debug/ventral-torch VENTRAL_NETCDF=$(CARGO_TARGET_DIR)/debug/ventral-netcdf \
 	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider -p no:warnings -rs python/tests 2>&1 | tee $(CARGO_TARGET_DIR)/pytest.log
-	@set -o pipefail; VENTRAL_BIN=$(VENTRAL) VENTRAL_TORCH=$(CARGO_TARGET_DIR)/debug/ventral-torch \
+	@set -o pipefail; VENTRAL_BIN=$(VENTRAL) VENTRAL_TORCH=$(CARGO_TARGET_DIR)/debug/ventral-torch VENTRAL_NETCDF=$(CARGO_TARGET_DIR)/debug/ventral-netcdf \
 	  $(XVENV)/bin/python -m pytest -q -p no:cacheprovider -p no:warnings -rs python/tests 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-brainscore.log
 	@echo "python tests (project venv): $$(grep -E '[0-9]+ (passed|failed)' $(CARGO_TARGET_DIR)/pytest.log | tail -1)"
 	@echo "python tests (beside Brain-Score 2.4.2): $$(grep -E '[0-9]+ (passed|failed)' $(CARGO_TARGET_DIR)/pytest-brainscore.log | tail -1)"

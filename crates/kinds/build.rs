@@ -11,25 +11,8 @@ use std::path::Path;
 fn main() {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let root = Path::new(&manifest_dir).join("../..");
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let version = std::process::Command::new(&rustc)
-        .arg("-V")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown rustc".into());
-    // The compiler, the target and what else shapes the machine code: the profile, its
-    // optimisation level and any RUSTFLAGS (`-C target-cpu=native` can change results).
-    let var = |k: &str| std::env::var(k).unwrap_or_default();
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
-    let toolchain = format!(
-        "{version} {} profile={} opt-level={} rustflags={:?}",
-        var("TARGET"),
-        var("PROFILE"),
-        var("OPT_LEVEL"),
-        var("CARGO_ENCODED_RUSTFLAGS")
-    );
+    let toolchain = identity::toolchain_from_build_env();
     let ws = identity::Workspace::load(&root, &toolchain)
         .unwrap_or_else(|e| panic!("code identities: {e}"));
     for p in ws.watched() {

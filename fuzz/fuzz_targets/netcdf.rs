@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ventral_ingest::fuzzing::netcdf(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ventral_netcdf::fuzzing::netcdf(data));

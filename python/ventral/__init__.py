@@ -51,12 +51,14 @@ class RunError(RuntimeError):
 
 
 def _worker_env() -> None:
-    """Model stages run in the ``ventral-torch`` worker; the CLI finds it beside itself, a
-    Python process by ``$VENTRAL_TORCH`` or on ``PATH``."""
-    if "VENTRAL_TORCH" not in os.environ:
-        found = shutil.which("ventral-torch")
-        if found:
-            os.environ["VENTRAL_TORCH"] = found
+    """Model stages run in the ``ventral-torch`` worker and netCDF files are read and written
+    by the ``ventral-netcdf`` worker; the CLI finds them beside itself, a Python process by
+    ``$VENTRAL_TORCH`` and ``$VENTRAL_NETCDF`` or on ``PATH``."""
+    for exe, var in (("ventral-torch", "VENTRAL_TORCH"), ("ventral-netcdf", "VENTRAL_NETCDF")):
+        if var not in os.environ:
+            found = shutil.which(exe)
+            if found:
+                os.environ[var] = found
 
 
 def _strs(stages: Union[None, str, Sequence[str]]) -> List[str]:

@@ -619,7 +619,7 @@ fn input_digests_are_cached_between_runs() {
 }
 
 #[test]
-fn the_ventral_binary_does_not_link_libtorch_and_the_worker_does() {
+fn the_ventral_binary_links_neither_libtorch_nor_libhdf5_and_the_worker_no_libhdf5() {
     let needed = |exe: &str| {
         let o = std::process::Command::new("readelf")
             .args(["-d", exe])
@@ -633,10 +633,20 @@ fn the_ventral_binary_does_not_link_libtorch_and_the_worker_does() {
         !ventral.contains("torch"),
         "ventral links libtorch:\n{ventral}"
     );
+    // netCDF files are read in the `ventral-netcdf` worker (its own tests check it links
+    // libhdf5).
+    assert!(
+        !ventral.contains("hdf5"),
+        "ventral links libhdf5:\n{ventral}"
+    );
     let worker = needed(env!("CARGO_BIN_EXE_ventral-torch"));
     assert!(
         worker.contains("libtorch"),
         "the worker links libtorch:\n{worker}"
+    );
+    assert!(
+        !worker.contains("hdf5"),
+        "the model worker links libhdf5:\n{worker}"
     );
     // And no command that runs no model loads it, not even with dlopen: the dynamic
     // loader lists every library it opens.
@@ -652,6 +662,7 @@ fn the_ventral_binary_does_not_link_libtorch_and_the_worker_does() {
         let loaded = String::from_utf8_lossy(&o.stderr);
         assert!(loaded.contains("file="), "LD_DEBUG had no effect: {loaded}");
         assert!(!loaded.contains("libtorch"), "{args:?} loaded libtorch");
+        assert!(!loaded.contains("libhdf5"), "{args:?} loaded libhdf5");
     }
 }
 

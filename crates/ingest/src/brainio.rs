@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::catalog::{Catalog, CatalogSummary, ingest_catalog, store_name};
 use crate::error::{invalid, io};
 use crate::manifest::Manifest;
-use crate::netcdf::{IngestOptions, NcFile, ingest_netcdf};
-use crate::stimuli::{ingest_stimulus_set, open_stimulus_set};
+use crate::netcdf::{IngestOptions, ingest_netcdf, read_header};
+use crate::stimuli::ingest_stimulus_set;
 use crate::{Result, write_fresh};
 
 /// What to ingest.
@@ -146,26 +146,17 @@ pub fn ingest_brainio(
     write_fresh(out, |tmp| -> Result<CatalogSummary> {
         match kind {
             SourceKind::Netcdf => {
-                let nc = NcFile::open(&src.source)?;
-                let id = src.identifiers.first().cloned().or_else(|| {
-                    nc.global_attrs
-                        .get("identifier")
-                        .and_then(|v| v.get("value"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                });
-                let name = id.clone().unwrap_or_else(stem);
-                let stimuli = match &src.stimuli {
-                    Some(dir) => {
-                        let (meta, table) = open_stimulus_set(dir)?;
-                        Some((meta.identifier, table))
-                    }
-                    None => None,
+                let id = match src.identifiers.first() {
+                    Some(id) => Some(id.clone()),
+                    None => read_header(&src.source)?
+                        .global_str("identifier")
+                        .map(str::to_string),
                 };
+                let name = id.clone().unwrap_or_else(stem);
                 let opts = IngestOptions {
                     identifier: id,
                     producer: src.producer.clone(),
-                    stimuli,
+                    stimuli: src.stimuli.clone(),
                     ..IngestOptions::default()
                 };
                 let dest = tmp.join("assemblies").join(store_name(&name));

@@ -14,7 +14,7 @@ use sha1::{Digest as _, Sha1};
 
 use crate::error::{Result, invalid, io};
 use crate::netcdf::{AssemblySummary, IngestOptions, ingest_netcdf};
-use crate::stimuli::{StimulusSetSummary, ingest_stimulus_set, open_stimulus_set};
+use crate::stimuli::{StimulusSetSummary, ingest_stimulus_set};
 
 /// One row of `lookup.csv`.
 #[derive(Clone, Debug, Serialize)]
@@ -109,14 +109,8 @@ impl Catalog {
         for p in &files {
             let ext = p.extension().and_then(|e| e.to_str()).unwrap_or_default();
             if ext == "nc" {
-                let nc = crate::netcdf::NcFile::open(p)?;
-                let attr = |k: &str| {
-                    nc.global_attrs
-                        .get(k)
-                        .and_then(|v| v.get("value"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                };
+                let nc = crate::netcdf::read_header(p)?;
+                let attr = |k: &str| nc.global_str(k).map(str::to_string);
                 entries.push(CatalogEntry {
                     identifier: attr("identifier").unwrap_or_else(|| stem(p)),
                     lookup_type: "assembly".into(),
@@ -316,9 +310,7 @@ pub fn ingest_catalog(
         for e in assemblies {
             let stimuli = match &e.stimulus_set_identifier {
                 Some(s) if sets.contains_key(s.as_str()) => {
-                    let (_, table) =
-                        open_stimulus_set(&tmp.join("stimulus_sets").join(store_name(s)))?;
-                    Some((s.clone(), table))
+                    Some(tmp.join("stimulus_sets").join(store_name(s)))
                 }
                 _ => None,
             };

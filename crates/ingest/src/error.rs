@@ -25,19 +25,27 @@ pub enum IngestError {
     /// Writing or reading one of our stores failed.
     #[error(transparent)]
     Store(#[from] ventral_store::StoreError),
+    /// An error the `ventral-netcdf` worker reported, as it worded it.
+    #[error("{message}")]
+    Worker {
+        /// The message (it names the file).
+        message: String,
+    },
 }
 
 /// Result alias for this crate.
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 
-pub(crate) fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> IngestError {
+/// An [`IngestError::Io`] on `path`.
+pub fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> IngestError {
     IngestError::Io {
         path: path.into(),
         message: e.to_string(),
     }
 }
 
-pub(crate) fn invalid(
+/// An [`IngestError::Invalid`] of `file`'s `field`.
+pub fn invalid(
     file: impl Into<PathBuf>,
     field: impl Into<String>,
     message: impl Into<String>,

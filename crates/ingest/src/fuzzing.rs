@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 /// A scratch folder under the system's temporary folder, removed when dropped.
-struct Scratch(PathBuf);
+pub struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Option<Scratch> {
+    /// A new empty folder, `None` when it cannot be made.
+    pub fn new(name: &str) -> Option<Scratch> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -20,7 +21,8 @@ impl Scratch {
         Some(Scratch(dir))
     }
 
-    fn path(&self) -> &Path {
+    /// The folder.
+    pub fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -72,25 +74,6 @@ pub fn stimulus_set(data: &[u8]) {
     }
     let _ =
         crate::stimuli::ingest_stimulus_set(&csv_path, &zip_path, "fuzz", &s.path().join("out"));
-}
-
-/// A netCDF-4 (HDF5) DataAssembly, read as `ventral ingest brainio` reads one `.nc`: its
-/// attributes, dimensions, coordinates and values. libhdf5 parses the container; what is
-/// fuzzed is our handling of what it returns (a crash inside libhdf5 itself is recorded in
-/// RELIABILITY.md, not fixed here).
-pub fn netcdf(data: &[u8]) {
-    let Some(s) = Scratch::new("netcdf") else {
-        return;
-    };
-    let nc = s.path().join("a.nc");
-    if std::fs::write(&nc, data).is_err() {
-        return;
-    }
-    let opts = crate::netcdf::IngestOptions {
-        band_elements: Some(4096),
-        ..Default::default()
-    };
-    let _ = crate::netcdf::ingest_netcdf(&nc, &s.path().join("out"), &opts);
 }
 
 /// The files of a folder as one input: `[u16 name length][name][u32 length][bytes]`,
@@ -184,4 +167,33 @@ pub fn read_assembly(data: &[u8]) -> Result<usize, String> {
 /// The `zarr_assembly` target: [`read_assembly`], whatever it answers.
 pub fn zarr_assembly(data: &[u8]) {
     let _ = read_assembly(data);
+}
+
+/// The seed of the store targets: a small neural assembly (12 stimuli × 5 neuroids, values
+/// `i / 2 - 3`) in two row chunks, each a shard of three bands, written at `dir`.
+pub fn small_assembly(dir: &Path) -> crate::Result<()> {
+    use std::sync::Arc;
+    use ventral_store::arrow::array::{ArrayRef, StringArray};
+    use ventral_store::arrow::datatypes::{DataType, Field, Schema};
+    use ventral_store::arrow::record_batch::RecordBatch;
+    let ids = |prefix: &str, col: &str, n: usize| {
+        let values: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(col, DataType::Utf8, false)])),
+            vec![Arc::new(StringArray::from(values)) as ArrayRef],
+        )
+        .map_err(|e| crate::invalid(dir, col, e.to_string()))
+    };
+    let mut spec =
+        ventral_store::AssemblySpec::new("fuzz.seed", "neural", &["presentation", "neuroid"], &[5]);
+    spec.chunk_rows = Some(6);
+    spec.inner_rows = Some(2);
+    let mut w = ventral_store::AssemblyWriter::<f32>::create(dir, spec)?;
+    let values: Vec<f32> = (0..12 * 5).map(|i| i as f32 * 0.5 - 3.0).collect();
+    w.append(&values)?;
+    w.finish(vec![
+        ("presentation".into(), ids("s", "stimulus_id", 12)?),
+        ("neuroid".into(), ids("n", "neuroid_id", 5)?),
+    ])?;
+    Ok(())
 }

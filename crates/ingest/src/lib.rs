@@ -1,7 +1,8 @@
 //! `ventral-ingest`: the real formats in and out.
 //!
-//! - [`netcdf`]: BrainIO DataAssemblies (netCDF4 through HDF5, `hdf5-metno`) into our
-//!   assemblies, streamed band by band; [`export`] writes them back in the same layout.
+//! - [`netcdf`]: BrainIO DataAssemblies (netCDF4) into our assemblies, and [`export`] back,
+//!   both run by the `ventral-netcdf` worker process ([`worker`]; the reader and writer
+//!   themselves are `crates/netcdf`): no process but that one links libhdf5.
 //! - [`stimuli`]: BrainIO StimulusSets (CSV + ZIP) into stimulus-set stores.
 //! - [`catalog`]: BrainIO `lookup.csv` catalogs, SHA1-checked, ingested as a whole.
 //! - [`brainio`]: any BrainIO source (catalog, folder, `.nc`, StimulusSet `.csv`) into one
@@ -27,10 +28,11 @@ pub mod kinds;
 pub mod manifest;
 pub mod netcdf;
 pub mod stimuli;
+pub mod worker;
 
 use std::path::Path;
 
-pub use error::{IngestError, Result};
+pub use error::{IngestError, Result, invalid, io};
 
 /// The format tag of image indexes (ImageNet, COCO).
 pub const IMAGE_INDEX_FORMAT: &str = "ventral-image-index v1";

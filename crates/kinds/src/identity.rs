@@ -9,7 +9,11 @@
 //! - the workspace's build profiles, the compiler's version and the target.
 //!
 //! The closure follows `[dependencies]` and `[build-dependencies]` (not dev-dependencies)
-//! through the workspace's manifests, then through `Cargo.lock`. Nothing is listed by hand.
+//! through the workspace's manifests, then through `Cargo.lock`, and the worker executables
+//! a crate hands work to at run time: a manifest's `[package.metadata.ventral] workers =
+//! ["crate", …]` names workspace crates whose executables run part of its code in another
+//! process (`ventral-ingest` reads netCDF in `ventral-netcdf`), so their closures count
+//! too. Nothing else is listed by hand.
 //! This file is also compiled into `build.rs` (with `#[path]`), which embeds the
 //! identities of every crate that implements kinds; the tests call it on scratch copies
 //! of the workspace.
@@ -51,6 +55,8 @@ pub struct Member {
     pub dir: PathBuf,
     /// Workspace crates it depends on (normal and build dependencies).
     pub workspace_deps: BTreeSet<String>,
+    /// Workspace crates whose executables run part of its work (`package.metadata.ventral.workers`).
+    pub workers: BTreeSet<String>,
     /// External crates it depends on directly: package name → features asked for.
     pub external_deps: BTreeMap<String, BTreeSet<String>>,
 }
@@ -190,6 +196,13 @@ impl Workspace {
                 name: name.clone(),
                 dir: dir.clone(),
                 workspace_deps: BTreeSet::new(),
+                workers: m
+                    .get("package")
+                    .and_then(|p| p.get("metadata"))
+                    .and_then(|p| p.get("ventral"))
+                    .and_then(|v| v.get("workers"))
+                    .map(|w| strings(Some(w)).into_iter().collect())
+                    .unwrap_or_default(),
                 external_deps: BTreeMap::new(),
             };
             for table in dep_tables(&m) {
@@ -244,6 +257,14 @@ impl Workspace {
                 }
             }
             members.insert(name, member);
+        }
+        for m in members.values() {
+            if let Some(w) = m.workers.iter().find(|w| !members.contains_key(*w)) {
+                return Err(err(
+                    &root.join(&m.dir).join("Cargo.toml"),
+                    format!("package.metadata.ventral.workers: `{w}` is not a workspace member"),
+                ));
+            }
         }
         let lock_path = root.join("Cargo.lock");
         let lock_toml = read_toml(&lock_path)?;
@@ -330,6 +351,7 @@ impl Workspace {
                 && let Some(m) = self.members.get(&c)
             {
                 queue.extend(m.workspace_deps.iter().cloned());
+                queue.extend(m.workers.iter().cloned());
             }
         }
         // External closure: the versions Cargo.lock resolves each member's direct
@@ -435,6 +457,28 @@ impl Workspace {
             external: ext,
         })
     }
+}
+
+/// The compiler, the target and what else shapes the machine code, as a build script sees
+/// them: the profile, its optimisation level and any RUSTFLAGS (`-C target-cpu=native` can
+/// change results).
+pub fn toolchain_from_build_env() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(&rustc)
+        .arg("-V")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown rustc".into());
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    format!(
+        "{version} {} profile={} opt-level={} rustflags={:?}",
+        var("TARGET"),
+        var("PROFILE"),
+        var("OPT_LEVEL"),
+        var("CARGO_ENCODED_RUSTFLAGS")
+    )
 }
 
 /// `a/./b/../c` → `a/c`, without touching the file system.

@@ -11,8 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
@@ -51,25 +50,9 @@ pub struct WorkerRequest {
 }
 
 /// Where the worker executable is: `$VENTRAL_TORCH`, else beside the running executable
-/// (or one folder up, for test harnesses under `target/*/deps`).
+/// (or one folder up, for test harnesses under `target/*/deps`), else on `PATH`.
 pub fn worker_path() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("VENTRAL_TORCH") {
-        return Ok(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot tell where this executable is: {e}"))?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [dir.join(WORKER), dir.join("..").join(WORKER)];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "the model worker `{WORKER}` is not installed beside {} (build it with `cargo build`, or set VENTRAL_TORCH)",
-                exe.display()
-            )
-        })
+    ventral_stage::process::find_worker(WORKER, "VENTRAL_TORCH")
 }
 
 /// A command that starts the worker with libtorch's CPU kernels pinned ([`ventral_model_spec::cpu_env`])
@@ -79,22 +62,9 @@ pub fn worker_command(capability: &str) -> Result<Command, String> {
     for (k, v) in ventral_model_spec::cpu_env(capability) {
         cmd.env(k, v);
     }
-    // If this process dies between the fork and the prctl, the signal never comes and the
-    // worker would go on writing into the key's resume folder beside the next run's worker:
-    // the child checks that its parent is still this process after asking for the signal.
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if libc::getppid() != parent {
-                return Err(std::io::Error::other(
-                    "the driver died before the worker started",
-                ));
-            }
-            Ok(())
-        });
-    }
+    // The worker would otherwise go on writing into the key's resume folder beside the
+    // next run's worker.
+    ventral_stage::process::die_with_parent(&mut cmd);
     Ok(cmd)
 }
 

@@ -168,7 +168,37 @@ fn kinds_closures_stop_at_the_seam_and_follow_the_code() {
     assert!(ids["extract"].1.contains(&"ventral-store".to_string()));
     assert!(ids["extract"].1.contains(&"ventral-model-spec".to_string()));
     assert!(ids["synth"].1.contains(&"ventral-ingest".to_string()));
+    // netCDF is read and written in the `ventral-netcdf` worker: its code is in the
+    // closure of every kind that reads or writes netCDF.
+    assert!(ids["brainio"].1.contains(&"ventral-netcdf".to_string()));
+    assert!(ids["synth"].1.contains(&"ventral-netcdf".to_string()));
     assert_eq!(ids["cmd"].1, vec!["ventral-stage".to_string()]);
+}
+
+/// A worker named in `package.metadata.ventral.workers` must be a workspace crate: a typo
+/// would silently leave its code out of every identity.
+#[test]
+fn a_declared_worker_that_is_not_a_workspace_crate_is_an_error_naming_the_manifest() {
+    let tmp = scratch_copy();
+    let manifest = tmp.path().join("crates/ingest/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("workers = [\"ventral-netcdf\"]"), "{text}");
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "workers = [\"ventral-netcdf\"]",
+            "workers = [\"ventral-netcfd\"]",
+        ),
+    )
+    .unwrap();
+    let e = match Workspace::load(tmp.path(), "t") {
+        Ok(_) => panic!("a misspelt worker was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("crates/ingest/Cargo.toml") && e.contains("ventral-netcfd"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -283,6 +313,25 @@ fn closures_agree_with_cargo_metadata() {
         .iter()
         .map(|id| names[id.as_str().unwrap()].clone())
         .collect();
+    // A crate's declared workers (`package.metadata.ventral.workers`) are part of its
+    // closure: Cargo does not see them, so they are added here as edges.
+    let workers: BTreeMap<String, Vec<String>> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let ids = p["metadata"]["ventral"]["workers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|w| {
+                    let w = w.as_str().unwrap();
+                    names.iter().find(|(_, n)| *n == w).unwrap().0.clone()
+                })
+                .collect();
+            (p["id"].as_str().unwrap().to_string(), ids)
+        })
+        .collect();
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for node in meta["resolve"]["nodes"].as_array().unwrap() {
         let id = node["id"].as_str().unwrap().to_string();
@@ -298,6 +347,7 @@ fn closures_agree_with_cargo_metadata() {
                     .any(|k| k["kind"].is_null() || k["kind"] == "build")
             })
             .map(|d| d["pkg"].as_str().unwrap().to_string())
+            .chain(workers.get(&id).cloned().unwrap_or_default())
             .collect();
         deps.insert(id, normal_or_build);
     }

@@ -16,7 +16,6 @@
 //! If `ventral` dies, the command is killed with it.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -180,21 +179,8 @@ impl StageKind for CmdKind {
             };
             command.env(k, val);
         }
-        // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
-        // parent. A driver killed before the prctl would leave the command running as an
-        // orphan, writing into a folder the next run may reuse: it must not start.
-        let parent = std::process::id() as libc::pid_t;
-        unsafe {
-            command.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::other(
-                        "the driver died before the command started",
-                    ));
-                }
-                Ok(())
-            });
-        }
+        // A driver killed before the command starts would leave it running as an orphan.
+        crate::process::die_with_parent(&mut command);
         (ctx.progress)(&format!("$ {}", truncate(&cmd, 60)));
         let status = command
             .status()

@@ -17,6 +17,7 @@
 pub mod canonical;
 pub mod cmd;
 mod kind;
+pub mod process;
 pub mod typed;
 
 pub use kind::{
