@@ -58,7 +58,7 @@ PARSES = {
     "coco": "COCO instances JSON against an image folder",
     "stimulus_set": "BrainIO StimulusSet CSV + ZIP (names, paths, images)",
     "zarr_assembly": "assembly stores: Zarr v3 metadata, chunk grid, shard indexes, coordinate tables",
-    "netcdf": "BrainIO netCDF-4/HDF5 DataAssemblies: attributes, dimensions, coordinates (our handling of what libhdf5 returns)",
+    "netcdf": "BrainIO netCDF-4/HDF5 DataAssemblies: attributes, dimensions, coordinates (our handling of what libhdf5 returns, in-process; in ventral the `ventral-netcdf` worker contains a crash of libhdf5)",
 }
 
 

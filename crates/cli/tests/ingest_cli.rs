@@ -278,6 +278,54 @@ fn bad_inputs_are_named_and_leave_nothing() {
         &["nope.nc"],
         &out,
     );
+    // Files that crash libhdf5 under the fuzzer (the fuzz findings): an error naming the
+    // file, nothing written.
+    let findings = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/findings/netcdf");
+    for name in [
+        "segv-hdf5-H5MM_xfree-4dc5eea7",
+        "oom-hdf5-asks-32gib-b647fbb2",
+    ] {
+        let nc = ws.path().join(format!("{name}.nc"));
+        std::fs::copy(findings.join(name), &nc).unwrap();
+        fails(
+            &ws,
+            &["ingest", "brainio", s(&nc), "-o", s(&out)],
+            &[&format!("{name}.nc")],
+            &out,
+        );
+    }
+}
+
+/// A netCDF worker that dies of a signal (as libhdf5 does on some damaged files): `ventral`
+/// reports the file and the signal, exits 1 and writes nothing.
+#[test]
+fn a_netcdf_worker_killed_by_a_signal_is_an_error_naming_the_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Ws::new();
+    let worker = ws.path().join("crashing-worker");
+    std::fs::write(&worker, "#!/bin/sh\nkill -SEGV $$\n").unwrap();
+    std::fs::set_permissions(&worker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nc = ws.path().join("some.nc");
+    std::fs::write(&nc, b"\x89HDF\r\n\x1a\n").unwrap();
+    let out = ws.path().join("out");
+    let o = ws
+        .cmd(&["ingest", "brainio", s(&nc), "-o", s(&out)])
+        .env("VENTRAL_NETCDF", &worker)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("some.nc") && err.contains("signal 11") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(ws.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left");
 }
 
 #[test]
