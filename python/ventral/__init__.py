@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Union
 
@@ -48,17 +47,6 @@ class RunError(RuntimeError):
     def __init__(self, message: str, report: dict):
         super().__init__(message)
         self.report = report
-
-
-def _worker_env() -> None:
-    """Model stages run in the ``ventral-torch`` worker and netCDF files are read and written
-    by the ``ventral-netcdf`` worker; the CLI finds them beside itself, a Python process by
-    ``$VENTRAL_TORCH`` and ``$VENTRAL_NETCDF`` or on ``PATH``."""
-    for exe, var in (("ventral-torch", "VENTRAL_TORCH"), ("ventral-netcdf", "VENTRAL_NETCDF")):
-        if var not in os.environ:
-            found = shutil.which(exe)
-            if found:
-                os.environ[var] = found
 
 
 def _strs(stages: Union[None, str, Sequence[str]]) -> List[str]:
@@ -103,8 +91,9 @@ def run(
     """Bring ``stages`` (default: all) and what they need up to date, in this process, as
     ``ventral run`` does with the local executor: the same keys, lockfile and store. Returns
     the report (``stages``: one outcome each, ``seconds``). With ``check``, a failed stage
-    raises :class:`RunError`; a bad param or pipeline raises ``ValueError``."""
-    _worker_env()
+    raises :class:`RunError`; a bad param or pipeline raises ``ValueError``. Model stages
+    run in the ``ventral-torch`` worker and netCDF is read by ``ventral-netcdf``: named by
+    ``$VENTRAL_TORCH`` and ``$VENTRAL_NETCDF``, else found on ``PATH``."""
     text = _ventral.run(
         os.fspath(workspace), os.fspath(pipeline), _strs(stages),
         store=None if store is None else os.fspath(store), profile=profile, jobs=jobs,
