@@ -2,6 +2,7 @@
 
     python manifests/generate.py brainscore OUT_DIR   # needs the brainscore-vision wheel
     python manifests/generate.py torchvision OUT_DIR  # needs the torchvision wheel
+    python manifests/generate.py region-layer-maps OUT_DIR  # needs the brainscore-vision wheel
 
 `brainscore` writes brainio.toml (the BrainIO files pipelines/paper.toml reads) and
 cornet.toml (the official CORnet-S checkpoint), reading the installed brainscore-vision
@@ -11,6 +12,10 @@ and `brainscore_core`'s `get_path` names the file (`assy_<id>.nc`, `stimulus_<id
 `torchvision` writes torchvision.toml (the zoo's ImageNet checkpoints: URL, the SHA-256
 prefix torch hub puts in the file name, the published size) from torchvision's weight
 enums, and ilsvrc2012.toml and cifar100.toml from torchvision's dataset classes' MD5s.
+`region-layer-maps` writes region_layer_maps.toml (committed as
+data/brainscore/region_layer_maps.toml): Brain-Score's published region→layer map of each zoo
+architecture whose Brain-Score plugin wraps torchvision's model, so that its layer names are
+torchvision's module names (the `commit` kind uses them in the real profile).
 
 The manifests are committed; `crates/cli/tests/fetch.rs` regenerates them and checks that
 they are unchanged, so a new wheel that moves a file shows up as a failing test.
@@ -198,6 +203,46 @@ def brainscore(out_dir):
     write(out_dir, "cornet", lines)
 
 
+# Brain-Score plugins of the zoo's architectures: (torchvision name, plugin folder).
+ZOO_PLUGINS = [("alexnet", "alexnet"), ("vgg16", "vgg_16"), ("vgg19", "vgg_19"),
+               ("resnet50", "resnet_50_v1"), ("resnet101", "resnet_101_v1"),
+               ("resnet152", "resnet_152_v1"), ("densenet121", "densenet_121"),
+               ("densenet169", "densenet_169")]
+
+
+def region_layer_maps(out_dir):
+    import json
+    spec = importlib.util.find_spec("brainscore_vision")
+    root = spec.submodule_search_locations[0]
+    version = next(
+        (d[len("brainscore_vision-"):-len(".dist-info")] for d in os.listdir(os.path.dirname(root))
+         if d.startswith("brainscore_vision-") and d.endswith(".dist-info")), "?")
+    lines = [
+        "# Written by manifests/generate.py; edit that, not this.",
+        "[maps]",
+        'format = "ventral-region-layer-maps v1"',
+        f"source = {q(f'brainscore-vision {version}: brainscore_vision/models/<plugin>/region_layer_map/*.json')}",
+        f"note = {q('only plugins that wrap torchvision models: their layer names are torchvision module names')}",
+    ]
+    for arch, plugin in ZOO_PLUGINS:
+        folder = os.path.join(root, "models", plugin)
+        tree = ast.parse(open(os.path.join(folder, "model.py")).read())
+        wraps = any(
+            (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "torchvision" for a in n.names))
+            or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "torchvision")
+            for n in ast.walk(tree))
+        maps = sorted(f for f in os.listdir(os.path.join(folder, "region_layer_map"))
+                      if f.endswith(".json")) if os.path.isdir(
+            os.path.join(folder, "region_layer_map")) else []
+        if not wraps or len(maps) != 1:
+            continue
+        regions = json.load(open(os.path.join(folder, "region_layer_map", maps[0])))
+        lines += ["", "[[map]]", f"arch = {q(arch)}", f"plugin = {q(plugin)}",
+                  f"file = {q(f'brainscore_vision/models/{plugin}/region_layer_map/{maps[0]}')}",
+                  "regions = { " + ", ".join(f"{k} = {q(regions[k])}" for k in sorted(regions)) + " }"]
+    write(out_dir, "region_layer_maps", lines)
+
+
 # --- torchvision ----------------------------------------------------------------------
 
 ZOO = ["alexnet", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101",
@@ -257,4 +302,5 @@ def torchvision_manifests(out_dir):
 
 if __name__ == "__main__":
     what, out_dir = sys.argv[1], sys.argv[2]
-    {"brainscore": brainscore, "torchvision": torchvision_manifests}[what](out_dir)
+    {"brainscore": brainscore, "torchvision": torchvision_manifests,
+     "region-layer-maps": region_layer_maps}[what](out_dir)

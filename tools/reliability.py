@@ -54,6 +54,7 @@ PARSES = {
     "pipeline": "pipeline files: TOML, profiles, `${…}` expansion, matrices, the graph",
     "lockfile": "lockfiles",
     "sources": "source manifests (`manifests/*.toml`)",
+    "checkpoint": "`torch.save` checkpoints: ZIP and legacy formats, the pickle, storages, tensor views",
     "cifar": "CIFAR-100 binary records",
     "coco": "COCO instances JSON against an image folder",
     "stimulus_set": "BrainIO StimulusSet CSV + ZIP (names, paths, images)",

@@ -161,3 +161,111 @@ pub fn committed_layer(commitment: &Path, region: &str) -> Result<String> {
         )
     })
 }
+
+/// Brain-Score's published region→layer maps (`data/brainscore/region_layer_maps.toml`,
+/// written by `manifests/generate.py` from the brainscore-vision wheel).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapsFile {
+    maps: MapsHeader,
+    #[serde(default)]
+    map: Vec<PublishedMap>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapsHeader {
+    format: String,
+    source: String,
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+/// One architecture's published map.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedMap {
+    /// The architecture (torchvision's name).
+    pub arch: String,
+    /// The Brain-Score plugin it comes from.
+    pub plugin: String,
+    /// The JSON file inside the brainscore-vision package.
+    pub file: String,
+    /// Region → layer.
+    pub regions: BTreeMap<String, String>,
+}
+
+impl PublishedMap {
+    /// Where the map comes from, for logs and the commitment's record.
+    pub fn origin(&self, source: &str) -> String {
+        format!("{} ({source})", self.file)
+    }
+}
+
+/// The published map of `arch` in `file`, with the file's `source` line; `None` when the
+/// file has no map for it.
+pub fn published_map(file: &Path, arch: &str) -> Result<Option<(PublishedMap, String)>> {
+    let text = std::fs::read_to_string(file).map_err(|e| data(file, e.to_string()))?;
+    let maps: MapsFile = toml::from_str(&text)
+        .map_err(|e| data(file, format!("not a region→layer maps file: {e}")))?;
+    if maps.maps.format != "ventral-region-layer-maps v1" {
+        return Err(data(
+            file,
+            format!(
+                "field `maps.format`: {:?}, expected \"ventral-region-layer-maps v1\"",
+                maps.maps.format
+            ),
+        ));
+    }
+    Ok(maps
+        .map
+        .into_iter()
+        .find(|m| m.arch == arch)
+        .map(|m| (m, maps.maps.source)))
+}
+
+/// Whether `map` can commit every one of `regions` to one of `layers`: `Ok` with the layers
+/// in region order, or why not (a region it lacks, a layer that is not a candidate).
+pub fn usable(
+    map: &PublishedMap,
+    regions: &[String],
+    layers: &[String],
+) -> std::result::Result<Vec<String>, String> {
+    regions
+        .iter()
+        .map(|r| {
+            let l = map
+                .regions
+                .get(r)
+                .ok_or_else(|| format!("it has no layer for region {r}"))?;
+            if layers.contains(l) {
+                Ok(l.clone())
+            } else {
+                Err(format!(
+                    "it maps {r} to `{l}`, which is not one of the model's candidate layers"
+                ))
+            }
+        })
+        .collect()
+}
+
+/// How a commitment was made, written beside the map as `commitment.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CommitmentSource {
+    /// `published` (Brain-Score's map for the architecture) or `selected` (layer selection).
+    pub how: String,
+    /// The published map's file and source, when one was used or considered.
+    pub published: Option<String>,
+    /// Why a published map was not used, when there was one.
+    pub note: Option<String>,
+}
+
+/// The record a commitment writes beside its map.
+pub const SOURCE_FILE: &str = "commitment.json";
+
+/// Write `source` into `dir`.
+pub fn write_source(dir: &Path, source: &CommitmentSource) -> Result<()> {
+    let p = dir.join(SOURCE_FILE);
+    let text = serde_json::to_string_pretty(source).map_err(|e| data(&p, e.to_string()))?;
+    std::fs::write(&p, text + "\n").map_err(|e| data(&p, e.to_string()))
+}

@@ -346,6 +346,13 @@ pub struct CommitParams {
     /// Cross-validation splits (at least 2).
     #[serde(default = "default_splits")]
     pub splits: u32,
+    /// Commit as Brain-Score's published region→layer map for `arch` does (input `maps`:
+    /// `data/brainscore/region_layer_maps.toml`), where it has one whose layers are all
+    /// candidates; by layer selection otherwise. Every layer is scored either way.
+    #[serde(default)]
+    pub published: bool,
+    /// The architecture (torchvision's name) whose published map to use.
+    pub arch: Option<String>,
 }
 
 fn v4_it() -> Vec<String> {
@@ -369,6 +376,12 @@ impl KindParams for CommitParams {
                 "param `splits`: {} (a whole number ≥ 2)",
                 self.splits
             ));
+        }
+        if self.published && self.arch.as_deref().is_none_or(str::is_empty) {
+            return Err(
+                "param `published`: true needs param `arch` (the architecture whose published map to use)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -422,10 +435,45 @@ impl StageKind for CommitKind {
             &opts,
             &|m| (ctx.progress)(m),
         )?;
+        let mut choices = choices;
+        let mut source = crate::commit::CommitmentSource {
+            how: "selected".into(),
+            published: None,
+            note: None,
+        };
+        if p.published {
+            let arch = p.arch.as_deref().unwrap_or_default();
+            let maps = ctx.one_input("maps")?;
+            match crate::commit::published_map(maps, arch)? {
+                None => {
+                    source.note = Some(format!(
+                        "Brain-Score publishes no region→layer map for {arch} (of a plugin that wraps torchvision's model)"
+                    ));
+                }
+                Some((map, origin)) => {
+                    source.published = Some(map.origin(&origin));
+                    match crate::commit::usable(&map, &p.regions, &layers) {
+                        Ok(published) => {
+                            for (c, l) in choices.iter_mut().zip(published) {
+                                c.layer = l;
+                            }
+                            source.how = "published".into();
+                        }
+                        Err(why) => {
+                            source.note = Some(format!("Brain-Score's map is not used: {why}"));
+                        }
+                    }
+                }
+            }
+            if let Some(n) = &source.note {
+                (ctx.progress)(&format!("{n}; layer selection instead"));
+            }
+        }
         ventral_store::scores::write_rows(ctx.out_dir, &rows)?;
         crate::commit::write_map(ctx.out_dir, &choices)?;
+        crate::commit::write_source(ctx.out_dir, &source)?;
         for c in &choices {
-            (ctx.progress)(&format!("{} → {}", c.region, c.layer));
+            (ctx.progress)(&format!("{} → {} ({})", c.region, c.layer, source.how));
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The reliability campaign: faults injected into a small pipeline of every heavy kind
 //! (synth → brainio → imagenet → train → extract → neural → report) — a full disk at the
-//! write points of each stage, SIGKILL at random points of each, damaged objects and
-//! lockfiles, a read-only store, and concurrent runs, gc, verify and SQL readers.
+//! write points of each stage, SIGKILL at random points of each, the Slurm executor's
+//! driver, jobs and tasks killed at random points of each, damaged objects and lockfiles, a
+//! read-only store, and concurrent runs, gc, verify and SQL readers.
 //!
 //! `make test` runs a smoke subset (a few cases of each class). `make faults` runs the whole
 //! campaign (`VENTRAL_FAULTS=full`), and every test appends its tally (cases, handled
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use ventral_testkit::campaign::{Lcg, Tally, full};
+use ventral_testkit::slurm::Cluster;
 
 /// Every heavy kind once, at a size that runs in seconds.
 const PIPELINE: &str = include_str!("common/small_pipeline.toml");
@@ -344,6 +346,171 @@ fn sigkill_at_random_points_of_every_kind() {
         t.case(|| completes(&ws, &reference));
         t.notes.push(format!(
             "{mid} of {kills} kills found the run still going (a whole run: {whole:.2} s)"
+        ));
+        t.finish();
+    }
+}
+
+/// The job ids of the Slurm tasks this workspace's driver has recorded as in flight.
+fn slurm_jobs(ws: &Ws) -> Vec<String> {
+    let mut ids = Vec::new();
+    for e in std::fs::read_dir(ws.path().join(".ventral/slurm"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let v: serde_json::Value = std::fs::read(e.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(id) = v["job_id"].as_str() {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// Wait until Slurm runs no job of `ids` any more (at most `limit`).
+fn slurm_idle(cluster: &Cluster, ids: &[String], limit: Duration) -> Result<(), String> {
+    let t0 = Instant::now();
+    loop {
+        let mut busy = false;
+        for id in ids {
+            let o = Command::new("squeue")
+                .env("SLURM_CONF", cluster.conf())
+                .args(["-h", "-o", "%i", "-j", id])
+                .output()
+                .map_err(|e| format!("squeue: {e}"))?;
+            busy |= !String::from_utf8_lossy(&o.stdout).trim().is_empty();
+        }
+        if !busy {
+            return Ok(());
+        }
+        if t0.elapsed() > limit {
+            return Err(format!("Slurm still runs {ids:?} after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The Slurm executor under faults, at random points of every kind's stage: the driver
+/// SIGKILLed (its task runs on without it and is adopted or found done by the next run), the
+/// task's job cancelled (`scancel`), and the task's processes killed on the node
+/// (`scancel --signal=KILL --full`, as the OOM killer or a crashing node would). After each
+/// fault, once Slurm has finished with the task, the store verifies clean and the lockfile
+/// records nothing wrong; the next run through Slurm completes with an uninterrupted run's
+/// outputs.
+#[test]
+fn slurm_faults_at_random_points_of_every_kind() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let reference = reference();
+    let ws = new_ws();
+    ws.write(
+        "ventral.toml",
+        "[executor]\nkind = \"slurm\"\npoll_seconds = 0.2\nmax_jobs = 4\n",
+    );
+    let slurm = |args: &[&str]| {
+        let mut c = ws.cmd(args);
+        c.env("SLURM_CONF", cluster.conf());
+        c
+    };
+    let o = slurm(&["run"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        outputs(&ws).unwrap(),
+        reference,
+        "Slurm's run differs from a local one"
+    );
+    // The smoke subset: one case of each fault on the two stages of the model worker.
+    let (stages, per_fault): (Vec<_>, usize) = if full() {
+        (STAGES.to_vec(), 4)
+    } else {
+        (vec![STAGES[3], STAGES[4]], 1)
+    };
+    let mut rng = Lcg(0x51_0a7e);
+    for (stage, kind) in stages {
+        let mut t = Tally::new(
+            "Slurm",
+            format!("`{kind}` (stage {stage})"),
+            "driver SIGKILL, scancel, task processes SIGKILLed: verify clean and the lockfile right once Slurm is done; the next run's outputs equal an uninterrupted run's",
+        );
+        let whole = (0..2)
+            .map(|_| {
+                let t0 = Instant::now();
+                let o = slurm(&["run", "--force", stage]).output().unwrap();
+                assert!(o.status.success(), "{}", text(&o));
+                t0.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let mut hit = 0;
+        for (k, fault) in ["driver SIGKILL", "scancel", "task SIGKILL"]
+            .iter()
+            .flat_map(|f| std::iter::repeat_n(*f, per_fault))
+            .enumerate()
+        {
+            let delay = rng.next() * whole;
+            let mut child = slurm(&["run", "--force", stage])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_secs_f64(delay));
+            let jobs = slurm_jobs(&ws);
+            if child.try_wait().unwrap().is_none() && !jobs.is_empty() {
+                hit += 1;
+            }
+            match fault {
+                "driver SIGKILL" => {
+                    let _ = child.kill();
+                }
+                "scancel" => {
+                    for id in &jobs {
+                        let _ = Command::new("scancel")
+                            .env("SLURM_CONF", cluster.conf())
+                            .arg(id)
+                            .status();
+                    }
+                }
+                _ => {
+                    for id in &jobs {
+                        let _ = Command::new("scancel")
+                            .env("SLURM_CONF", cluster.conf())
+                            .args(["--signal=KILL", "--full", id])
+                            .status();
+                    }
+                }
+            }
+            t.case(|| {
+                let t0 = Instant::now();
+                while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+                    if t0.elapsed() > Duration::from_secs(120) {
+                        let _ = child.kill();
+                        return Err(format!("{fault} {k}: the driver did not exit"));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                slurm_idle(&cluster, &jobs, Duration::from_secs(120))?;
+                consistent(&ws, &reference)
+                    .map_err(|e| format!("{fault} {k} after {delay:.3} s: {e}"))
+            });
+        }
+        t.case(|| {
+            let o = slurm(&["run"]).output().map_err(|e| e.to_string())?;
+            if !o.status.success() {
+                return Err(format!("the run after the faults failed: {}", text(&o)));
+            }
+            if outputs(&ws)? != reference {
+                return Err(
+                    "after the faults the outputs differ from an uninterrupted run's".into(),
+                );
+            }
+            consistent(&ws, &reference)
+        });
+        t.notes.push(format!(
+            "{hit} of {} faults found the task in flight (a whole run through Slurm: {whole:.2} s)",
+            3 * per_fault
         ));
         t.finish();
     }

@@ -298,6 +298,19 @@ fn the_committed_manifests_are_the_publishers_metadata() {
         n += 1;
     }
     assert_eq!(n, 5);
+    // Brain-Score's published region→layer maps, from the same wheel.
+    let maps = tempfile::tempdir().unwrap();
+    let o = Command::new(&xpy)
+        .arg(root.join("manifests/generate.py"))
+        .args(["region-layer-maps", maps.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(root.join("data/brainscore/region_layer_maps.toml")).unwrap(),
+        std::fs::read_to_string(maps.path().join("region_layer_maps.toml")).unwrap(),
+        "data/brainscore/region_layer_maps.toml differs from what generate.py writes"
+    );
     // `fetch --list` reads them all.
     let ws = Ws::new();
     let t = ws.ok(&[
