@@ -144,12 +144,18 @@ UNPUBLISHED = [
 ]
 
 
-def brainscore(out_dir):
+def brainscore_package():
+    """The installed brainscore_vision package's folder and its version."""
     spec = importlib.util.find_spec("brainscore_vision")
     root = spec.submodule_search_locations[0]
     version = next(
         (d[len("brainscore_vision-"):-len(".dist-info")] for d in os.listdir(os.path.dirname(root))
          if d.startswith("brainscore_vision-") and d.endswith(".dist-info")), "?")
+    return root, version
+
+
+def brainscore(out_dir):
+    root, version = brainscore_package()
     lines = header(
         "brainio",
         "Brain-Score's BrainIO assemblies and stimulus sets that pipelines/paper.toml reads",
@@ -212,11 +218,7 @@ ZOO_PLUGINS = [("alexnet", "alexnet"), ("vgg16", "vgg_16"), ("vgg19", "vgg_19"),
 
 def region_layer_maps(out_dir):
     import json
-    spec = importlib.util.find_spec("brainscore_vision")
-    root = spec.submodule_search_locations[0]
-    version = next(
-        (d[len("brainscore_vision-"):-len(".dist-info")] for d in os.listdir(os.path.dirname(root))
-         if d.startswith("brainscore_vision-") and d.endswith(".dist-info")), "?")
+    root, version = brainscore_package()
     lines = [
         "# Written by manifests/generate.py; edit that, not this.",
         "[maps]",

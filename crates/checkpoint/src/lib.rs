@@ -87,37 +87,31 @@ pub enum Dtype {
     Bool,
 }
 
+/// Each element type with the name of its storage class.
+const STORAGES: [(Dtype, &str); 10] = [
+    (Dtype::Float, "FloatStorage"),
+    (Dtype::Double, "DoubleStorage"),
+    (Dtype::Half, "HalfStorage"),
+    (Dtype::BFloat16, "BFloat16Storage"),
+    (Dtype::Int64, "LongStorage"),
+    (Dtype::Int32, "IntStorage"),
+    (Dtype::Int16, "ShortStorage"),
+    (Dtype::Int8, "CharStorage"),
+    (Dtype::Uint8, "ByteStorage"),
+    (Dtype::Bool, "BoolStorage"),
+];
+
 impl Dtype {
     fn of_storage(name: &str) -> Option<Dtype> {
-        Some(match name {
-            "FloatStorage" => Dtype::Float,
-            "DoubleStorage" => Dtype::Double,
-            "HalfStorage" => Dtype::Half,
-            "BFloat16Storage" => Dtype::BFloat16,
-            "LongStorage" => Dtype::Int64,
-            "IntStorage" => Dtype::Int32,
-            "ShortStorage" => Dtype::Int16,
-            "CharStorage" => Dtype::Int8,
-            "ByteStorage" => Dtype::Uint8,
-            "BoolStorage" => Dtype::Bool,
-            _ => return None,
-        })
+        STORAGES.iter().find(|(_, n)| *n == name).map(|(d, _)| *d)
     }
 
     /// The storage class's name (`FloatStorage`).
     pub fn storage(self) -> &'static str {
-        match self {
-            Dtype::Float => "FloatStorage",
-            Dtype::Double => "DoubleStorage",
-            Dtype::Half => "HalfStorage",
-            Dtype::BFloat16 => "BFloat16Storage",
-            Dtype::Int64 => "LongStorage",
-            Dtype::Int32 => "IntStorage",
-            Dtype::Int16 => "ShortStorage",
-            Dtype::Int8 => "CharStorage",
-            Dtype::Uint8 => "ByteStorage",
-            Dtype::Bool => "BoolStorage",
-        }
+        STORAGES
+            .iter()
+            .find(|(d, _)| *d == self)
+            .map_or("?", |(_, n)| n)
     }
 
     /// Bytes per element.

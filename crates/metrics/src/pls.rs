@@ -117,6 +117,19 @@ fn pinv(a: &Mat<f64>) -> Result<Mat<f64>> {
     Ok(out)
 }
 
+/// sklearn's convergence test `‖Δw‖² < tol`, with `‖Δw‖² = Δx · Δy` for a step's pair
+/// `(x, y)` against the last step's (`y` the image of `x` under the Gram or B matrix).
+fn converged(old: Option<&(Vec<f64>, Vec<f64>)>, x: &[f64], y: &[f64]) -> bool {
+    let Some((xo, yo)) = old else {
+        return false;
+    };
+    let mut d2 = 0.0;
+    for i in 0..x.len() {
+        d2 += (x[i] - xo[i]) * (y[i] - yo[i]);
+    }
+    d2 < TOL
+}
+
 /// sklearn's `_get_first_singular_vectors_power_method` (mode A) on the Gram matrix: returns
 /// `a` (x_weights = Xᵀa), the x_scores `t = K a`, and the iteration count.
 fn power_in_sample_space(
@@ -159,16 +172,7 @@ fn power_in_sample_space(
             u[i] = dot(&yk[i * q..(i + 1) * q], &yw) / ywn;
         }
         // ‖Δw‖² = Δaᵀ K Δa = Δaᵀ Δt, since t = K a.
-        let converged = match &a_old {
-            None => false,
-            Some((ao, to)) => {
-                let mut d2 = 0.0;
-                for i in 0..n {
-                    d2 += (a[i] - ao[i]) * (t[i] - to[i]);
-                }
-                d2 < TOL
-            }
-        };
+        let converged = converged(a_old.as_ref(), &a, &t);
         if converged || q == 1 {
             break;
         }
@@ -253,16 +257,8 @@ impl TargetSpace {
                 bzc[j] = bz[j] * c;
             }
             let tt = c * c * dot(&z, &hz);
-            let converged = match &old {
-                None => false,
-                Some((zo, bzo)) => {
-                    let mut d2 = 0.0;
-                    for j in 0..q {
-                        d2 += (zc[j] - zo[j]) * (bzc[j] - bzo[j]);
-                    }
-                    d2 < TOL
-                }
-            };
+            // ‖Δw‖² = δᵀBδ = Δ(cz) · Δ(Bcz).
+            let converged = converged(old.as_ref(), &zc, &bzc);
             if converged || q == 1 {
                 break;
             }
