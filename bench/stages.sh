@@ -13,7 +13,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/ventral-stages.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 # The workspace's inputs, without its store or lockfiles.
 mkdir -p "$WORK/ws"
-(cd "$ROOT" && tar cf - pipelines data/published lockfiles/requirements.txt Cargo.lock) | (cd "$WORK/ws" && tar xf -)
+(cd "$ROOT" && tar cf - pipelines data/published data/brainscore lockfiles/requirements.txt Cargo.lock) | (cd "$WORK/ws" && tar xf -)
 rm -f "$WORK"/ws/lockfiles/*.lock
 # The real profile reads the workspace's data/real/ (what `ventral fetch` laid out).
 if [ -e "$ROOT/data/real" ]; then ln -s "$ROOT/data/real" "$WORK/ws/data/real"; fi

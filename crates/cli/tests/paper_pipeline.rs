@@ -20,6 +20,17 @@ fn report_tables(report: &str) -> Vec<String> {
     out
 }
 
+/// The repository's data files the paper pipeline reads (the paper's published figures,
+/// Brain-Score's region→layer maps), into the workspace `ws`.
+fn copy_data(ws: &Ws, root: &std::path::Path) {
+    for f in [
+        "data/published/cornet-paper-models.csv",
+        "data/brainscore/region_layer_maps.toml",
+    ] {
+        ws.write(f, &std::fs::read_to_string(root.join(f)).unwrap());
+    }
+}
+
 /// README's generated block (between `<!-- table1:begin -->` and `<!-- table1:end -->`)
 /// holds exactly the report's tables.
 fn assert_readme_tables_are_the_reports(readme: &std::path::Path, report: &str) {
@@ -88,10 +99,7 @@ fn the_paper_pipeline_runs_end_to_end_through_slurm_and_reruns_only_what_changed
     .join("../..");
     let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
     ws.write("pipelines/p.toml", &paper);
-    ws.write(
-        "data/published/cornet-paper-models.csv",
-        &std::fs::read_to_string(root.join("data/published/cornet-paper-models.csv")).unwrap(),
-    );
+    copy_data(&ws, &root);
     ws.write(
         "lockfiles/requirements.txt",
         &std::fs::read_to_string(root.join("lockfiles/requirements.txt")).unwrap(),
@@ -388,10 +396,7 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../..");
-    ws.write(
-        "data/published/cornet-paper-models.csv",
-        &std::fs::read_to_string(root.join("data/published/cornet-paper-models.csv")).unwrap(),
-    );
+    copy_data(&ws, &root);
     // The real profile, pointed at a narrow model so that the test stays short.
     let paper = std::fs::read_to_string(root.join("pipelines/paper.toml")).unwrap();
     let narrow = "model = { width = 0.25, resolution = 64, classes = 10 }";
@@ -502,6 +507,36 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     assert!(report.contains("| AlexNet (real data) |"), "{report}");
     // The lockfile of the real profile is its own.
     assert!(ws.path().join("lockfiles/paper@real.lock").is_file());
+    // AlexNet is committed to Brain-Score's published map; ResNet-18, which has none, by
+    // layer selection.
+    let commitment = |net: &str| {
+        let shown = ws.json(&[
+            "show",
+            "--profile",
+            "real",
+            &format!("zoo_commit@net={net}"),
+        ]);
+        let dir = std::path::PathBuf::from(shown["path"].as_str().unwrap());
+        let read = |f: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+        };
+        (read("commitment.json"), read("region_layer_map.json"))
+    };
+    let (how, map) = commitment("alexnet");
+    assert_eq!(how["how"], "published", "{how}");
+    assert_eq!(
+        map,
+        serde_json::json!({"V4": "features.7", "IT": "features.12"})
+    );
+    let (how, _) = commitment("resnet18");
+    assert_eq!(how["how"], "selected", "{how}");
+    assert!(
+        how["note"]
+            .as_str()
+            .unwrap()
+            .contains("no region→layer map for resnet18"),
+        "{how}"
+    );
 }
 
 /// Source manifests for the files under `served` (as `manifests/` has them for the
