@@ -9,7 +9,17 @@
 //! convergence test `‖Δw‖² < tol` (`‖Δw‖² = Δaᵀ K Δa`) and its masking of near-zero Y columns.
 //! One raw Gram matrix of all stimuli serves every split: centring with a split's training
 //! mean is `K_ij − r_i − r_j + c`. sklearn's final sign flip is skipped: it does not change
-//! predictions.
+//! predictions. With no more targets than training stimuli (q ≤ n: every neural benchmark),
+//! the power iterations run in target space on q × q matrices that are deflated by rank-one
+//! updates from one component to the next, so a fit costs one n × n × q product and then
+//! O(n² + nq + q²) per component plus O(q²) per iteration.
+//!
+//! One departure from sklearn: when the features are exhausted (the deflated K's trace is at
+//! most n·ε of the centred K's: rounding, since K resolves variance only down to ε of its
+//! largest), no further components are added — they stay zero, as sklearn leaves them when
+//! Y's residual is constant. sklearn would go on fitting rounding noise, with predictions
+//! that depend on the order of its additions (and can be far off: features of rank 19 read
+//! out at 0.82 instead of ≥ 0.9 of the ceiling). Below the features' rank nothing changes.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -114,6 +124,19 @@ fn pinv(a: &Mat<f64>) -> Result<Mat<f64>> {
     Ok(out)
 }
 
+/// sklearn's convergence test `‖Δw‖² < tol`, with `‖Δw‖² = Δx · Δy` for a step's pair
+/// `(x, y)` against the last step's (`y` the image of `x` under the Gram or B matrix).
+fn converged(old: Option<&(Vec<f64>, Vec<f64>)>, x: &[f64], y: &[f64]) -> bool {
+    let Some((xo, yo)) = old else {
+        return false;
+    };
+    let mut d2 = 0.0;
+    for i in 0..x.len() {
+        d2 += (x[i] - xo[i]) * (y[i] - yo[i]);
+    }
+    d2 < TOL
+}
+
 /// sklearn's `_get_first_singular_vectors_power_method` (mode A) on the Gram matrix: returns
 /// `a` (x_weights = Xᵀa), the x_scores `t = K a`, and the iteration count.
 fn power_in_sample_space(
@@ -156,16 +179,7 @@ fn power_in_sample_space(
             u[i] = dot(&yk[i * q..(i + 1) * q], &yw) / ywn;
         }
         // ‖Δw‖² = Δaᵀ K Δa = Δaᵀ Δt, since t = K a.
-        let converged = match &a_old {
-            None => false,
-            Some((ao, to)) => {
-                let mut d2 = 0.0;
-                for i in 0..n {
-                    d2 += (a[i] - ao[i]) * (t[i] - to[i]);
-                }
-                d2 < TOL
-            }
-        };
+        let converged = converged(a_old.as_ref(), &a, &t);
         if converged || q == 1 {
             break;
         }
@@ -193,64 +207,114 @@ fn gemm(a: &[f64], r: usize, k: usize, b: &[f64], c: usize, transpose_a: bool) -
     v
 }
 
-fn quad(m: &[f64], q: usize, x: &[f64], y: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..q {
-        s += x[i] * dot(&m[i * q..(i + 1) * q], y);
-    }
-    s
-}
-
 /// The same iteration with the y-scores kept in the span of Y: `u = Y z`. With
 /// `M = K Y`, `B = Yᵀ K Y`, `G = Yᵀ Y` and `H = Mᵀ M` (q × q), every step is a q × q
 /// product instead of an n × n one: uᵀu = zᵀGz, uᵀKu = zᵀBz, tᵀt = c²·zᵀHz, Yᵀt = c·Bz,
 /// and ‖Δw‖² = δᵀBδ for δ = Δ(c z). Same iterates as sklearn up to rounding.
-fn power_in_target_space(
-    kk: &[f64],
-    n: usize,
-    yk: &[f64],
-    q: usize,
-    first: usize,
-) -> (Vec<f64>, Vec<f64>, usize) {
-    let eps = f64::EPSILON;
-    let m = gemm(kk, n, n, yk, q, false);
-    let b = gemm(yk, q, n, &m, q, true);
-    let g = gemm(yk, q, n, yk, q, true);
-    let h = gemm(&m, q, n, &m, q, true);
-    let mut z = vec![0.0; q];
-    z[first] = 1.0;
-    let mut zc_old: Option<Vec<f64>> = None;
-    let mut zc = vec![0.0; q];
-    let mut iters = 0;
-    for it in 0..MAX_ITER {
-        iters = it + 1;
-        let uu = quad(&g, q, &z, &z);
-        let uv = quad(&b, q, &z, &z);
-        let c = 1.0 / (uu * (uv.max(0.0).sqrt() / uu + eps));
-        for j in 0..q {
-            zc[j] = z[j] * c;
-        }
-        let tt = quad(&h, q, &zc, &zc);
-        let yw: Vec<f64> = (0..q)
-            .map(|i| dot(&b[i * q..(i + 1) * q], &zc) / tt)
-            .collect();
-        let ywn = dot(&yw, &yw) + eps;
-        let converged = match &zc_old {
-            None => false,
-            Some(old) => {
-                let d: Vec<f64> = zc.iter().zip(old).map(|(x, y)| x - y).collect();
-                quad(&b, q, &d, &d) < TOL
+///
+/// The four matrices are computed once per fit and then deflated with the component by
+/// rank-one updates (O(nq + q²) instead of O(n²q)): with `P = I − t tᵀ/s`, `Y' = P Y`,
+/// `K' = P K P`, `ql = Yᵀt/s`, `v = K t`, `w = Mᵀt` and `r = Mᵀv`,
+/// `G' = G − s·ql qlᵀ`, `B' = B − ql wᵀ − w qlᵀ + (tᵀv) ql qlᵀ`,
+/// `M' = N − t eᵀ/s` with `N = M − v qlᵀ` and `e = w − (tᵀv) ql`, and
+/// `H' = H − r qlᵀ − ql rᵀ + (vᵀv) ql qlᵀ − e eᵀ/s`.
+struct TargetSpace {
+    m: Vec<f64>,
+    b: Vec<f64>,
+    g: Vec<f64>,
+    h: Vec<f64>,
+}
+
+impl TargetSpace {
+    fn new(kk: &[f64], n: usize, yk: &[f64], q: usize) -> Self {
+        let m = gemm(kk, n, n, yk, q, false);
+        let b = gemm(yk, q, n, &m, q, true);
+        let g = gemm(yk, q, n, yk, q, true);
+        let h = gemm(&m, q, n, &m, q, true);
+        TargetSpace { m, b, g, h }
+    }
+
+    /// The first singular vectors of this component: `a` (x_weights = Xᵀa), the x_scores
+    /// `t = K a`, and the iteration count.
+    fn power(&self, n: usize, yk: &[f64], q: usize, first: usize) -> (Vec<f64>, Vec<f64>, usize) {
+        let eps = f64::EPSILON;
+        let (b, g, h) = (&self.b, &self.g, &self.h);
+        let matvec = |mat: &[f64], x: &[f64], out: &mut [f64]| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = dot(&mat[i * q..(i + 1) * q], x);
             }
         };
-        if converged || q == 1 {
-            break;
+        let (mut gz, mut bz, mut hz) = (vec![0.0; q], vec![0.0; q], vec![0.0; q]);
+        let mut z = vec![0.0; q];
+        z[first] = 1.0;
+        let mut zc = vec![0.0; q];
+        let mut bzc = vec![0.0; q];
+        let mut old: Option<(Vec<f64>, Vec<f64>)> = None; // (c z, B c z) of the last step
+        let mut iters = 0;
+        for it in 0..MAX_ITER {
+            iters = it + 1;
+            matvec(g, &z, &mut gz);
+            matvec(b, &z, &mut bz);
+            matvec(h, &z, &mut hz);
+            let uu = dot(&z, &gz);
+            let uv = dot(&z, &bz);
+            let c = 1.0 / (uu * (uv.max(0.0).sqrt() / uu + eps));
+            for j in 0..q {
+                zc[j] = z[j] * c;
+                bzc[j] = bz[j] * c;
+            }
+            let tt = c * c * dot(&z, &hz);
+            // ‖Δw‖² = δᵀBδ = Δ(cz) · Δ(Bcz).
+            let converged = converged(old.as_ref(), &zc, &bzc);
+            if converged || q == 1 {
+                break;
+            }
+            old = Some((zc.clone(), bzc.clone()));
+            let yw: Vec<f64> = bzc.iter().map(|x| x / tt).collect();
+            let ywn = dot(&yw, &yw) + eps;
+            for j in 0..q {
+                z[j] = yw[j] / ywn;
+            }
         }
-        zc_old = Some(zc.clone());
-        z = yw.iter().map(|w| w / ywn).collect();
+        let a: Vec<f64> = (0..n).map(|i| dot(&yk[i * q..(i + 1) * q], &zc)).collect();
+        let t: Vec<f64> = (0..n)
+            .map(|i| dot(&self.m[i * q..(i + 1) * q], &zc))
+            .collect();
+        (a, t, iters)
     }
-    let a: Vec<f64> = (0..n).map(|i| dot(&yk[i * q..(i + 1) * q], &zc)).collect();
-    let t: Vec<f64> = (0..n).map(|i| dot(&m[i * q..(i + 1) * q], &zc)).collect();
-    (a, t, iters)
+
+    /// Deflate by the component with scores `t` (`s = tᵀt`), y-loadings `ql`, `v = K t` (K
+    /// before this component's deflation) and `tv = tᵀv`.
+    #[allow(clippy::too_many_arguments)]
+    fn deflate(&mut self, n: usize, q: usize, t: &[f64], s: f64, ql: &[f64], v: &[f64], tv: f64) {
+        let m = &mut self.m;
+        let mut w = vec![0.0; q];
+        let mut r = vec![0.0; q];
+        for i in 0..n {
+            let row = &m[i * q..(i + 1) * q];
+            for j in 0..q {
+                w[j] += row[j] * t[i];
+                r[j] += row[j] * v[i];
+            }
+        }
+        let vv = dot(v, v);
+        let e: Vec<f64> = (0..q).map(|j| w[j] - tv * ql[j]).collect();
+        for i in 0..n {
+            let (vi, ti) = (v[i], t[i] / s);
+            let row = &mut m[i * q..(i + 1) * q];
+            for j in 0..q {
+                row[j] -= vi * ql[j] + ti * e[j];
+            }
+        }
+        for i in 0..q {
+            for j in 0..q {
+                let (qi, qj) = (ql[i], ql[j]);
+                self.g[i * q + j] -= s * qi * qj;
+                self.b[i * q + j] += -(qi * w[j] + w[i] * qj) + tv * qi * qj;
+                self.h[i * q + j] += -(r[i] * qj + qi * r[j]) + vv * qi * qj - e[i] * e[j] / s;
+            }
+        }
+    }
 }
 
 /// A fitted PLS model in sample space.
@@ -299,6 +363,20 @@ impl KernelPls {
     /// Fit on the centred training Gram matrix `k` (`n × n`) and targets `y` (`n × q`,
     /// row-major, not centred).
     pub fn fit(k: &[f64], n: usize, y: &[f64], q: usize, n_components: usize) -> Result<KernelPls> {
+        // Iterate in target space when a step there (3 q × q products) is cheaper than one in
+        // sample space (an n × n and two n × q products): q ≤ n.
+        Self::fit_in(k, n, y, q, n_components, q <= n)
+    }
+
+    /// [`KernelPls::fit`], iterating in target space or in sample space as asked.
+    fn fit_in(
+        k: &[f64],
+        n: usize,
+        y: &[f64],
+        q: usize,
+        n_components: usize,
+        in_target_space: bool,
+    ) -> Result<KernelPls> {
         if n_components == 0 {
             return invalid("PLS needs at least one component");
         }
@@ -333,11 +411,23 @@ impl KernelPls {
         let mut ts: Vec<(Vec<f64>, f64)> = Vec::new();
         let mut n_iter = Vec::new();
         let mut v = vec![0.0; n];
+        let mut target = in_target_space.then(|| TargetSpace::new(&kk, n, &yk, q));
+        let trace0: f64 = (0..n).map(|i| k[i * n + i]).sum();
         for _ in 0..n_components {
+            // The features are exhausted: what is left of K is rounding (K resolves variance
+            // down to ε of its largest, so n·ε of the trace is the floor). sklearn would go on
+            // fitting that rounding, and its predictions would then depend on the order of
+            // additions; the missing components stay zero instead.
+            let trace: f64 = (0..n).map(|i| kk[i * n + i]).sum();
+            if trace <= n as f64 * eps * trace0 {
+                break;
+            }
             // Columns of Y that are all close to zero become exactly zero.
+            let mut masked = false;
             for j in 0..q {
                 if (0..n).all(|i| yk[i * q + j].abs() < 10.0 * eps) {
                     for i in 0..n {
+                        masked |= yk[i * q + j] != 0.0;
                         yk[i * q + j] = 0.0;
                     }
                 }
@@ -345,10 +435,12 @@ impl KernelPls {
             let Some(first) = (0..q).find(|&j| (0..n).any(|i| yk[i * q + j].abs() > eps)) else {
                 break; // "Y residual is constant": sklearn stops adding components.
             };
-            let (a, t, iters) = if 4 * q <= n {
-                power_in_target_space(&kk, n, &yk, q, first)
-            } else {
-                power_in_sample_space(&kk, n, &yk, q, first, &mut v)
+            if masked && target.is_some() {
+                target = Some(TargetSpace::new(&kk, n, &yk, q));
+            }
+            let (a, t, iters) = match &target {
+                Some(ts) => ts.power(n, &yk, q, first),
+                None => power_in_sample_space(&kk, n, &yk, q, first, &mut v),
             };
             n_iter.push(iters);
             // Scores and loadings of this component.
@@ -382,9 +474,16 @@ impl KernelPls {
             // Deflate K: P K P with P = I - t tᵀ / s.
             symv(&kk, n, &t, &mut v);
             let tv = dot(&t, &v);
+            if let Some(ts) = &mut target {
+                ts.deflate(n, q, &t, s, &ql, &v, tv);
+            }
+            // K_ij − (t_i v_j + v_i t_j)/s + tv·t_i t_j/s², row by row as α_i t_j + β_i v_j.
+            let (inv_s, c) = (1.0 / s, tv / (s * s));
             for i in 0..n {
+                let (alpha, beta) = (c * t[i] - v[i] * inv_s, -t[i] * inv_s);
+                let row = &mut kk[i * n..(i + 1) * n];
                 for j in 0..n {
-                    kk[i * n + j] += -(t[i] * v[j] + v[i] * t[j]) / s + tv * t[i] * t[j] / (s * s);
+                    row[j] += alpha * t[j] + beta * v[j];
                 }
             }
             a_cols.push(a_c);
@@ -403,19 +502,23 @@ impl KernelPls {
             }
         }
         let inv = pinv(&ptw)?;
-        // coef (sample space) = A · pinv(PᵀW) · Qᵀ.
-        let mut coef = vec![0.0; n * q];
-        for l in 0..a_cols.len() {
-            for m in 0..q_cols.len() {
+        // coef (sample space) = A · (pinv(PᵀW) · Qᵀ): the small product first.
+        let mut r = vec![vec![0.0; q]; a_cols.len()];
+        for (l, rl) in r.iter_mut().enumerate() {
+            for (m, qm) in q_cols.iter().enumerate() {
                 let f = inv[(l, m)];
-                if f == 0.0 {
-                    continue;
+                for j in 0..q {
+                    rl[j] += f * qm[j];
                 }
-                for i in 0..n {
-                    let ai = a_cols[l][i] * f;
-                    for j in 0..q {
-                        coef[i * q + j] += ai * q_cols[m][j];
-                    }
+            }
+        }
+        let mut coef = vec![0.0; n * q];
+        for i in 0..n {
+            let row = &mut coef[i * q..(i + 1) * q];
+            for (al, rl) in a_cols.iter().zip(&r) {
+                let ai = al[i];
+                for j in 0..q {
+                    row[j] += ai * rl[j];
                 }
             }
         }
@@ -514,5 +617,85 @@ mod tests {
             e.to_string()
                 .contains("needs more than 25 training stimuli")
         );
+    }
+
+    /// The target-space iteration, with its rank-one deflations, fits what the sample-space
+    /// one fits (which deflates K and Y directly): same iteration counts, predictions equal to
+    /// rounding; also when a target column is masked to zero midway (a constant column).
+    #[test]
+    fn target_space_fits_as_sample_space_does() {
+        let mut rng = crate::rng::RandomState::new(5);
+        for (n, p, q, comps) in [(60, 40, 7, 10), (50, 80, 50, 12), (40, 30, 3, 20)] {
+            let x: Vec<f64> = (0..n * p)
+                .map(|_| rng.random_sample() * 2.0 - 1.0)
+                .collect();
+            let mut y: Vec<f64> = (0..n * q)
+                .map(|i| x[(i / q) * p + i % q] * 0.7 + (rng.random_sample() - 0.5) * 0.6)
+                .collect();
+            for i in 0..n {
+                y[i * q + q - 1] = 2.5; // a constant column: masked from the first component
+            }
+            let g = gram(&x, n, p);
+            let train: Vec<usize> = (0..n).collect();
+            let c = Centring::new(&g, n, &train);
+            let k = c.kernel(&g, n, &train, &train);
+            let a = KernelPls::fit_in(&k, n, &y, q, comps, true).unwrap();
+            let b = KernelPls::fit_in(&k, n, &y, q, comps, false).unwrap();
+            assert_eq!(a.n_iter, b.n_iter, "n={n} q={q}");
+            let (pa, pb) = (a.predict(&k, n), b.predict(&k, n));
+            let scale = pb.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let diff = pa
+                .iter()
+                .zip(&pb)
+                .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
+            assert!(diff <= 1e-9 * scale, "n={n} q={q}: {diff} of {scale}");
+        }
+    }
+
+    /// Features of rank 6 with 25 components asked, targets not in their span: both
+    /// iterations stop after 6 components (the rest is rounding) and predict alike; with that
+    /// many components PLS is least squares on the 6 features, so the residuals are
+    /// orthogonal to them (K·residual = 0).
+    #[test]
+    fn past_the_features_rank_no_component_is_added() {
+        let mut rng = crate::rng::RandomState::new(9);
+        let (n, r, p, q) = (120, 6, 40, 30);
+        let basis: Vec<f64> = (0..r * p).map(|_| rng.random_sample() - 0.5).collect();
+        let lat: Vec<f64> = (0..n * r).map(|_| rng.random_sample() - 0.5).collect();
+        let x: Vec<f64> = (0..n * p)
+            .map(|i| {
+                (0..r)
+                    .map(|k| lat[(i / p) * r + k] * basis[k * p + i % p])
+                    .sum()
+            })
+            .collect();
+        let y: Vec<f64> = (0..n * q)
+            .map(|i| {
+                let lin: f64 = (0..r)
+                    .map(|k| lat[(i / q) * r + k] * ((k + i % q) % 5) as f64)
+                    .sum();
+                lin + rng.random_sample() - 0.5
+            })
+            .collect();
+        let g = gram(&x, n, p);
+        let train: Vec<usize> = (0..n).collect();
+        let c = Centring::new(&g, n, &train);
+        let k = c.kernel(&g, n, &train, &train);
+        let a = KernelPls::fit_in(&k, n, &y, q, 25, true).unwrap();
+        let b = KernelPls::fit_in(&k, n, &y, q, 25, false).unwrap();
+        assert_eq!(a.n_iter.len(), r, "{:?}", a.n_iter);
+        assert_eq!(b.n_iter.len(), r, "{:?}", b.n_iter);
+        let (pa, pb) = (a.predict(&k, n), b.predict(&k, n));
+        for (u, v) in pa.iter().zip(&pb) {
+            assert!((u - v).abs() < 1e-9, "{u} vs {v}");
+        }
+        let kscale = k.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for j in 0..q {
+            let res: Vec<f64> = (0..n).map(|i| y[i * q + j] - pa[i * q + j]).collect();
+            for i in 0..n {
+                let kr = dot(&k[i * n..(i + 1) * n], &res);
+                assert!(kr.abs() < 1e-9 * kscale * n as f64, "target {j}: {kr}");
+            }
+        }
     }
 }
