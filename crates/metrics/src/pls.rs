@@ -74,26 +74,35 @@ pub fn gram(x: &[f64], n: usize, p: usize) -> Vec<f64> {
     g
 }
 
-/// A dot product with eight fixed accumulators: vectorisable, and the same bytes on every
-/// run (the order of additions does not depend on threads).
+/// A dot product with 32 fixed accumulators, summed in a fixed tree: vectorisable (four
+/// AVX-512 or eight AVX2 registers in the dispatched builds of [`KernelPls::fit`]), and the
+/// same bytes on every run and every x86-64 (the order of additions does not depend on the
+/// vector width or on threads; Rust never contracts `a * b + c` into an FMA).
+#[inline(always)]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    const W: usize = 32;
     let n = a.len().min(b.len());
-    let mut acc = [0.0f64; 8];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        let (x, y) = (&a[c * 8..c * 8 + 8], &b[c * 8..c * 8 + 8]);
-        for k in 0..8 {
+    let mut acc = [0.0f64; W];
+    let (ca, cb) = (a[..n].chunks_exact(W), b[..n].chunks_exact(W));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..W {
             acc[k] += x[k] * y[k];
         }
     }
     let mut tail = 0.0;
-    for i in chunks * 8..n {
-        tail += a[i] * b[i];
+    for (x, y) in ta.iter().zip(tb) {
+        tail += x * y;
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+    let mut s = [0.0f64; 8];
+    for k in 0..8 {
+        s[k] = (acc[k] + acc[k + 8]) + (acc[k + 16] + acc[k + 24]);
+    }
+    (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + tail
 }
 
 /// `y = K x` for a row-major square `K`.
+#[inline(always)]
 fn symv(k: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
     for (i, yi) in y.iter_mut().enumerate() {
         *yi = dot(&k[i * n..(i + 1) * n], x);
@@ -126,6 +135,7 @@ fn pinv(a: &Mat<f64>) -> Result<Mat<f64>> {
 
 /// sklearn's convergence test `‖Δw‖² < tol`, with `‖Δw‖² = Δx · Δy` for a step's pair
 /// `(x, y)` against the last step's (`y` the image of `x` under the Gram or B matrix).
+#[inline(always)]
 fn converged(old: Option<&(Vec<f64>, Vec<f64>)>, x: &[f64], y: &[f64]) -> bool {
     let Some((xo, yo)) = old else {
         return false;
@@ -137,8 +147,29 @@ fn converged(old: Option<&(Vec<f64>, Vec<f64>)>, x: &[f64], y: &[f64]) -> bool {
     d2 < TOL
 }
 
+/// `out = K x` for the deflated `K = P_k⋯P_1 K0 P_1⋯P_k`, `P_j = I − t_j t_jᵀ / s_j`, with the
+/// projections applied to vectors (O(nk)) instead of to K (O(n²) each).
+#[inline(always)]
+fn deflated_symv(k0: &[f64], n: usize, ts: &[(Vec<f64>, f64)], x: &[f64], out: &mut [f64]) {
+    let project = |z: &mut [f64], t: &[f64], s: f64| {
+        let f = dot(t, z) / s;
+        for i in 0..n {
+            z[i] -= t[i] * f;
+        }
+    };
+    let mut z = x.to_vec();
+    for (t, s) in ts.iter().rev() {
+        project(&mut z, t, *s);
+    }
+    symv(k0, n, &z, out);
+    for (t, s) in ts {
+        project(out, t, *s);
+    }
+}
+
 /// sklearn's `_get_first_singular_vectors_power_method` (mode A) on the Gram matrix: returns
 /// `a` (x_weights = Xᵀa), the x_scores `t = K a`, and the iteration count.
+#[inline(always)]
 fn power_in_sample_space(
     kk: &[f64],
     n: usize,
@@ -207,74 +238,75 @@ fn gemm(a: &[f64], r: usize, k: usize, b: &[f64], c: usize, transpose_a: bool) -
     v
 }
 
-/// The same iteration with the y-scores kept in the span of Y: `u = Y z`. With
-/// `M = K Y`, `B = Yᵀ K Y`, `G = Yᵀ Y` and `H = Mᵀ M` (q × q), every step is a q × q
-/// product instead of an n × n one: uᵀu = zᵀGz, uᵀKu = zᵀBz, tᵀt = c²·zᵀHz, Yᵀt = c·Bz,
-/// and ‖Δw‖² = δᵀBδ for δ = Δ(c z). Same iterates as sklearn up to rounding.
+/// The same iteration with the y-scores kept in the span of Y: `u = Y z`. sklearn's step
+/// normalises x_weights `w = Xᵀu / uᵀu` to unit length, so `w = Xᵀ Y z / √(zᵀBz)` with
+/// `B = Yᵀ K Y` (q × q) depends on the direction of `z` only; its next y-score is
+/// `Y Yᵀ X w` up to scale, i.e. `z ← B z`. So each step is one q × q product: `zc = z/√(zᵀBz)`
+/// (a = Y zc, w = Xᵀa), the convergence test `‖Δw‖² = δᵀBδ` for `δ = Δzc`, and the next
+/// direction `B zc`. Same iterates and iteration counts as sklearn up to rounding (its `eps`
+/// guards change scales by ε relative, not directions).
 ///
-/// The four matrices are computed once per fit and then deflated with the component by
-/// rank-one updates (O(nq + q²) instead of O(n²q)): with `P = I − t tᵀ/s`, `Y' = P Y`,
-/// `K' = P K P`, `ql = Yᵀt/s`, `v = K t`, `w = Mᵀt` and `r = Mᵀv`,
-/// `G' = G − s·ql qlᵀ`, `B' = B − ql wᵀ − w qlᵀ + (tᵀv) ql qlᵀ`,
-/// `M' = N − t eᵀ/s` with `N = M − v qlᵀ` and `e = w − (tᵀv) ql`, and
-/// `H' = H − r qlᵀ − ql rᵀ + (vᵀv) ql qlᵀ − e eᵀ/s`.
+/// `B` and `M = K Y` (n × q, for `t = K a = M zc`) are computed once per fit and then
+/// deflated with the component by rank-one updates (O(nq + q²) instead of O(n²q)): with
+/// `P = I − t tᵀ/s`, `Y' = P Y`, `K' = P K P`, `ql = Yᵀt/s`, `v = K t` and `w = Mᵀt`,
+/// `B' = B − ql wᵀ − w qlᵀ + (tᵀv) ql qlᵀ` and `M' = M − v qlᵀ − t eᵀ/s` with
+/// `e = w − (tᵀv) ql`.
 struct TargetSpace {
     m: Vec<f64>,
     b: Vec<f64>,
-    g: Vec<f64>,
-    h: Vec<f64>,
 }
 
 impl TargetSpace {
     fn new(kk: &[f64], n: usize, yk: &[f64], q: usize) -> Self {
-        let m = gemm(kk, n, n, yk, q, false);
+        Self::from_m(gemm(kk, n, n, yk, q, false), n, yk, q)
+    }
+
+    /// The matrices from `M = K Y` (`n × q`).
+    fn from_m(m: Vec<f64>, n: usize, yk: &[f64], q: usize) -> Self {
         let b = gemm(yk, q, n, &m, q, true);
-        let g = gemm(yk, q, n, yk, q, true);
-        let h = gemm(&m, q, n, &m, q, true);
-        TargetSpace { m, b, g, h }
+        TargetSpace { m, b }
     }
 
     /// The first singular vectors of this component: `a` (x_weights = Xᵀa), the x_scores
     /// `t = K a`, and the iteration count.
+    #[inline(always)]
     fn power(&self, n: usize, yk: &[f64], q: usize, first: usize) -> (Vec<f64>, Vec<f64>, usize) {
-        let eps = f64::EPSILON;
-        let (b, g, h) = (&self.b, &self.g, &self.h);
-        let matvec = |mat: &[f64], x: &[f64], out: &mut [f64]| {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = dot(&mat[i * q..(i + 1) * q], x);
-            }
-        };
-        let (mut gz, mut bz, mut hz) = (vec![0.0; q], vec![0.0; q], vec![0.0; q]);
+        let b = &self.b;
         let mut z = vec![0.0; q];
         z[first] = 1.0;
+        let mut bz = vec![0.0; q];
         let mut zc = vec![0.0; q];
         let mut bzc = vec![0.0; q];
-        let mut old: Option<(Vec<f64>, Vec<f64>)> = None; // (c z, B c z) of the last step
+        let mut old: Option<(Vec<f64>, Vec<f64>)> = None; // (zc, B zc) of the last step
         let mut iters = 0;
         for it in 0..MAX_ITER {
             iters = it + 1;
-            matvec(g, &z, &mut gz);
-            matvec(b, &z, &mut bz);
-            matvec(h, &z, &mut hz);
-            let uu = dot(&z, &gz);
+            // B z as Σ_j z_j B_j (B is symmetric up to rounding): no horizontal sums.
+            bz.fill(0.0);
+            for (row, &zj) in b.chunks_exact(q).zip(&z) {
+                for (o, &bj) in bz.iter_mut().zip(row) {
+                    *o += zj * bj;
+                }
+            }
             let uv = dot(&z, &bz);
-            let c = 1.0 / (uu * (uv.max(0.0).sqrt() / uu + eps));
+            let c = 1.0 / (uv.max(0.0).sqrt() + f64::EPSILON);
             for j in 0..q {
                 zc[j] = z[j] * c;
                 bzc[j] = bz[j] * c;
             }
-            let tt = c * c * dot(&z, &hz);
-            // ‖Δw‖² = δᵀBδ = Δ(cz) · Δ(Bcz).
+            // ‖Δw‖² = δᵀBδ = Δzc · Δ(B zc).
             let converged = converged(old.as_ref(), &zc, &bzc);
             if converged || q == 1 {
                 break;
             }
-            old = Some((zc.clone(), bzc.clone()));
-            let yw: Vec<f64> = bzc.iter().map(|x| x / tt).collect();
-            let ywn = dot(&yw, &yw) + eps;
-            for j in 0..q {
-                z[j] = yw[j] / ywn;
+            match &mut old {
+                Some((zo, bo)) => {
+                    zo.copy_from_slice(&zc);
+                    bo.copy_from_slice(&bzc);
+                }
+                None => old = Some((zc.clone(), bzc.clone())),
             }
+            z.copy_from_slice(&bzc);
         }
         let a: Vec<f64> = (0..n).map(|i| dot(&yk[i * q..(i + 1) * q], &zc)).collect();
         let t: Vec<f64> = (0..n)
@@ -286,32 +318,26 @@ impl TargetSpace {
     /// Deflate by the component with scores `t` (`s = tᵀt`), y-loadings `ql`, `v = K t` (K
     /// before this component's deflation) and `tv = tᵀv`.
     #[allow(clippy::too_many_arguments)]
-    fn deflate(&mut self, n: usize, q: usize, t: &[f64], s: f64, ql: &[f64], v: &[f64], tv: f64) {
+    #[inline(always)]
+    fn deflate(&mut self, q: usize, t: &[f64], s: f64, ql: &[f64], v: &[f64], tv: f64) {
         let m = &mut self.m;
         let mut w = vec![0.0; q];
-        let mut r = vec![0.0; q];
-        for i in 0..n {
-            let row = &m[i * q..(i + 1) * q];
-            for j in 0..q {
-                w[j] += row[j] * t[i];
-                r[j] += row[j] * v[i];
+        for (row, &ti) in m.chunks_exact(q).zip(t) {
+            for (wj, &mj) in w.iter_mut().zip(row) {
+                *wj += mj * ti;
             }
         }
-        let vv = dot(v, v);
-        let e: Vec<f64> = (0..q).map(|j| w[j] - tv * ql[j]).collect();
-        for i in 0..n {
-            let (vi, ti) = (v[i], t[i] / s);
-            let row = &mut m[i * q..(i + 1) * q];
-            for j in 0..q {
-                row[j] -= vi * ql[j] + ti * e[j];
+        let e: Vec<f64> = w.iter().zip(ql).map(|(wj, qj)| wj - tv * qj).collect();
+        for ((row, &vi), &ti) in m.chunks_exact_mut(q).zip(v).zip(t) {
+            let ti = ti / s;
+            for ((mj, &qj), &ej) in row.iter_mut().zip(ql).zip(&e) {
+                *mj -= vi * qj + ti * ej;
             }
         }
-        for i in 0..q {
-            for j in 0..q {
-                let (qi, qj) = (ql[i], ql[j]);
-                self.g[i * q + j] -= s * qi * qj;
-                self.b[i * q + j] += -(qi * w[j] + w[i] * qj) + tv * qi * qj;
-                self.h[i * q + j] += -(r[i] * qj + qi * r[j]) + vv * qi * qj - e[i] * e[j] / s;
+        for (i, row) in self.b.chunks_exact_mut(q).enumerate() {
+            let (qi, wi) = (ql[i], w[i]);
+            for ((bj, &qj), &wj) in row.iter_mut().zip(ql).zip(&w) {
+                *bj += -(qi * wj + wi * qj) + tv * qi * qj;
             }
         }
     }
@@ -368,8 +394,58 @@ impl KernelPls {
         Self::fit_in(k, n, y, q, n_components, q <= n)
     }
 
-    /// [`KernelPls::fit`], iterating in target space or in sample space as asked.
+    /// [`KernelPls::fit`], iterating in target space or in sample space as asked; its loops
+    /// built for AVX-512 or AVX2 when the CPU has them (same bytes: see [`dot`]).
     fn fit_in(
+        k: &[f64],
+        n: usize,
+        y: &[f64],
+        q: usize,
+        n_components: usize,
+        in_target_space: bool,
+    ) -> Result<KernelPls> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F.
+                return unsafe { Self::fit_avx512(k, n, y, q, n_components, in_target_space) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                return unsafe { Self::fit_avx2(k, n, y, q, n_components, in_target_space) };
+            }
+        }
+        Self::fit_body(k, n, y, q, n_components, in_target_space)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fit_avx512(
+        k: &[f64],
+        n: usize,
+        y: &[f64],
+        q: usize,
+        n_components: usize,
+        in_target_space: bool,
+    ) -> Result<KernelPls> {
+        Self::fit_body(k, n, y, q, n_components, in_target_space)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fit_avx2(
+        k: &[f64],
+        n: usize,
+        y: &[f64],
+        q: usize,
+        n_components: usize,
+        in_target_space: bool,
+    ) -> Result<KernelPls> {
+        Self::fit_body(k, n, y, q, n_components, in_target_space)
+    }
+
+    #[inline(always)]
+    fn fit_body(
         k: &[f64],
         n: usize,
         y: &[f64],
@@ -403,22 +479,25 @@ impl KernelPls {
             *m /= n as f64;
         }
         let mut yk: Vec<f64> = (0..n * q).map(|idx| y[idx] - y_mean[idx % q]).collect();
-        let k0 = k.to_vec();
-        let mut kk = k.to_vec();
+        let k0 = k;
+        // The deflated K, kept as a matrix only when iterating in sample space; in target
+        // space it is applied as P_{k-1}⋯P_1 K0 P_1⋯P_{k-1} (see `Deflated`).
+        let mut kk = (!in_target_space).then(|| k.to_vec());
         let mut a_cols: Vec<Vec<f64>> = Vec::new(); // x_weights = X_cᵀ a
         let mut b_cols: Vec<Vec<f64>> = Vec::new(); // x_loadings = X_cᵀ b
         let mut q_cols: Vec<Vec<f64>> = Vec::new(); // y_loadings
         let mut ts: Vec<(Vec<f64>, f64)> = Vec::new();
         let mut n_iter = Vec::new();
         let mut v = vec![0.0; n];
-        let mut target = in_target_space.then(|| TargetSpace::new(&kk, n, &yk, q));
+        let mut target = in_target_space.then(|| TargetSpace::new(k0, n, &yk, q));
         let trace0: f64 = (0..n).map(|i| k[i * n + i]).sum();
+        // trace(P K P) = trace(K) − tᵀKt / s.
+        let mut trace = trace0;
         for _ in 0..n_components {
             // The features are exhausted: what is left of K is rounding (K resolves variance
             // down to ε of its largest, so n·ε of the trace is the floor). sklearn would go on
             // fitting that rounding, and its predictions would then depend on the order of
             // additions; the missing components stay zero instead.
-            let trace: f64 = (0..n).map(|i| kk[i * n + i]).sum();
             if trace <= n as f64 * eps * trace0 {
                 break;
             }
@@ -436,27 +515,40 @@ impl KernelPls {
                 break; // "Y residual is constant": sklearn stops adding components.
             };
             if masked && target.is_some() {
-                target = Some(TargetSpace::new(&kk, n, &yk, q));
+                // M = K_k Y_k, with K_k applied column by column.
+                let mut ky = vec![0.0; n * q];
+                let (mut col, mut out) = (vec![0.0; n], vec![0.0; n]);
+                for j in 0..q {
+                    for i in 0..n {
+                        col[i] = yk[i * q + j];
+                    }
+                    deflated_symv(k0, n, &ts, &col, &mut out);
+                    for i in 0..n {
+                        ky[i * q + j] = out[i];
+                    }
+                }
+                target = Some(TargetSpace::from_m(ky, n, &yk, q));
             }
-            let (a, t, iters) = match &target {
-                Some(ts) => ts.power(n, &yk, q, first),
-                None => power_in_sample_space(&kk, n, &yk, q, first, &mut v),
+            let (a, t, iters) = match (&target, &kk) {
+                (Some(ts), _) => ts.power(n, &yk, q, first),
+                (None, Some(kk)) => power_in_sample_space(kk, n, &yk, q, first, &mut v),
+                (None, None) => unreachable!("K is kept when iterating in sample space"),
             };
             n_iter.push(iters);
             // Scores and loadings of this component.
             let s = dot(&t, &t);
             let mut ql = vec![0.0; q];
-            for i in 0..n {
-                for j in 0..q {
-                    ql[j] += t[i] * yk[i * q + j];
+            for (row, &ti) in yk.chunks_exact(q).zip(&t) {
+                for (qj, &yj) in ql.iter_mut().zip(row) {
+                    *qj += ti * yj;
                 }
             }
             for x in &mut ql {
                 *x /= s;
             }
-            for i in 0..n {
-                for j in 0..q {
-                    yk[i * q + j] -= t[i] * ql[j];
+            for (row, &ti) in yk.chunks_exact_mut(q).zip(&t) {
+                for (yj, &qj) in row.iter_mut().zip(&ql) {
+                    *yj -= ti * qj;
                 }
             }
             // Express a and t/s against the centred (undeflated) X: apply the earlier
@@ -472,18 +564,24 @@ impl KernelPls {
                 }
             }
             // Deflate K: P K P with P = I - t tᵀ / s.
-            symv(&kk, n, &t, &mut v);
-            let tv = dot(&t, &v);
-            if let Some(ts) = &mut target {
-                ts.deflate(n, q, &t, s, &ql, &v, tv);
+            match &mut kk {
+                Some(kk) => symv(kk, n, &t, &mut v),
+                None => deflated_symv(k0, n, &ts, &t, &mut v),
             }
-            // K_ij − (t_i v_j + v_i t_j)/s + tv·t_i t_j/s², row by row as α_i t_j + β_i v_j.
-            let (inv_s, c) = (1.0 / s, tv / (s * s));
-            for i in 0..n {
-                let (alpha, beta) = (c * t[i] - v[i] * inv_s, -t[i] * inv_s);
-                let row = &mut kk[i * n..(i + 1) * n];
-                for j in 0..n {
-                    row[j] += alpha * t[j] + beta * v[j];
+            let tv = dot(&t, &v);
+            trace -= tv / s;
+            if let Some(ts) = &mut target {
+                ts.deflate(q, &t, s, &ql, &v, tv);
+            }
+            if let Some(kk) = &mut kk {
+                // K_ij − (t_i v_j + v_i t_j)/s + tv·t_i t_j/s², row by row as α_i t_j + β_i v_j.
+                let (inv_s, c) = (1.0 / s, tv / (s * s));
+                for i in 0..n {
+                    let (alpha, beta) = (c * t[i] - v[i] * inv_s, -t[i] * inv_s);
+                    let row = &mut kk[i * n..(i + 1) * n];
+                    for j in 0..n {
+                        row[j] += alpha * t[j] + beta * v[j];
+                    }
                 }
             }
             a_cols.push(a_c);
@@ -492,13 +590,20 @@ impl KernelPls {
             ts.push((t, s));
         }
         let c = n_components;
-        // PᵀW = Bᵀ K0 A (missing components stay zero, as in sklearn).
+        // PᵀW = Bᵀ K0 A (missing components stay zero, as in sklearn): K0·A as one product.
+        let kc = a_cols.len();
         let mut ptw = Mat::<f64>::zeros(c, c);
-        let mut ka = vec![0.0; n];
-        for (jj, aj) in a_cols.iter().enumerate() {
-            symv(&k0, n, aj, &mut ka);
-            for (ii, bi) in b_cols.iter().enumerate() {
-                ptw[(ii, jj)] = dot(bi, &ka);
+        if kc > 0 {
+            let am: Vec<f64> = (0..n * kc).map(|idx| a_cols[idx % kc][idx / kc]).collect();
+            let ka = gemm(k0, n, n, &am, kc, false);
+            let mut col = vec![0.0; n];
+            for jj in 0..kc {
+                for i in 0..n {
+                    col[i] = ka[i * kc + jj];
+                }
+                for (ii, bi) in b_cols.iter().enumerate() {
+                    ptw[(ii, jj)] = dot(bi, &col);
+                }
             }
         }
         let inv = pinv(&ptw)?;
@@ -507,18 +612,17 @@ impl KernelPls {
         for (l, rl) in r.iter_mut().enumerate() {
             for (m, qm) in q_cols.iter().enumerate() {
                 let f = inv[(l, m)];
-                for j in 0..q {
-                    rl[j] += f * qm[j];
+                for (x, &qj) in rl.iter_mut().zip(qm) {
+                    *x += f * qj;
                 }
             }
         }
         let mut coef = vec![0.0; n * q];
-        for i in 0..n {
-            let row = &mut coef[i * q..(i + 1) * q];
+        for (i, row) in coef.chunks_exact_mut(q).enumerate() {
             for (al, rl) in a_cols.iter().zip(&r) {
                 let ai = al[i];
-                for j in 0..q {
-                    row[j] += ai * rl[j];
+                for (x, &rj) in row.iter_mut().zip(rl) {
+                    *x += ai * rj;
                 }
             }
         }
@@ -539,10 +643,9 @@ impl KernelPls {
             let row = &k_test[r * n..(r + 1) * n];
             let o = &mut out[r * q..(r + 1) * q];
             o.copy_from_slice(&self.y_mean);
-            for (i, &kv) in row.iter().enumerate() {
-                let c = &self.coef[i * q..(i + 1) * q];
-                for j in 0..q {
-                    o[j] += kv * c[j];
+            for (&kv, c) in row.iter().zip(self.coef.chunks_exact(q)) {
+                for (x, &cj) in o.iter_mut().zip(c) {
+                    *x += kv * cj;
                 }
             }
         }
@@ -649,6 +752,42 @@ mod tests {
                 .zip(&pb)
                 .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
             assert!(diff <= 1e-9 * scale, "n={n} q={q}: {diff} of {scale}");
+        }
+    }
+
+    /// The builds for AVX-512, AVX2 and the x86-64 baseline (whichever this CPU runs) fit
+    /// the same bytes, in target and in sample space.
+    #[test]
+    fn every_build_fits_the_same_bytes() {
+        let mut rng = crate::rng::RandomState::new(11);
+        let (n, p, q) = (90, 70, 37);
+        let x: Vec<f64> = (0..n * p).map(|_| rng.random_sample() - 0.5).collect();
+        let y: Vec<f64> = (0..n * q)
+            .map(|i| x[(i / q) * p + i % q] + 0.3 * rng.random_sample())
+            .collect();
+        let g = gram(&x, n, p);
+        let train: Vec<usize> = (0..n).collect();
+        let k = Centring::new(&g, n, &train).kernel(&g, n, &train, &train);
+        let bits = |m: &KernelPls| m.coef.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for target in [true, false] {
+            let base = KernelPls::fit_body(&k, n, &y, q, 12, target).unwrap();
+            let mut builds = 0;
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    let m = unsafe { KernelPls::fit_avx2(&k, n, &y, q, 12, target) }.unwrap();
+                    assert_eq!(bits(&m), bits(&base), "AVX2, target space {target}");
+                    builds += 1;
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    let m = unsafe { KernelPls::fit_avx512(&k, n, &y, q, 12, target) }.unwrap();
+                    assert_eq!(bits(&m), bits(&base), "AVX-512, target space {target}");
+                    builds += 1;
+                }
+            }
+            eprintln!("{builds} vector builds compared with the baseline");
         }
     }
 
