@@ -914,3 +914,286 @@ fn concurrent_runs_gc_verify_and_readers() {
     });
     t.finish();
 }
+
+/// `ventral remote verify` on the workspace's remote: clean (exit 0, nothing corrupt, every
+/// run record complete).
+fn remote_clean(ws: &Ws) -> Result<(), String> {
+    let o = ws.run(&["--json", "remote", "verify", "--remote", "lab"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .map_err(|e| format!("remote verify: {e}: {}", text(&o)))?;
+    let empty = |k: &str| v[k].as_array().is_some_and(|a| a.is_empty());
+    if !o.status.success() || !empty("corrupt") || !empty("incomplete") {
+        return Err(format!("remote verify after the fault: {v}"));
+    }
+    Ok(())
+}
+
+/// A workspace beside `ws`'s pipeline with an empty store and `remote` as its default
+/// remote restores every stage and executes none, to the reference's outputs.
+fn restores_everything(
+    dir: &Path,
+    remote: &Path,
+    reference: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let b = ws_in(dir);
+    b.write("ventral.toml", &remote_toml(remote, true));
+    let o = b.run(&["--json", "run"]);
+    if !o.status.success() {
+        return Err(format!(
+            "a run restoring from the remote failed: {}",
+            text(&o)
+        ));
+    }
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).map_err(|e| e.to_string())?;
+    let ran = b.with_action(&r, "ran");
+    if !ran.is_empty() {
+        return Err(format!("restoring from the remote ran {ran:?}"));
+    }
+    if &outputs(&b)? != reference {
+        return Err("the outputs restored from the remote differ from the reference".into());
+    }
+    consistent(&b, reference)
+}
+
+fn remote_toml(remote: &Path, default: bool) -> String {
+    format!(
+        "[remote.lab]\nurl = \"{}\"\ndefault = {default}\n",
+        remote.display()
+    )
+}
+
+/// The remote cache (a plain-path remote) under the campaign's faults: `ventral push` and
+/// `ventral pull` SIGKILLed at random points, the remote's disk full during a push, the
+/// local disk full during a pull. After each: the remote verifies clean (no run record
+/// without its objects, no damaged object), the local store verifies clean, and the next
+/// push or run completes; a workspace with an empty store then restores every stage from
+/// the remote and executes none, to an uninterrupted run's outputs.
+#[test]
+fn remote_transfers_killed_or_out_of_space() {
+    let reference = reference();
+    let a = new_ws();
+    a.ok(&["run"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let kills = if full() { 20 } else { 2 };
+    let mut rng = Lcg(0x7e_307e);
+    let clear = |p: &Path| {
+        let _ = std::fs::remove_dir_all(p);
+        std::fs::create_dir_all(p).unwrap();
+    };
+
+    // SIGKILL of `push`.
+    let remote = scratch.path().join("remote");
+    a.write("ventral.toml", &remote_toml(&remote, false));
+    let mut t = Tally::new(
+        "SIGKILL",
+        "`push` to a plain-path remote",
+        "remote verify clean after every kill; the next push completes; an empty workspace then restores every stage from the remote, running none, to an uninterrupted run's outputs",
+    );
+    let whole = (0..3)
+        .map(|_| {
+            clear(&remote);
+            let t0 = Instant::now();
+            a.ok(&["push", "--remote", "lab"]);
+            t0.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    let mut mid = 0;
+    for k in 0..kills {
+        clear(&remote);
+        let delay = rng.next() * whole * 1.1;
+        let mut child = a
+            .cmd(&["push", "--remote", "lab"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(delay));
+        if child.try_wait().unwrap().is_none() {
+            mid += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        t.case(|| {
+            let at = |e: String| format!("push killed after {delay:.3} s (kill {k}): {e}");
+            remote_clean(&a).map_err(at)?;
+            let o = a.run(&["push", "--remote", "lab"]);
+            if !o.status.success() {
+                return Err(at(format!("the next push failed: {}", text(&o))));
+            }
+            remote_clean(&a).map_err(at)?;
+            restores_everything(scratch.path(), &remote, &reference).map_err(at)
+        });
+    }
+    t.notes.push(format!(
+        "{mid} of {kills} kills found the push still going (a whole push: {whole:.3} s)"
+    ));
+    t.finish();
+
+    // SIGKILL of `pull` (the remote complete).
+    let mut t = Tally::new(
+        "SIGKILL",
+        "`pull` from a plain-path remote",
+        "verify clean and no lockfile entry that differs from the reference after every kill; the next run restores the rest, running none, to an uninterrupted run's outputs",
+    );
+    let b = ws_in(scratch.path());
+    b.write("ventral.toml", &remote_toml(&remote, false));
+    let empty_store = |b: &Ws| {
+        let _ = std::fs::remove_dir_all(b.path().join(".ventral"));
+        let _ = std::fs::remove_dir_all(b.path().join("lockfiles"));
+    };
+    let whole = (0..3)
+        .map(|_| {
+            empty_store(&b);
+            let t0 = Instant::now();
+            b.ok(&["pull", "--remote", "lab"]);
+            t0.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    let mut mid = 0;
+    for k in 0..kills {
+        empty_store(&b);
+        let delay = rng.next() * whole * 1.1;
+        let mut child = b
+            .cmd(&["pull", "--remote", "lab"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(delay));
+        if child.try_wait().unwrap().is_none() {
+            mid += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        t.case(|| {
+            let at = |e: String| format!("pull killed after {delay:.3} s (kill {k}): {e}");
+            consistent(&b, &reference).map_err(at)?;
+            let o = b.run(&["--json", "run", "--remote", "lab"]);
+            if !o.status.success() {
+                return Err(at(format!("the next run failed: {}", text(&o))));
+            }
+            let r: serde_json::Value =
+                serde_json::from_slice(&o.stdout).map_err(|e| at(e.to_string()))?;
+            let ran = b.with_action(&r, "ran");
+            if !ran.is_empty() {
+                return Err(at(format!("the run after the kill ran {ran:?}")));
+            }
+            completes(&b, &reference).map_err(at)
+        });
+    }
+    t.notes.push(format!(
+        "{mid} of {kills} kills found the pull still going (a whole pull: {whole:.3} s)"
+    ));
+    t.finish();
+
+    if !is_root() {
+        common::skipped("not root: cannot mount a tmpfs for the remote's disk-full cases");
+        return;
+    }
+    const ROOMY: u64 = 1 << 30;
+    let points = if full() { 8 } else { 2 };
+
+    // The remote's disk full during a push.
+    let fs = Tmpfs::new(ROOMY);
+    let remote = fs.path().join("remote");
+    a.write("ventral.toml", &remote_toml(&remote, false));
+    let mut t = Tally::new(
+        "disk full",
+        "the remote, during `push`",
+        "exit 1 naming the remote's path and \"No space\"; remote verify clean; once space is freed the next push completes and an empty workspace restores everything from the remote",
+    );
+    clear(&remote);
+    let used0 = used(fs.path());
+    a.ok(&["push", "--remote", "lab"]);
+    let need = used(fs.path()).saturating_sub(used0).max(64 << 10);
+    t.notes.push(format!("a push writes {} KiB", need >> 10));
+    for k in 0..points {
+        let frac = (k as f64 + 0.5) / points as f64;
+        clear(&remote);
+        let size = (used(fs.path()) + (frac * need as f64) as u64).div_ceil(4096) * 4096;
+        fs.resize(size).unwrap();
+        let o = a.run(&["push", "--remote", "lab"]);
+        fs.resize(ROOMY).unwrap();
+        t.case(|| {
+            let at = |e: String| format!("at {:.0} % of a push's bytes: {e}", frac * 100.0);
+            let out = text(&o);
+            if !o.status.success() {
+                if o.status.code() != Some(1) {
+                    return Err(at(format!("exit {:?}: {out}", o.status.code())));
+                }
+                if !out.contains("No space left on device")
+                    || !out.contains(&fs.path().display().to_string())
+                {
+                    return Err(at(format!(
+                        "the error names neither the path nor \"No space\": {out}"
+                    )));
+                }
+            }
+            remote_clean(&a).map_err(at)?;
+            let o = a.run(&["push", "--remote", "lab"]);
+            if !o.status.success() {
+                return Err(at(format!(
+                    "the push after freeing space failed: {}",
+                    text(&o)
+                )));
+            }
+            restores_everything(scratch.path(), &remote, &reference).map_err(at)
+        });
+    }
+    t.finish();
+
+    // The local disk full during a pull.
+    let remote = scratch.path().join("remote");
+    let local = Tmpfs::new(ROOMY);
+    let b = ws_in(local.path());
+    b.write("ventral.toml", &remote_toml(&remote, false));
+    let mut t = Tally::new(
+        "disk full",
+        "the local store, during `pull`",
+        "exit 1 naming the path and \"No space\"; verify clean and no lockfile entry that differs from the reference; once space is freed the next run restores everything, running none",
+    );
+    let used0 = used(local.path());
+    b.ok(&["pull", "--remote", "lab"]);
+    let need = used(local.path()).saturating_sub(used0).max(64 << 10);
+    t.notes.push(format!("a pull writes {} KiB", need >> 10));
+    for k in 0..points {
+        let frac = (k as f64 + 0.5) / points as f64;
+        empty_store(&b);
+        let size = (used(local.path()) + (frac * need as f64) as u64).div_ceil(4096) * 4096;
+        local.resize(size).unwrap();
+        let o = b.run(&["pull", "--remote", "lab"]);
+        local.resize(ROOMY).unwrap();
+        t.case(|| {
+            let at = |e: String| format!("at {:.0} % of a pull's bytes: {e}", frac * 100.0);
+            let out = text(&o);
+            if !o.status.success() {
+                if o.status.code() != Some(1) {
+                    return Err(at(format!("exit {:?}: {out}", o.status.code())));
+                }
+                if !out.contains("No space left on device")
+                    || !out.contains(&local.path().display().to_string())
+                {
+                    return Err(at(format!(
+                        "the error names neither the path nor \"No space\": {out}"
+                    )));
+                }
+            }
+            consistent(&b, &reference).map_err(at)?;
+            let o = b.run(&["--json", "run", "--remote", "lab"]);
+            if !o.status.success() {
+                return Err(at(format!(
+                    "the run after freeing space failed: {}",
+                    text(&o)
+                )));
+            }
+            let r: serde_json::Value =
+                serde_json::from_slice(&o.stdout).map_err(|e| at(e.to_string()))?;
+            let ran = b.with_action(&r, "ran");
+            if !ran.is_empty() {
+                return Err(at(format!("the run after freeing space ran {ran:?}")));
+            }
+            completes(&b, &reference).map_err(at)
+        });
+    }
+    t.finish();
+}

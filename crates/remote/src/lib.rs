@@ -160,6 +160,9 @@ pub struct Remote {
     url: String,
     store: Arc<dyn ObjectStore>,
     prefix: ObjPath,
+    /// What object paths are shown under in messages: `/` for a path on disk (where the
+    /// object is a file the user can look at), else `scheme://bucket/`.
+    shown_under: String,
     rt: tokio::runtime::Runtime,
 }
 
@@ -211,6 +214,10 @@ impl Remote {
         opts.extend(options.iter().map(|(k, v)| (k.clone(), v.clone())));
         let (store, prefix) =
             object_store::parse_url_opts(&parsed, opts).map_err(|e| cfg(e.to_string()))?;
+        let shown_under = match parsed.scheme() {
+            "file" => "/".to_string(),
+            scheme => format!("{scheme}://{}/", parsed.host_str().unwrap_or_default()),
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(8)
             .enable_all()
@@ -221,6 +228,7 @@ impl Remote {
             url: url.to_string(),
             store: Arc::from(store),
             prefix,
+            shown_under,
             rt,
         })
     }
@@ -243,7 +251,7 @@ impl Remote {
         op: &'static str,
         path: &ObjPath,
     ) -> impl FnOnce(object_store::Error) -> RemoteError {
-        let (remote, path) = (self.name.clone(), path.to_string());
+        let (remote, path) = (self.name.clone(), self.shown(path));
         move |source| RemoteError::Store {
             remote,
             op,
@@ -252,10 +260,15 @@ impl Remote {
         }
     }
 
+    /// An object's path as the user finds it: a file's absolute path, or its URL.
+    fn shown(&self, path: &ObjPath) -> String {
+        format!("{}{path}", self.shown_under)
+    }
+
     fn corrupt(&self, path: &ObjPath, message: String) -> RemoteError {
         RemoteError::Corrupt {
             remote: self.name.clone(),
-            path: path.to_string(),
+            path: self.shown(path),
             message,
         }
     }
