@@ -137,7 +137,7 @@ lint: setup
 
 # Our metrics against Brain-Score's own code on generated problems (also part of `make test`).
 crosscheck: build
-	cargo test -p ventral-metrics --test 'crosscheck*' -- --nocapture
+	cargo test --workspace $(EXCLUDE_PY) --test 'crosscheck*' -- --nocapture
 
 bench: build python
 	bash bench/engine.sh $(VENTRAL)
@@ -191,7 +191,7 @@ fuzz:
 FAULTS_LOG := $(CARGO_TARGET_DIR)/faults.jsonl
 faults: build
 	@rm -f $(FAULTS_LOG)
-	@set -o pipefail; VENTRAL_FAULTS=full VENTRAL_FAULTS_LOG=$(FAULTS_LOG) cargo test -p ventral --test faults --test security -- --test-threads=1 2>&1 | tee $(CARGO_TARGET_DIR)/faults.log | grep -E '^test |cases not handled' ; \
+	@set -o pipefail; VENTRAL_FAULTS=full VENTRAL_FAULTS_LOG=$(FAULTS_LOG) cargo test --workspace $(EXCLUDE_PY) --test faults --test security -- --test-threads=1 2>&1 | tee $(CARGO_TARGET_DIR)/faults.log | grep -E '^test |cases not handled' ; \
 	  rc=$$?; $(VENV)/bin/python tools/reliability.py faults $(FAULTS_LOG) RELIABILITY.md; exit $$rc
 
 bench-gpu: build
