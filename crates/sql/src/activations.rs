@@ -43,37 +43,61 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Check the chunk file `idx` against the digest its store recorded (whole-chunk reads:
-    /// a scan that reads a few row bands of a shard relies on the catalog's size-and-time
-    /// check instead of re-reading the whole file).
-    pub(crate) fn check_chunk(&self, idx: &[u64]) -> Result<(), crate::SqlError> {
-        let Some((files, prefix)) = &self.digests else {
-            return Ok(());
+    /// Decode chunk `idx` (its rows `rows`, relative to the chunk, or all of it) into
+    /// `out`; returns the blocks decoded. A whole-chunk read is first checked against the
+    /// digest its store recorded, on the bytes read for decoding (one read of the file); a
+    /// read of a few row bands of a shard relies on the catalog's size-and-time check instead
+    /// of re-reading the whole file.
+    pub(crate) fn read_chunk(
+        &self,
+        idx: &[u64],
+        rows: Option<&[u64]>,
+        out: &mut Vec<f32>,
+    ) -> DfResult<usize> {
+        let external = |e: Box<dyn std::error::Error + Send + Sync>| DataFusionError::External(e);
+        let want = match (&self.digests, rows) {
+            (Some((files, prefix)), None) => {
+                let key = self.asm.chunk_key(idx);
+                let rel = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}/{key}")
+                };
+                // No digest: an empty chunk, never written, read as the fill value.
+                files.get(&rel).map(|d| (*d, self.asm.dir().join(&key)))
+            }
+            _ => None,
         };
-        let key = self.asm.chunk_key(idx);
-        let rel = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}/{key}")
+        let Some((want, path)) = want else {
+            return self
+                .asm
+                .read_chunk_rows_f32_into(idx, rows, out)
+                .map_err(|e| external(Box::new(e)));
         };
-        let Some(want) = files.get(&rel) else {
-            return Ok(()); // an empty chunk: never written, read as the fill value
+        let damaged = |problem: String| crate::SqlError::Damaged {
+            path: path.display().to_string(),
+            problem,
         };
-        let path = self.asm.dir().join(&key);
-        match ventral_cas::hash_file(&path) {
-            Ok(got) if got == *want => Ok(()),
-            Ok(got) => Err(crate::SqlError::Damaged {
-                path: path.display().to_string(),
-                problem: format!(
+        let check = |bytes: Option<&[u8]>| -> Result<(), crate::SqlError> {
+            let got = match bytes {
+                Some(b) => ventral_cas::hash_bytes(b),
+                // Bytes not at hand (another codec chain, or the file is gone).
+                None => ventral_cas::hash_file(&path).map_err(|e| damaged(e.to_string()))?,
+            };
+            if got == want {
+                Ok(())
+            } else {
+                Err(damaged(format!(
                     "hashes to {} where the store recorded {}",
                     got.short(12),
                     want.short(12)
-                ),
-            }),
-            Err(e) => Err(crate::SqlError::Damaged {
-                path: path.display().to_string(),
-                problem: e.to_string(),
-            }),
+                )))
+            }
+        };
+        match self.asm.read_chunk_rows_f32_checked(idx, rows, out, check) {
+            Ok(Ok(blocks)) => Ok(blocks),
+            Ok(Err(refused)) => Err(external(Box::new(refused))),
+            Err(e) => Err(external(Box::new(e))),
         }
     }
 }
@@ -717,19 +741,12 @@ fn chunk_batch(
         .row_filter
         .as_ref()
         .map(|_| rows.iter().map(|r| r - c0r).collect());
-    if relative.is_none() {
-        e.check_chunk(&w.chunk)
-            .map_err(|err| DataFusionError::External(Box::new(err)))?;
-    }
     let mut block = BLOCK.with_borrow_mut(std::mem::take);
-    let decoded = match e
-        .asm
-        .read_chunk_rows_f32_into(&w.chunk, relative.as_deref(), &mut block)
-    {
+    let decoded = match e.read_chunk(&w.chunk, relative.as_deref(), &mut block) {
         Ok(d) => d,
         Err(err) => {
             BLOCK.with_borrow_mut(|b| *b = block);
-            return Err(DataFusionError::External(Box::new(err)));
+            return Err(err);
         }
     };
     stats.chunks.fetch_add(1, Ordering::Relaxed);

@@ -27,7 +27,6 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result as DfResult};
 use datafusion::datasource::{TableType, provider_as_source, source_as_provider};
-use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
@@ -630,14 +629,7 @@ fn sums_batch(
         (n < in_chunk).then(|| w.rows.iter().map(|r| r - w.row_chunk * cr).collect());
     BLOCK.with_borrow_mut(|block| -> DfResult<()> {
         for ccix in 0..meta.shape[1].div_ceil(cc) {
-            if relative.is_none() {
-                e.check_chunk(&[w.row_chunk, ccix])
-                    .map_err(|err| DataFusionError::External(Box::new(err)))?;
-            }
-            let decoded = e
-                .asm
-                .read_chunk_rows_f32_into(&[w.row_chunk, ccix], relative.as_deref(), block)
-                .map_err(|err| DataFusionError::External(Box::new(err)))?;
+            let decoded = e.read_chunk(&[w.row_chunk, ccix], relative.as_deref(), block)?;
             stats.chunks.fetch_add(1, Ordering::Relaxed);
             stats.blocks.fetch_add(decoded as u64, Ordering::Relaxed);
             let width = (meta.shape[1] - ccix * cc).min(cc) as usize;

@@ -471,6 +471,29 @@ impl Assembly {
         rows: Option<&[u64]>,
         out: &mut Vec<f32>,
     ) -> Result<usize> {
+        self.read_chunk_rows_f32_checked(
+            idx,
+            rows,
+            out,
+            |_| Ok::<(), std::convert::Infallible>(()),
+        )?
+        .map_err(|never| match never {})
+    }
+
+    /// [`Assembly::read_chunk_rows_f32_into`] with a check of the chunk's file before
+    /// anything is decoded: `check` is called once, with the whole file's bytes when they were
+    /// read whole (a chunk of our writer's layouts, all of a shard's rows asked for), else
+    /// with `None` (the file is absent, only some row bands are read, or another codec chain
+    /// decodes it) — so a caller that verifies chunk files against recorded digests reads
+    /// each file once. The outer result is the store's; the inner one is `check`'s refusal,
+    /// in which case nothing was decoded.
+    pub fn read_chunk_rows_f32_checked<E>(
+        &self,
+        idx: &[u64],
+        rows: Option<&[u64]>,
+        out: &mut Vec<f32>,
+        check: impl FnOnce(Option<&[u8]>) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<usize, E>> {
         let n = self.meta.chunk_shape.iter().product::<u64>() as usize;
         let fail = |message: String| StoreError::Zarr {
             store: self.dir.clone(),
@@ -483,11 +506,15 @@ impl Assembly {
                     .array
                     .retrieve_encoded_chunk(idx)
                     .map_err(|e| fail(e.to_string()))?;
+                if let Err(refused) = check(encoded.as_deref()) {
+                    return Ok(Err(refused));
+                }
                 if let Some(encoded) = encoded {
                     out.resize(n, 0.0);
                     decompress(compression, &encoded, out).map_err(fail)?;
-                    return Ok(1);
+                    return Ok(Ok(1));
                 }
+                return self.read_chunk_fallback(idx, out).map(Ok);
             }
             FastPath::Sharded {
                 compression,
@@ -495,7 +522,6 @@ impl Assembly {
                 inner_len,
                 inner_rows,
             } => {
-                out.resize(n, f32::NAN);
                 let path = self.dir.join(self.array.chunk_key(idx).as_str());
                 let bands: Vec<usize> = match rows {
                     None => (0..inner).collect(),
@@ -527,11 +553,19 @@ impl Assembly {
                     let bytes = match std::fs::read(&path) {
                         Ok(b) => b,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            if let Err(refused) = check(None) {
+                                return Ok(Err(refused));
+                            }
+                            out.resize(n, f32::NAN);
                             out.fill(f32::NAN);
-                            return Ok(inner);
+                            return Ok(Ok(inner));
                         }
                         Err(e) => return Err(fail(e.to_string())),
                     };
+                    if let Err(refused) = check(Some(&bytes)) {
+                        return Ok(Err(refused));
+                    }
+                    out.resize(n, f32::NAN);
                     let data_len = bytes.len().checked_sub(tail_len).ok_or_else(|| {
                         fail(format!("{} bytes: shorter than its index", bytes.len()))
                     })?;
@@ -545,9 +579,13 @@ impl Assembly {
                         };
                         decode(k, (off, len), frame, out)?;
                     }
-                    return Ok(inner);
+                    return Ok(Ok(inner));
                 }
                 // Some bands: the index, then each band's bytes.
+                if let Err(refused) = check(None) {
+                    return Ok(Err(refused));
+                }
+                out.resize(n, f32::NAN);
                 use std::os::unix::fs::FileExt;
                 let file = match std::fs::File::open(&path) {
                     Ok(f) => f,
@@ -555,7 +593,7 @@ impl Assembly {
                         for &k in &bands {
                             out[k * inner_len..(k + 1) * inner_len].fill(f32::NAN);
                         }
-                        return Ok(bands.len());
+                        return Ok(Ok(bands.len()));
                     }
                     Err(e) => return Err(fail(e.to_string())),
                 };
@@ -579,10 +617,18 @@ impl Assembly {
                     }
                     Ok(())
                 })?;
-                return Ok(bands.len());
+                return Ok(Ok(bands.len()));
             }
             FastPath::None => {}
         }
+        if let Err(refused) = check(None) {
+            return Ok(Err(refused));
+        }
+        self.read_chunk_fallback(idx, out).map(Ok)
+    }
+
+    /// A chunk decoded by zarrs (any codec chain; an absent chunk as the fill value).
+    fn read_chunk_fallback(&self, idx: &[u64], out: &mut Vec<f32>) -> Result<usize> {
         let block = self.read_chunk::<f32>(idx)?;
         out.clear();
         out.extend(block.iter().copied());

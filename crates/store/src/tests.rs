@@ -403,3 +403,62 @@ fn same_files_as_zarrs(rows: usize, cols: usize, codec: Codec) -> usize {
 fn meta_text(dir: &std::path::Path) -> String {
     std::fs::read_to_string(dir.join("values/zarr.json")).unwrap()
 }
+
+#[test]
+fn a_checked_read_shows_the_file_it_decodes_and_decodes_nothing_it_refuses() {
+    // Plain chunks (narrow rows) and shards of row bands (wide rows): a whole-chunk read
+    // hands the check the chunk file's bytes; a read of some bands or of an absent chunk
+    // hands it none; a refusal returns before anything is decoded.
+    for (cols, chunk) in [(17usize, [1u64, 0]), (20_000, [2, 1])] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 19, cols, 4, 7);
+        let a = Assembly::open(dir.path()).unwrap();
+        let file = std::fs::read(dir.path().join(a.chunk_key(&chunk))).unwrap();
+        let mut seen = None;
+        let mut buf = Vec::new();
+        let blocks = a
+            .read_chunk_rows_f32_checked(&chunk, None, &mut buf, |b| {
+                seen = Some(b.map(<[u8]>::to_vec));
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen, Some(Some(file.clone())), "{cols} columns");
+        let mut plain = Vec::new();
+        assert_eq!(
+            a.read_chunk_rows_f32_into(&chunk, None, &mut plain)
+                .unwrap(),
+            blocks
+        );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&buf), bits(&plain));
+        // Refused: nothing decoded into the buffer.
+        let mut untouched = vec![7.0f32; 3];
+        let r = a
+            .read_chunk_rows_f32_checked(&chunk, None, &mut untouched, |_| Err("no"))
+            .unwrap();
+        assert_eq!(r, Err("no"));
+        assert_eq!(untouched, vec![7.0; 3]);
+        // Some rows of a shard: no bytes to check.
+        if cols == 20_000 {
+            let mut seen = None;
+            a.read_chunk_rows_f32_checked(&chunk, Some(&[1]), &mut buf, |b| {
+                seen = Some(b.is_some());
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+            .unwrap();
+            assert_eq!(seen, Some(false));
+        }
+        // An absent chunk: no bytes either (the caller decides what that means).
+        std::fs::remove_file(dir.path().join(a.chunk_key(&chunk))).unwrap();
+        let mut seen = None;
+        a.read_chunk_rows_f32_checked(&chunk, None, &mut buf, |b| {
+            seen = Some(b.is_some());
+            Ok::<(), ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(seen, Some(false));
+    }
+}
