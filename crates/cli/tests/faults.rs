@@ -962,6 +962,97 @@ fn remote_toml(remote: &Path, default: bool) -> String {
     )
 }
 
+/// `args` run in `ws` and SIGKILLed `kills` times at random points of a whole run (the
+/// shortest of three), each run after `reset`; after each kill, `check(kill, delay)` is one
+/// case of `t`. Returns how many kills found the command still going, and the whole run's
+/// seconds.
+#[allow(clippy::too_many_arguments)]
+fn kill_at_random_points(
+    ws: &Ws,
+    args: &[&str],
+    kills: usize,
+    rng: &mut Lcg,
+    reset: &dyn Fn(),
+    t: &mut Tally,
+    check: &dyn Fn(usize, f64) -> Result<(), String>,
+) -> (usize, f64) {
+    let whole = (0..3)
+        .map(|_| {
+            reset();
+            let t0 = Instant::now();
+            ws.ok(args);
+            t0.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    let mut mid = 0;
+    for k in 0..kills {
+        reset();
+        let delay = rng.next() * whole * 1.1;
+        let mut child = ws
+            .cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(delay));
+        if child.try_wait().unwrap().is_none() {
+            mid += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        t.case(|| check(k, delay));
+    }
+    (mid, whole)
+}
+
+/// `args` run in `ws` with the file system `fs` filled at `points` fractions of the bytes a
+/// whole run writes there (measured first, after `reset`; each run after `reset`), room
+/// restored after each; `check(fraction, output)` is one case of `t`.
+#[allow(clippy::too_many_arguments)]
+fn run_out_of_space(
+    ws: &Ws,
+    args: &[&str],
+    fs: &Tmpfs,
+    points: usize,
+    reset: &dyn Fn(),
+    t: &mut Tally,
+    check: &dyn Fn(f64, &std::process::Output) -> Result<(), String>,
+) {
+    reset();
+    let used0 = used(fs.path());
+    ws.ok(args);
+    let need = used(fs.path()).saturating_sub(used0).max(64 << 10);
+    t.notes.push(format!("writes {} KiB", need >> 10));
+    let roomy = 1 << 30;
+    for k in 0..points {
+        let frac = (k as f64 + 0.5) / points as f64;
+        reset();
+        let size = (used(fs.path()) + (frac * need as f64) as u64).div_ceil(4096) * 4096;
+        fs.resize(size).unwrap();
+        let o = ws.run(args);
+        fs.resize(roomy).unwrap();
+        t.case(|| check(frac, &o));
+    }
+}
+
+/// A command that failed for want of space says so, names the file system, and exits 1
+/// (or it had room enough after all).
+fn failed_for_space(o: &std::process::Output, fs: &Path) -> Result<(), String> {
+    if o.status.success() {
+        return Ok(());
+    }
+    let out = text(o);
+    if o.status.code() != Some(1) {
+        return Err(format!("exit {:?}: {out}", o.status.code()));
+    }
+    if !out.contains("No space left on device") || !out.contains(&fs.display().to_string()) {
+        return Err(format!(
+            "the error names neither the path nor \"No space\": {out}"
+        ));
+    }
+    Ok(())
+}
+
 /// The remote cache (a plain-path remote) under the campaign's faults: `ventral push` and
 /// `ventral pull` SIGKILLed at random points, the remote's disk full during a push, the
 /// local disk full during a pull. After each: the remote verifies clean (no run record
@@ -989,31 +1080,14 @@ fn remote_transfers_killed_or_out_of_space() {
         "`push` to a plain-path remote",
         "remote verify clean after every kill; the next push completes; an empty workspace then restores every stage from the remote, running none, to an uninterrupted run's outputs",
     );
-    let whole = (0..3)
-        .map(|_| {
-            clear(&remote);
-            let t0 = Instant::now();
-            a.ok(&["push", "--remote", "lab"]);
-            t0.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min);
-    let mut mid = 0;
-    for k in 0..kills {
-        clear(&remote);
-        let delay = rng.next() * whole * 1.1;
-        let mut child = a
-            .cmd(&["push", "--remote", "lab"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs_f64(delay));
-        if child.try_wait().unwrap().is_none() {
-            mid += 1;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        t.case(|| {
+    let (mid, whole) = kill_at_random_points(
+        &a,
+        &["push", "--remote", "lab"],
+        kills,
+        &mut rng,
+        &|| clear(&remote),
+        &mut t,
+        &|k, delay| {
             let at = |e: String| format!("push killed after {delay:.3} s (kill {k}): {e}");
             remote_clean(&a).map_err(at)?;
             let o = a.run(&["push", "--remote", "lab"]);
@@ -1022,8 +1096,8 @@ fn remote_transfers_killed_or_out_of_space() {
             }
             remote_clean(&a).map_err(at)?;
             restores_everything(scratch.path(), &remote, &reference).map_err(at)
-        });
-    }
+        },
+    );
     t.notes.push(format!(
         "{mid} of {kills} kills found the push still going (a whole push: {whole:.3} s)"
     ));
@@ -1041,31 +1115,14 @@ fn remote_transfers_killed_or_out_of_space() {
         let _ = std::fs::remove_dir_all(b.path().join(".ventral"));
         let _ = std::fs::remove_dir_all(b.path().join("lockfiles"));
     };
-    let whole = (0..3)
-        .map(|_| {
-            empty_store(&b);
-            let t0 = Instant::now();
-            b.ok(&["pull", "--remote", "lab"]);
-            t0.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min);
-    let mut mid = 0;
-    for k in 0..kills {
-        empty_store(&b);
-        let delay = rng.next() * whole * 1.1;
-        let mut child = b
-            .cmd(&["pull", "--remote", "lab"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs_f64(delay));
-        if child.try_wait().unwrap().is_none() {
-            mid += 1;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        t.case(|| {
+    let (mid, whole) = kill_at_random_points(
+        &b,
+        &["pull", "--remote", "lab"],
+        kills,
+        &mut rng,
+        &|| empty_store(&b),
+        &mut t,
+        &|k, delay| {
             let at = |e: String| format!("pull killed after {delay:.3} s (kill {k}): {e}");
             consistent(&b, &reference).map_err(at)?;
             let o = b.run(&["--json", "run", "--remote", "lab"]);
@@ -1079,8 +1136,8 @@ fn remote_transfers_killed_or_out_of_space() {
                 return Err(at(format!("the run after the kill ran {ran:?}")));
             }
             completes(&b, &reference).map_err(at)
-        });
-    }
+        },
+    );
     t.notes.push(format!(
         "{mid} of {kills} kills found the pull still going (a whole pull: {whole:.3} s)"
     ));
@@ -1102,33 +1159,16 @@ fn remote_transfers_killed_or_out_of_space() {
         "the remote, during `push`",
         "exit 1 naming the remote's path and \"No space\"; remote verify clean; once space is freed the next push completes and an empty workspace restores everything from the remote",
     );
-    clear(&remote);
-    let used0 = used(fs.path());
-    a.ok(&["push", "--remote", "lab"]);
-    let need = used(fs.path()).saturating_sub(used0).max(64 << 10);
-    t.notes.push(format!("a push writes {} KiB", need >> 10));
-    for k in 0..points {
-        let frac = (k as f64 + 0.5) / points as f64;
-        clear(&remote);
-        let size = (used(fs.path()) + (frac * need as f64) as u64).div_ceil(4096) * 4096;
-        fs.resize(size).unwrap();
-        let o = a.run(&["push", "--remote", "lab"]);
-        fs.resize(ROOMY).unwrap();
-        t.case(|| {
+    run_out_of_space(
+        &a,
+        &["push", "--remote", "lab"],
+        &fs,
+        points,
+        &|| clear(&remote),
+        &mut t,
+        &|frac, o| {
             let at = |e: String| format!("at {:.0} % of a push's bytes: {e}", frac * 100.0);
-            let out = text(&o);
-            if !o.status.success() {
-                if o.status.code() != Some(1) {
-                    return Err(at(format!("exit {:?}: {out}", o.status.code())));
-                }
-                if !out.contains("No space left on device")
-                    || !out.contains(&fs.path().display().to_string())
-                {
-                    return Err(at(format!(
-                        "the error names neither the path nor \"No space\": {out}"
-                    )));
-                }
-            }
+            failed_for_space(o, fs.path()).map_err(at)?;
             remote_clean(&a).map_err(at)?;
             let o = a.run(&["push", "--remote", "lab"]);
             if !o.status.success() {
@@ -1138,8 +1178,8 @@ fn remote_transfers_killed_or_out_of_space() {
                 )));
             }
             restores_everything(scratch.path(), &remote, &reference).map_err(at)
-        });
-    }
+        },
+    );
     t.finish();
 
     // The local disk full during a pull.
@@ -1152,32 +1192,16 @@ fn remote_transfers_killed_or_out_of_space() {
         "the local store, during `pull`",
         "exit 1 naming the path and \"No space\"; verify clean and no lockfile entry that differs from the reference; once space is freed the next run restores everything, running none",
     );
-    let used0 = used(local.path());
-    b.ok(&["pull", "--remote", "lab"]);
-    let need = used(local.path()).saturating_sub(used0).max(64 << 10);
-    t.notes.push(format!("a pull writes {} KiB", need >> 10));
-    for k in 0..points {
-        let frac = (k as f64 + 0.5) / points as f64;
-        empty_store(&b);
-        let size = (used(local.path()) + (frac * need as f64) as u64).div_ceil(4096) * 4096;
-        local.resize(size).unwrap();
-        let o = b.run(&["pull", "--remote", "lab"]);
-        local.resize(ROOMY).unwrap();
-        t.case(|| {
+    run_out_of_space(
+        &b,
+        &["pull", "--remote", "lab"],
+        &local,
+        points,
+        &|| empty_store(&b),
+        &mut t,
+        &|frac, o| {
             let at = |e: String| format!("at {:.0} % of a pull's bytes: {e}", frac * 100.0);
-            let out = text(&o);
-            if !o.status.success() {
-                if o.status.code() != Some(1) {
-                    return Err(at(format!("exit {:?}: {out}", o.status.code())));
-                }
-                if !out.contains("No space left on device")
-                    || !out.contains(&local.path().display().to_string())
-                {
-                    return Err(at(format!(
-                        "the error names neither the path nor \"No space\": {out}"
-                    )));
-                }
-            }
+            failed_for_space(o, local.path()).map_err(at)?;
             consistent(&b, &reference).map_err(at)?;
             let o = b.run(&["--json", "run", "--remote", "lab"]);
             if !o.status.success() {
@@ -1193,7 +1217,7 @@ fn remote_transfers_killed_or_out_of_space() {
                 return Err(at(format!("the run after freeing space ran {ran:?}")));
             }
             completes(&b, &reference).map_err(at)
-        });
-    }
+        },
+    );
     t.finish();
 }
