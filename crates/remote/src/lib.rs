@@ -216,7 +216,11 @@ impl Remote {
             object_store::parse_url_opts(&parsed, opts).map_err(|e| cfg(e.to_string()))?;
         let shown_under = match parsed.scheme() {
             "file" => "/".to_string(),
-            scheme => format!("{scheme}://{}/", parsed.host_str().unwrap_or_default()),
+            scheme => format!(
+                "{scheme}://{}{}/",
+                parsed.host_str().unwrap_or_default(),
+                parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ),
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(8)
