@@ -163,7 +163,7 @@ bench: build python
 # it under fuzz/regressions/TARGET/ with the fix (`make test` replays both folders); one
 # inside a C library that cannot be fixed here goes under fuzz/findings/TARGET/ (not replayed).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := pipeline lockfile sources checkpoint cifar coco stimulus_set zarr_assembly netcdf
+FUZZ_TARGETS := pipeline lockfile sources checkpoint sql cifar coco stimulus_set zarr_assembly netcdf
 FUZZ_LOG := $(CARGO_TARGET_DIR)/fuzz.jsonl
 fuzz:
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "make fuzz: needs a nightly toolchain (rustup toolchain install nightly); nothing fuzzed"; exit 1; }

@@ -55,6 +55,7 @@ PARSES = {
     "lockfile": "lockfiles",
     "sources": "source manifests (`manifests/*.toml`)",
     "checkpoint": "`torch.save` checkpoints: ZIP and legacy formats, the pickle, storages, tensor views",
+    "sql": "`ventral sql` statements: the read-only filter, planning and the optimiser (our aggregate push-down), not execution",
     "cifar": "CIFAR-100 binary records",
     "coco": "COCO instances JSON against an image folder",
     "stimulus_set": "BrainIO StimulusSet CSV + ZIP (names, paths, images)",

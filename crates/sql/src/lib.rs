@@ -23,6 +23,8 @@
 mod activations;
 mod catalog;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod output;
 mod pushdown;
 mod session;

@@ -10,6 +10,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use ventral_store::{Assembly, find_assemblies};
@@ -422,27 +423,38 @@ impl SqlSession {
     /// Run one read-only query and collect its result. DDL, DML, `COPY` and other
     /// statements are refused before anything runs.
     pub fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.runtime.block_on(async {
+            let df = self.accept(sql).await?;
+            Ok(df.collect().await?)
+        })
+    }
+
+    /// The statement filter: `sql` parsed and planned, or refused if it would do anything
+    /// but read (DDL, DML, `COPY`, `SET` and other statements). Nothing has run yet.
+    pub(crate) async fn accept(&self, sql: &str) -> Result<DataFrame> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        self.runtime.block_on(async {
-            let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
-                let msg = e.to_string();
-                if ["DDL not supported", "DML not supported", "Statement not supported"]
-                    .iter()
-                    .any(|p| msg.contains(p))
-                {
-                    SqlError::ReadOnly(format!(
-                        "{} (queries may only read: CREATE, INSERT, UPDATE, DELETE, COPY and SET are refused)",
-                        msg.trim_start_matches("Error during planning: ")
-                    ))
-                } else {
-                    SqlError::from(e)
-                }
-            })?;
-            Ok(df.collect().await?)
+        self.ctx.sql_with_options(sql, options).await.map_err(|e| {
+            let msg = e.to_string();
+            if ["DDL not supported", "DML not supported", "Statement not supported"]
+                .iter()
+                .any(|p| msg.contains(p))
+            {
+                SqlError::ReadOnly(format!(
+                    "{} (queries may only read: CREATE, INSERT, UPDATE, DELETE, COPY and SET are refused)",
+                    msg.trim_start_matches("Error during planning: ")
+                ))
+            } else {
+                SqlError::from(e)
+            }
         })
+    }
+
+    /// The query runtime (for the fuzz target, which plans without executing).
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
     }
 
     /// Turn the aggregate push-down (`crate::pushdown`) off, e.g. to compare answers.

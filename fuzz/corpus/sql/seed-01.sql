@@ -1,0 +1,1 @@
+SELECT s.stimulus_id, a.timestep, avg(a.value) AS m FROM activations a JOIN stimuli s ON s.assembly = a.assembly AND s.stimulus_id = a.stimulus_id WHERE a.layer = 'IT' GROUP BY s.stimulus_id, a.timestep ORDER BY 1, 2

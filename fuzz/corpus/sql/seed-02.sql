@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM activations WHERE layer = 'IT' AND timestep = 0 AND stimulus_id = 'img3' AND neuroid BETWEEN 1 AND 2

@@ -1,0 +1,1 @@
+SELECT * FROM activations LIMIT 7

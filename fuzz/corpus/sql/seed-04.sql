@@ -1,0 +1,1 @@
+SELECT layer, timestep, sum(value), count(*), count(value), min(value), max(value) FROM activations GROUP BY layer, timestep ORDER BY 1, 2

@@ -1,0 +1,1 @@
+SELECT stimulus_id, avg(value) FROM activations WHERE layer = 'IT' GROUP BY stimulus_id HAVING avg(value) > 3 ORDER BY 1

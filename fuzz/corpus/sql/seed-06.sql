@@ -1,0 +1,1 @@
+SELECT layer, stddev(value) FROM activations GROUP BY layer ORDER BY 1

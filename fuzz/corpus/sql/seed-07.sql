@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM activations WHERE (layer = 'IT' AND value > 3) OR (layer = 'V4' AND value < 1)

@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM activations WHERE stimulus_id IN ('img1', 'img2') OR neuroid = 3

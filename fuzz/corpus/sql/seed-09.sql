@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM activations WHERE CAST(neuroid AS SMALLINT) = 3 AND layer = 'IT'

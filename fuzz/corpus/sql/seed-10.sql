@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM activations WHERE neuroid > 9223372036854775807

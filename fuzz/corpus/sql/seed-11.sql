@@ -1,0 +1,1 @@
+SELECT assembly, kind, shape, layer, timestep, stage FROM assemblies ORDER BY assembly

@@ -1,0 +1,1 @@
+SELECT * FROM scores WHERE benchmark LIKE '%IT%'

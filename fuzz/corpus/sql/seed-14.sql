@@ -1,0 +1,1 @@
+SELECT stage, seconds FROM runs ORDER BY seconds DESC NULLS LAST

@@ -1,0 +1,1 @@
+WITH m AS (SELECT layer, avg(value) AS v FROM activations GROUP BY layer) SELECT * FROM m WHERE v > (SELECT avg(value) FROM activations)

@@ -1,0 +1,1 @@
+SELECT neuroid, value, rank() OVER (PARTITION BY stimulus_id ORDER BY value DESC) FROM activations

@@ -1,0 +1,1 @@
+SELECT * FROM neuroids UNION ALL SELECT * FROM neuroids

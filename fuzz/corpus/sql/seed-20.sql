@@ -1,0 +1,1 @@
+EXPLAIN SELECT avg(value) FROM activations

@@ -1,0 +1,1 @@
+EXPLAIN COPY (SELECT 1) TO '/tmp/explained.csv'

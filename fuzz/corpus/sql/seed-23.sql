@@ -1,0 +1,1 @@
+SELECT * FROM stimuli WHERE stimulus_id = ANY (SELECT stimulus_id FROM activations WHERE value > 10)

@@ -1,0 +1,1 @@
+INSERT INTO runs SELECT * FROM runs

@@ -1,0 +1,1 @@
+COPY runs TO '/tmp/copy.parquet' STORED AS PARQUET

@@ -1,0 +1,1 @@
+SET aws.access_key_id = 'x'

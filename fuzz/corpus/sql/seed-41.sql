@@ -1,0 +1,1 @@
+PREPARE p AS SELECT * FROM activations WHERE neuroid = $1

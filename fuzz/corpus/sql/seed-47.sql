@@ -1,0 +1,1 @@
+SELECT arrow_typeof(value), value::varchar FROM activations WHERE stimulus_id LIKE 'img%' ORDER BY value LIMIT 3 OFFSET 2

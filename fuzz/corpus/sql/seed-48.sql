@@ -1,0 +1,1 @@
+SELECT unnest(make_array(1, 2, 3))

@@ -1,0 +1,1 @@
+SELECT a.layer FROM activations a CROSS JOIN neuroids n WHERE a.neuroid = 0 LIMIT 1
