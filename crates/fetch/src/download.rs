@@ -10,6 +10,7 @@
 //! renamed to its name. A file already in place is verified once and stamped
 //! (`.ventral-fetch/<name>.json`: size, mtime, blake3) so later fetches need not hash it.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::sources::{Checked, SourceFile, Sources, verify_file};
+use crate::unpack::{TreeFile, Unpacked};
 use crate::{FetchError, Result};
 
 /// Progress, as it happens.
@@ -110,17 +112,39 @@ struct PartState {
     done: Vec<bool>,
 }
 
-/// A verified file's stamp.
+/// A verified file's stamp, `<folder>/.ventral-fetch/<path>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-struct Stamp {
-    size: u64,
-    mtime_ns: i128,
-    blake3: String,
+pub(crate) struct Stamp {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) blake3: String,
     /// The hashes it was verified against (a manifest edit invalidates the stamp).
-    hashes: String,
+    pub(crate) hashes: String,
     /// Top-level entries unpacked from it, if it is an archive.
     #[serde(default)]
-    unpacked: Vec<String>,
+    pub(crate) unpacked: Vec<String>,
+    /// Every file unpacked from it, by path under the folder (none: fetched by a ventral
+    /// that did not record them, or not an archive).
+    #[serde(default)]
+    pub(crate) tree: BTreeMap<String, TreeFile>,
+}
+
+impl Stamp {
+    /// Whether the stamp still describes `meta`'s file, verified against `f`'s hashes.
+    pub(crate) fn holds_for(&self, meta: &std::fs::Metadata, f: &SourceFile) -> bool {
+        self.size == meta.len() && self.mtime_ns == mtime_ns(meta) && self.hashes == hashes_key(f)
+    }
+}
+
+/// The hashes a stamp records it was verified against.
+pub(crate) fn hashes_key(f: &SourceFile) -> String {
+    serde_json::to_string(&f.hashes).unwrap_or_default()
+}
+
+/// The stamp of `rel` in `folder`, if there is a readable one.
+pub(crate) fn read_stamp(folder: &Path, rel: &str) -> Option<Stamp> {
+    let text = std::fs::read_to_string(stamp_path(folder, rel)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
@@ -213,28 +237,27 @@ fn stamp_path(folder: &Path, rel: &str) -> PathBuf {
     folder.join(".ventral-fetch").join(format!("{rel}.json"))
 }
 
-/// The file at `dest` verified against `f`, trusting a matching stamp.
-fn verified(folder: &Path, f: &SourceFile, dest: &Path) -> Result<(Checked, Vec<String>)> {
+/// The file at `dest` verified against `f`, trusting a matching stamp; with what was
+/// unpacked from it, as the stamp records it.
+fn verified(folder: &Path, f: &SourceFile, dest: &Path) -> Result<(Checked, Unpacked)> {
     let meta = std::fs::metadata(dest).map_err(|e| FetchError::io(dest, e))?;
-    let hashes = serde_json::to_string(&f.hashes).unwrap_or_default();
-    let sp = stamp_path(folder, &f.path);
-    if let Ok(text) = std::fs::read_to_string(&sp)
-        && let Ok(s) = serde_json::from_str::<Stamp>(&text)
-        && s.size == meta.len()
-        && s.mtime_ns == mtime_ns(&meta)
-        && s.hashes == hashes
+    if let Some(s) = read_stamp(folder, &f.path)
+        && s.holds_for(&meta, f)
     {
         return Ok((
             Checked {
                 size: s.size,
                 blake3: s.blake3,
             },
-            s.unpacked,
+            Unpacked {
+                top: s.unpacked,
+                files: s.tree,
+            },
         ));
     }
     let c = verify_file(dest, &f.hashes, f.size)?;
-    write_stamp(folder, f, dest, &c, &[])?;
-    Ok((c, Vec::new()))
+    write_stamp(folder, f, dest, &c, &Unpacked::default())?;
+    Ok((c, Unpacked::default()))
 }
 
 fn write_stamp(
@@ -242,15 +265,16 @@ fn write_stamp(
     f: &SourceFile,
     dest: &Path,
     c: &Checked,
-    unpacked: &[String],
+    unpacked: &Unpacked,
 ) -> Result<()> {
     let meta = std::fs::metadata(dest).map_err(|e| FetchError::io(dest, e))?;
     let s = Stamp {
         size: c.size,
         mtime_ns: mtime_ns(&meta),
         blake3: c.blake3.clone(),
-        hashes: serde_json::to_string(&f.hashes).unwrap_or_default(),
-        unpacked: unpacked.to_vec(),
+        hashes: hashes_key(f),
+        unpacked: unpacked.top.clone(),
+        tree: unpacked.files.clone(),
     };
     let sp = stamp_path(folder, &f.path);
     if let Some(p) = sp.parent() {
@@ -304,8 +328,14 @@ async fn run_one(
                 report.size = Some(c.size);
                 report.blake3 = Some(c.blake3.clone());
                 report.status = FileStatus::Present;
-                report.unpacked = unpacked.clone();
-                if f.unpack.is_some() && (unpacked.is_empty() || !all_exist(folder, &unpacked)) {
+                report.unpacked = unpacked.top.clone();
+                // Unpacked again when a folder is gone or the stamp does not record what
+                // the archive held (what a stage checks the folder against).
+                if f.unpack.is_some()
+                    && (unpacked.top.is_empty()
+                        || unpacked.files.is_empty()
+                        || !all_exist(folder, &unpacked.top))
+                {
                     report.unpacked = unpack_now(folder, f, dest, &c).await?;
                 }
                 return Ok(());
@@ -359,7 +389,7 @@ async fn run_one(
     };
     std::fs::rename(&part, dest).map_err(|e| FetchError::io(dest, e))?;
     let _ = std::fs::remove_file(with_suffix(dest, ".part.json"));
-    write_stamp(folder, f, dest, &checked, &[])?;
+    write_stamp(folder, f, dest, &checked, &Unpacked::default())?;
     report.size = Some(checked.size);
     report.blake3 = Some(checked.blake3.clone());
     report.status = FileStatus::Fetched;
@@ -390,9 +420,9 @@ async fn unpack_now(
         let scratch = folder
             .join(".ventral-fetch")
             .join(format!("{}.unpacking", f.path));
-        let top = crate::unpack::unpack(&dest, &kind, &folder, &scratch)?;
-        write_stamp(&folder, &f, &dest, &c, &top)?;
-        Ok(top)
+        let unpacked = crate::unpack::unpack(&dest, &kind, &folder, &scratch)?;
+        write_stamp(&folder, &f, &dest, &c, &unpacked)?;
+        Ok(unpacked.top)
     })
     .await
     .map_err(|e| FetchError::Archive {

@@ -7,13 +7,16 @@
 //!   interruption from a `.part` file and its chunk map, every file verified before it is
 //!   renamed to its name;
 //! - [`unpack`]: archives unpacked where the pipelines expect folders;
-//! - [`brainio`]: the BrainIO catalog (`lookup.csv`) written for the files fetched.
+//! - [`brainio`]: the BrainIO catalog (`lookup.csv`) written for the files fetched;
+//! - [`check`]: a stage's input checked against a source manifest before the stage reads
+//!   it (what `ventral fetch` verified, and a folder it unpacked, still as it was).
 //!
 //! **Architecture invariant:** a file is visible under its name only once every hash its
 //! manifest gives has matched; a partial or corrupt download lives only under a `.part`
 //! name, and a mismatch removes it.
 
 pub mod brainio;
+pub mod check;
 pub mod download;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -22,6 +25,7 @@ pub mod unpack;
 
 use std::path::{Path, PathBuf};
 
+pub use check::{InputCheck, check_input};
 pub use download::{Event, FetchOptions, FileReport, FileStatus, fetch};
 pub use sources::{Hashes, SourceFile, Sources, verify_file};
 
@@ -63,6 +67,16 @@ pub enum FetchError {
     Archive {
         /// The archive.
         path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A folder unpacked from an archive no longer holds what the archive held.
+    #[error("{path}: {message} (unpacked from {archive})")]
+    Unpacked {
+        /// The file.
+        path: PathBuf,
+        /// The archive it came from.
+        archive: PathBuf,
         /// What is wrong.
         message: String,
     },

@@ -49,7 +49,7 @@ pub struct Header {
     /// Where the facts in this file come from.
     pub source: String,
     /// For files without a URL: where to get them and where to put them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<String>,
 }
 
@@ -103,22 +103,22 @@ pub struct SourceFile {
     /// Where it goes, relative to the manifest's `to`, `/`-separated.
     pub path: String,
     /// Where it is downloaded from; none: placed by the user.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Bytes, when known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Its hashes.
     #[serde(flatten)]
     pub hashes: Hashes,
     /// `tar.gz` or `tar`: unpacked into the manifest's folder once verified.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unpack: Option<String>,
     /// Where this file's facts come from, when not the manifest's `source`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Its BrainIO catalog row.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brainio: Option<BrainioRow>,
 }
 

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, CatalogSummary, ingest_catalog, store_name};
 use crate::error::{invalid, io};
-use crate::manifest::Manifest;
 use crate::netcdf::{IngestOptions, ingest_netcdf, read_header};
 use crate::stimuli::ingest_stimulus_set;
 use crate::{Result, write_fresh};
@@ -103,14 +102,7 @@ pub fn ingest_brainio(
 ) -> Result<CatalogSummary> {
     let kind = src.kind()?;
     if let Some(m) = &src.manifest {
-        let man = Manifest::read(m)?;
-        let r = man.verify(&src.data_dir(), m)?;
-        progress(&format!(
-            "{} files, {} bytes match {}",
-            r.files,
-            r.bytes,
-            m.display()
-        ));
+        progress(&crate::manifest::check(m, &src.data_dir())?);
     }
     if kind != SourceKind::Catalog && src.identifiers.len() > 1 {
         return Err(invalid(

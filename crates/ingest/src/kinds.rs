@@ -3,29 +3,28 @@
 //! ```toml
 //! [stages.recordings]
 //! kind = "brainio"
-//! inputs = { source = "data/brainio/lookup.csv", manifest = "manifests/brainio.toml" }
+//! inputs = { source = "data/real/brainio", manifest = "manifests/brainio.toml" }
 //! identifiers = ["dicarlo.MajajHong2015.public"]   # default: everything in the catalog
 //!
 //! [stages.imagenet]
 //! kind = "imagenet"
-//! inputs = { root = "${vars.data_root}/ILSVRC2012", manifest = "manifests/ILSVRC2012.toml" }
+//! inputs = { root = "data/real/ILSVRC2012", manifest = "manifests/ilsvrc2012.toml" }
 //! ```
 //!
-//! With a `manifest` input the data is checked against it (size and blake3 of every listed
-//! file) before anything is read; `source`, `root` and `images` are the data the kind reads.
+//! With a `manifest` input the data is checked against it before anything is read: a
+//! file-tree manifest (size and blake3 of every listed file) or a source manifest
+//! (`manifests/*.toml`: the hashes the publishers give, [`crate::manifest::check`]);
+//! `source`, `root` and `images` are the data the kind reads.
 
 use std::path::Path;
 
 use ventral_stage::{BoxError, StageContext, StageKind};
 
-use crate::manifest::Manifest;
-
-/// Verify `root` against the stage's `manifest` input, if it has one.
+/// Verify `root` against the stage's `manifest` input (a file-tree or a source manifest),
+/// if it has one.
 fn check_manifest(ctx: &StageContext<'_>, root: &Path) -> Result<(), BoxError> {
     if let Some(m) = ctx.optional_input("manifest")? {
-        let man = Manifest::read(m)?;
-        let r = man.verify(root, m)?;
-        (ctx.progress)(&format!("{} files match {}", r.files, m.display()));
+        (ctx.progress)(&crate::manifest::check(m, root)?);
     }
     Ok(())
 }

@@ -14,6 +14,10 @@
 //!
 //! Files are listed in sorted path order, so the same tree gives the same bytes. Verifying
 //! ignores files the manifest does not list (a data root may hold more).
+//!
+//! A stage's `manifest` input may also be a source manifest (`manifests/brainio.toml`, …,
+//! format `ventral-sources v1`): [`check`] takes either and checks the input against the
+//! hashes its publisher gives ([`ventral_fetch::check`]).
 
 use std::path::{Path, PathBuf};
 
@@ -196,4 +200,31 @@ impl Manifest {
             bytes: self.files.iter().map(|f| f.size).sum(),
         })
     }
+}
+
+/// Check a stage's input `root` against `manifest` — a file-tree manifest (size and blake3
+/// of every file under `root`) or a source manifest (the publishers' hashes of what `root`
+/// holds) — before the stage reads it; returns the line for the stage's log.
+pub fn check(manifest: &Path, root: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(manifest).map_err(|e| io(manifest, e))?;
+    if ventral_fetch::Sources::is_sources(&text) {
+        let m = ventral_fetch::Sources::parse(manifest, &text)
+            .map_err(|e| invalid(manifest, "manifest", e.to_string()))?;
+        let r = ventral_fetch::check::check_against(&m, manifest, root).map_err(|e| {
+            invalid(
+                root,
+                format!("checked against {}", manifest.display()),
+                e.to_string(),
+            )
+        })?;
+        return Ok(r.summary(root, manifest));
+    }
+    let r = Manifest::read(manifest)?.verify(root, manifest)?;
+    Ok(format!(
+        "{}: {} file(s), {} bytes match {}",
+        root.display(),
+        r.files,
+        r.bytes,
+        manifest.display()
+    ))
 }

@@ -101,6 +101,17 @@ impl StageKind for ModelKind {
         ventral_model_spec::runtime(self.decl, params)
     }
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
+        // A `manifest` input (a source manifest: `manifests/cornet.toml`, …) is checked
+        // against every other input before the worker reads any of them.
+        if let Some(m) = ctx.optional_input("manifest")? {
+            for (name, paths) in ctx.inputs {
+                if name != "manifest" {
+                    for p in paths {
+                        (ctx.progress)(&ventral_ingest::manifest::check(m, p)?);
+                    }
+                }
+            }
+        }
         let code = crate::code_identity(self.code_crate()).unwrap_or_default();
         let request = WorkerRequest {
             kind: self.decl.name.to_string(),

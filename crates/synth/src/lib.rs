@@ -17,6 +17,9 @@
 //! coco/images/*.jpg, coco/annotations/instances_synth.json   COCO-like scenes
 //! truth/                                     generating features and ground-truth latencies
 //! manifest.toml                              size and blake3 of every file
+//! sources/{brainio,ILSVRC2012,cifar100}.toml source manifests of the three data folders (as
+//!                                            manifests/ has them for the real data), which
+//!                                            the pipelines' stages check their inputs against
 //! ```
 //!
 //! Everything random is drawn from named streams indexed by item ([`rng::Rng`]), and work is
@@ -148,7 +151,68 @@ pub fn generate(
     write::catalog(out)?;
     let manifest = ventral_ingest::manifest::Manifest::create(out, "synthetic-world")?;
     summary.bytes = manifest.files.iter().map(|f| f.size).sum();
+    write_sources(out, &manifest.files)?;
     manifest.write(&out.join("manifest.toml"))?;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The source manifests of the world's data folders (`sources/<name>.toml`, format
+/// `ventral-sources v1`, blake3 and size of every file as written): the embedded profile's
+/// stages check their inputs against these as the real profile's check `data/real`
+/// against `manifests/`, by the same code.
+fn write_sources(out: &Path, files: &[ventral_ingest::manifest::FileEntry]) -> Result<()> {
+    use ventral_fetch::sources::{Hashes, Header, SOURCES_FORMAT, SourceFile, Sources};
+    for (name, folder, what) in [
+        (
+            "brainio",
+            "brainio",
+            "the synthetic world's BrainIO catalog",
+        ),
+        (
+            "ILSVRC2012",
+            "ILSVRC2012",
+            "the synthetic world's ImageNet-like tree",
+        ),
+        (
+            "cifar100",
+            "cifar-100-binary",
+            "the synthetic world's CIFAR-100 binary files",
+        ),
+    ] {
+        let prefix = format!("{folder}/");
+        let sources = Sources {
+            manifest: Header {
+                format: SOURCES_FORMAT.into(),
+                name: name.into(),
+                description: what.into(),
+                to: folder.into(),
+                source: "ventral synth: blake3 and size of each file as written".into(),
+                manual: Some("written with the synthetic world; nothing to download".into()),
+            },
+            files: files
+                .iter()
+                .filter_map(|f| {
+                    Some(SourceFile {
+                        path: f.path.strip_prefix(&prefix)?.to_string(),
+                        url: None,
+                        size: Some(f.size),
+                        hashes: Hashes {
+                            blake3: Some(f.blake3.clone()),
+                            ..Hashes::default()
+                        },
+                        unpack: None,
+                        source: None,
+                        brainio: None,
+                    })
+                })
+                .collect(),
+            unpublished: Vec::new(),
+        };
+        let path = out.join("sources").join(format!("{name}.toml"));
+        let text = toml::to_string(&sources).map_err(|e| io(&path, e))?;
+        std::fs::create_dir_all(out.join("sources")).map_err(|e| io(out.join("sources"), e))?;
+        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+    }
+    Ok(())
 }

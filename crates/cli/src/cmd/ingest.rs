@@ -151,15 +151,7 @@ fn digest(dir: &Path) -> Result<String> {
 
 fn verify_manifest(root: &Path, manifest: Option<&Path>) -> Result<()> {
     if let Some(m) = manifest {
-        let man = Manifest::read(m)?;
-        let r = man.verify(root, m)?;
-        eprintln!(
-            "{}: {} files, {} bytes match {}",
-            root.display(),
-            r.files,
-            r.bytes,
-            m.display()
-        );
+        eprintln!("{}", ventral_ingest::manifest::check(m, root)?);
     }
     Ok(())
 }
