@@ -569,41 +569,35 @@ fn the_real_profile_runs_on_a_data_root_in_the_real_formats() {
     );
     // A file changed since it was unpacked, or a checkpoint since it was fetched, stops
     // the stage that reads it, naming the file; nothing is recorded for it.
-    let bin = ws.path().join("data/real/cifar-100-binary/train.bin");
-    let good = std::fs::read(&bin).unwrap();
-    let mut bad = good.clone();
-    bad[100] ^= 1;
-    std::fs::write(&bin, &bad).unwrap();
-    let out = ws.run(&["run", "--profile", "real"]);
-    let err = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let flipped_run_fails = |rel: &str, at: usize, expect: &[&str]| {
+        let path = ws.path().join(rel);
+        let good = std::fs::read(&path).unwrap();
+        let mut bad = good.clone();
+        bad[at] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        let out = ws.run(&["run", "--profile", "real"]);
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{err}");
+        assert!(expect.iter().all(|e| err.contains(e)), "{err}");
+        std::fs::write(&path, &good).unwrap();
+    };
+    flipped_run_fails(
+        "data/real/cifar-100-binary/train.bin",
+        100,
+        &["train.bin", "unpacked from"],
     );
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("train.bin") && err.contains("unpacked from"),
-        "{err}"
+    let ckpt_len = std::fs::metadata(ws.path().join("data/real/models/resnet18.pth"))
+        .unwrap()
+        .len() as usize;
+    flipped_run_fails(
+        "data/real/models/resnet18.pth",
+        ckpt_len - 10,
+        &["resnet18.pth", "sha1 mismatch"],
     );
-    std::fs::write(&bin, &good).unwrap();
-    let ckpt = ws.path().join("data/real/models/resnet18.pth");
-    let good = std::fs::read(&ckpt).unwrap();
-    let mut bad = good.clone();
-    let n = bad.len();
-    bad[n - 10] ^= 1;
-    std::fs::write(&ckpt, &bad).unwrap();
-    let out = ws.run(&["run", "--profile", "real"]);
-    let err = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("resnet18.pth") && err.contains("sha1 mismatch"),
-        "{err}"
-    );
-    std::fs::write(&ckpt, &good).unwrap();
 }
 
 /// Source manifests for the files under `served` (as `manifests/` has them for the

@@ -20,11 +20,10 @@
 //!
 //! Nothing is written: a stage's inputs are not the stage's to change.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::download::{hashes_key, read_stamp};
-use crate::sources::{SourceFile, Sources, safe_relative, verify_file};
+use crate::sources::{Hashes, SourceFile, Sources, safe_relative, verify_file};
 use crate::{FetchError, Result};
 
 /// What [`check_input`] found.
@@ -260,7 +259,7 @@ fn check_tree(
                 want.size
             )));
         }
-        let got = blake3_of(&path)?;
+        let got = verify_file(&path, &Hashes::default(), None)?.blake3;
         if got != want.blake3 {
             return Err(changed(format!(
                 "blake3 {}, unpacked as {}: changed since",
@@ -273,18 +272,4 @@ fn check_tree(
         out.hashed += 1;
     }
     Ok(())
-}
-
-fn blake3_of(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| FetchError::io(path, e))?;
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| FetchError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().to_hex().to_string())
 }
