@@ -14,6 +14,10 @@
 //! is discarded and reported as [`RemoteError::Corrupt`]; the caller then computes the
 //! stage itself.
 //!
+//! A result can also be read where it lies ([`Remote::tree`]): its files are fetched one by
+//! one as a reader asks for them (`ventral sql --remote`), each whole file checked against
+//! its name as it arrives.
+//!
 //! **Architecture invariant:** the remote holds only what the local store would: a result
 //! is never taken from it without every byte verified, and a run record is never written
 //! before the objects it names.
@@ -28,6 +32,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use ventral_cas::{Digest, RunRecord, Store, Tree};
+
+mod read;
+pub use read::{ReadCounters, RemoteTree};
 
 /// Files at least this large go up as multipart uploads of parts this size.
 const PART: usize = 8 << 20;

@@ -220,14 +220,7 @@ fn main() {
 
     // 2. SQL.
     let session = SqlSession::new(&Catalog {
-        roots: vec![StoreRoot {
-            path: dir.join("acts"),
-            pipeline: None,
-            stage: None,
-            key: None,
-            digest: None,
-            files: None,
-        }],
+        roots: vec![StoreRoot::folder(dir.join("acts"))],
         runs: vec![],
     })
     .unwrap();

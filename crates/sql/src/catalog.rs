@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ventral_dag::{Lockfile, Workspace};
+use ventral_remote::{ReadCounters, Remote};
 
 use crate::error::{Result, SqlError};
 
@@ -26,6 +27,32 @@ pub struct StoreRoot {
     /// The blake3 of every file of the tree, by its path inside the folder, when the folder
     /// is a stage output: what the session checks a chunk against before decoding it.
     pub files: Option<Arc<BTreeMap<String, ventral_cas::Digest>>>,
+    /// Where the files are read from when they are not the folder `path` on disk (a stage
+    /// output read where it lies in a remote; `path` then only names it). Such a source
+    /// checks what it hands out itself.
+    pub source: Option<Arc<dyn ventral_store::Source>>,
+}
+
+impl StoreRoot {
+    /// A folder on disk outside any pipeline.
+    pub fn folder(path: PathBuf) -> StoreRoot {
+        StoreRoot {
+            path,
+            pipeline: None,
+            stage: None,
+            key: None,
+            digest: None,
+            files: None,
+            source: None,
+        }
+    }
+
+    /// Where its files are read from.
+    pub fn source(&self) -> Arc<dyn ventral_store::Source> {
+        self.source
+            .clone()
+            .unwrap_or_else(|| Arc::new(ventral_store::LocalDir::new(&self.path)))
+    }
 }
 
 /// One stage of a lockfile, for the `runs` table.
@@ -70,7 +97,20 @@ impl Catalog {
     /// Every stage output named by a lockfile in the workspace's `lockfiles/` folder, plus
     /// the `extra` folders (stores written outside a pipeline, e.g. by `ventral ingest`).
     pub fn of_workspace(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
+        Catalog::of_workspace_with(ws, extra, None)
+    }
+
+    /// [`Catalog::of_workspace`], and the outputs that are not in the local store read where
+    /// they lie in `remote` (its run record of the stage key, then the output's manifest;
+    /// each file fetched only when a query reads it). Reads from the remote are counted in
+    /// `remote`'s [`ReadCounters`].
+    pub fn of_workspace_with(
+        ws: &Workspace,
+        extra: &[PathBuf],
+        remote: Option<(&Arc<Remote>, Arc<ReadCounters>)>,
+    ) -> Result<Catalog> {
         let mut cat = Catalog::default();
+        let mut elsewhere = 0usize;
         for f in Lockfile::list(&ws.lockfiles) {
             let lf = Lockfile::load(&f, "", "").map_err(|e| SqlError::Catalog {
                 path: f.display().to_string(),
@@ -78,7 +118,35 @@ impl Catalog {
             })?;
             for (stage, e) in &lf.stages {
                 let out = ws.store.out_path(&e.output);
-                let rec = ws.store.get_run(&e.key).ok().flatten();
+                let mut rec = ws.store.get_run(&e.key).ok().flatten();
+                if !out.is_dir()
+                    && let Some((remote, counters)) = &remote
+                {
+                    let remote_err = |err: ventral_remote::RemoteError| SqlError::Catalog {
+                        path: f.display().to_string(),
+                        message: format!("stage `{stage}`: {err}"),
+                    };
+                    match remote.get_record(&e.key).map_err(remote_err)? {
+                        Some(r) if r.output == e.output => {
+                            let tree = remote
+                                .tree(&e.output, counters.clone())
+                                .map_err(remote_err)?;
+                            cat.roots.push(StoreRoot {
+                                path: ventral_store::Source::locate(&tree, ""),
+                                pipeline: Some(lf.pipeline.clone()),
+                                stage: Some(stage.clone()),
+                                key: Some(e.key.to_string()),
+                                digest: Some(e.output.to_string()),
+                                files: None,
+                                source: Some(Arc::new(tree)),
+                            });
+                            rec = Some(r);
+                        }
+                        // A record of another output: a run whose result differs from
+                        // the lockfile's (a non-deterministic stage); not this lockfile's.
+                        Some(_) | None => elsewhere += 1,
+                    }
+                }
                 cat.runs.push(RunRow {
                     pipeline: lf.pipeline.clone(),
                     profile: lf.profile.clone(),
@@ -123,19 +191,22 @@ impl Catalog {
                         key: Some(e.key.to_string()),
                         digest: Some(e.output.to_string()),
                         files: Some(Arc::new(files)),
+                        source: None,
                     });
                 }
             }
         }
+        if let Some((remote, _)) = remote
+            && elsewhere > 0
+        {
+            tracing::warn!(
+                "{elsewhere} stage output(s) the lockfiles name are neither in the local store \
+                 nor in remote `{}`: their tables are left out",
+                remote.name()
+            );
+        }
         for p in extra {
-            cat.roots.push(StoreRoot {
-                path: canonical(p)?,
-                pipeline: None,
-                stage: None,
-                key: None,
-                digest: None,
-                files: None,
-            });
+            cat.roots.push(StoreRoot::folder(canonical(p)?));
         }
         Ok(cat)
     }

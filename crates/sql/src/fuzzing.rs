@@ -97,6 +97,7 @@ fn session() -> Option<&'static SqlSession> {
                     key: None,
                     digest: None,
                     files: None,
+                    source: None,
                 }],
                 runs: Vec::new(),
             };

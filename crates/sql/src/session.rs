@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
-use ventral_store::{Assembly, find_assemblies};
+use ventral_store::{Assembly, find_assemblies_in};
 
 use crate::activations::{ActivationsTable, Entry};
 use crate::catalog::{Catalog, StoreRoot};
@@ -144,19 +144,16 @@ impl SqlSession {
         let mut found: Vec<Found> = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for root in &catalog.roots {
-            for dir in find_assemblies(&root.path) {
-                let asm = Assembly::open(&dir)?;
+            let source = root.source();
+            for folder in find_assemblies_in(source.as_ref(), "") {
+                let asm = Assembly::open_in(source.clone(), &folder)?;
                 let id = asm.meta().identifier.clone();
                 let k = seen.entry(id.clone()).or_insert(0);
                 *k += 1;
                 let name = if *k == 1 { id } else { format!("{id}#{k}") };
-                let subpath = dir
-                    .strip_prefix(&root.path)
-                    .map(|p| p.to_string_lossy().to_string())
-                    .unwrap_or_default();
                 found.push(Found {
                     root: root.clone(),
-                    subpath,
+                    subpath: folder,
                     asm,
                     name,
                 });
@@ -331,8 +328,15 @@ impl SqlSession {
         // scores: every scores.parquet at the top of a store root.
         let mut score_parts = Vec::new();
         for root in &catalog.roots {
-            let p = root.path.join("scores.parquet");
-            if p.exists() {
+            let source = root.source();
+            let bytes =
+                source
+                    .read("scores.parquet")
+                    .map_err(|e| ventral_store::StoreError::Io {
+                        path: source.locate("scores.parquet"),
+                        message: e.to_string(),
+                    })?;
+            if let Some(bytes) = bytes {
                 let tags = vec![
                     (
                         "pipeline".to_string(),
@@ -344,7 +348,9 @@ impl SqlSession {
                         root.key.clone().unwrap_or_default(),
                     ),
                 ];
-                score_parts.push((tags, ventral_store::scores::read_rows(&p)?));
+                let rows =
+                    ventral_store::scores::read_rows_from(bytes, &source.locate("scores.parquet"))?;
+                score_parts.push((tags, rows));
             }
         }
         if score_parts.is_empty() {

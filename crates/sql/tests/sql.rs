@@ -91,6 +91,7 @@ fn session(root: &Path) -> Result<SqlSession, SqlError> {
             key: Some("k".into()),
             digest: Some("d".into()),
             files: None,
+            source: None,
         }],
         runs: vec![],
     })

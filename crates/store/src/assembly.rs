@@ -11,11 +11,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zarrs::array::{Array, ElementOwned};
-use zarrs::filesystem::FilesystemStore;
 
 use crate::FORMAT;
-use crate::coords::read_parquet;
+use crate::coords::parquet_from_bytes;
 use crate::error::{Result, StoreError};
+use crate::source::{LocalDir, Source, SourceStorage, join};
 
 /// The element type of the values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,9 +96,13 @@ impl AssemblyMeta {
 
 /// An assembly opened for reading.
 pub struct Assembly {
+    /// Where the files are read from, and the assembly's folder in it.
+    source: Arc<dyn Source>,
+    folder: String,
+    /// The folder as people find it (a path on disk, or a URL), for messages.
     dir: PathBuf,
     meta: AssemblyMeta,
-    array: Array<FilesystemStore>,
+    array: Array<SourceStorage>,
     /// How [`Assembly::read_chunk_f32_into`] reads chunk files without zarrs' codec chain.
     fast: FastPath,
 }
@@ -165,8 +169,6 @@ thread_local! {
     /// much as decoding it.
     static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
-    /// Compressed bytes of the inner chunks a row read wants.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Decompress one zstd frame into `out` (which it must fill exactly).
@@ -233,14 +235,20 @@ impl std::fmt::Debug for Assembly {
     }
 }
 
-/// Read the `ventral` attributes of the group at `dir`.
-pub(crate) fn read_meta(dir: &Path) -> Result<AssemblyMeta> {
-    let path = dir.join("zarr.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| StoreError::NotAnAssembly {
-        path: dir.to_path_buf(),
-        message: format!("zarr.json: {e}"),
-    })?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| StoreError::NotAnAssembly {
+/// Read the `ventral` attributes of the group at `folder` of `source`.
+pub(crate) fn read_meta(source: &dyn Source, folder: &str) -> Result<AssemblyMeta> {
+    let dir = source.locate(folder);
+    let not_one = |message: String| StoreError::NotAnAssembly {
+        path: dir.clone(),
+        message,
+    };
+    let text = match source.read(&join(folder, "zarr.json")) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(not_one("zarr.json: No such file or directory".into())),
+        Err(e) => return Err(not_one(format!("zarr.json: {e}"))),
+    };
+    let dir = dir.as_path();
+    let v: Value = serde_json::from_slice(&text).map_err(|e| StoreError::NotAnAssembly {
         path: dir.to_path_buf(),
         message: format!("zarr.json: {e}"),
     })?;
@@ -286,12 +294,19 @@ pub(crate) fn required_column(dim: &str) -> Option<&'static str> {
 impl Assembly {
     /// Open the assembly at `dir`, checking its metadata and that the values array matches.
     pub fn open(dir: &Path) -> Result<Assembly> {
-        let meta = read_meta(dir)?;
-        let store = Arc::new(FilesystemStore::new(dir).map_err(|e| StoreError::Zarr {
-            store: dir.to_path_buf(),
-            what: "open the store".into(),
-            message: e.to_string(),
-        })?);
+        Assembly::open_in(Arc::new(LocalDir::new(dir)), "")
+    }
+
+    /// Open the assembly in the folder `folder` (`""`: the root) of `source`, checking its
+    /// metadata and that the values array matches. Nothing but metadata is read.
+    pub fn open_in(source: Arc<dyn Source>, folder: &str) -> Result<Assembly> {
+        let meta = read_meta(source.as_ref(), folder)?;
+        let dir_buf = source.locate(folder);
+        let dir = dir_buf.as_path();
+        let store = Arc::new(SourceStorage {
+            source: source.clone(),
+            folder: folder.to_string(),
+        });
         let array = Array::open(store, "/values").map_err(|e| StoreError::Zarr {
             store: dir.to_path_buf(),
             what: "open values/zarr.json".into(),
@@ -331,16 +346,29 @@ impl Assembly {
         }
         let fast = fast_path(&m, &meta);
         Ok(Assembly {
-            dir: dir.to_path_buf(),
+            source,
+            folder: folder.to_string(),
+            dir: dir_buf,
             meta,
             array,
             fast,
         })
     }
 
-    /// The folder.
+    /// The folder, as people find it: a path on disk, or (for a store read where it lies
+    /// in a remote) a URL.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the files are read from.
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.source
+    }
+
+    /// The assembly's folder in its [`Assembly::source`] (`""`: the root).
+    pub fn folder(&self) -> &str {
+        &self.folder
     }
 
     /// The metadata.
@@ -369,8 +397,13 @@ impl Assembly {
             },
             message,
         };
-        let batch =
-            read_parquet(&self.dir.join(&file)).map_err(|e| coords_err("", e.to_string()))?;
+        let bytes = match self.source.read(&join(&self.folder, &file)) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(coords_err("", "No such file or directory".into())),
+            Err(e) => return Err(coords_err("", e.to_string())),
+        };
+        let batch = parquet_from_bytes(bytes, &self.dir.join(&file))
+            .map_err(|e| coords_err("", e.to_string()))?;
         if batch.num_rows() as u64 != self.meta.shape[axis] {
             return Err(coords_err(
                 "",
@@ -522,7 +555,7 @@ impl Assembly {
                 inner_len,
                 inner_rows,
             } => {
-                let path = self.dir.join(self.array.chunk_key(idx).as_str());
+                let path = join(&self.folder, self.array.chunk_key(idx).as_str());
                 let bands: Vec<usize> = match rows {
                     None => (0..inner).collect(),
                     Some(rows) => {
@@ -550,9 +583,9 @@ impl Assembly {
                 let tail_len = inner * 16 + 4;
                 if bands.len() == inner {
                     // The whole shard: one read.
-                    let bytes = match std::fs::read(&path) {
-                        Ok(b) => b,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let bytes = match self.source.read(&path) {
+                        Ok(Some(b)) => b,
+                        Ok(None) => {
                             if let Err(refused) = check(None) {
                                 return Ok(Err(refused));
                             }
@@ -586,10 +619,9 @@ impl Assembly {
                     return Ok(Err(refused));
                 }
                 out.resize(n, f32::NAN);
-                use std::os::unix::fs::FileExt;
-                let file = match std::fs::File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let size = match self.source.size(&path) {
+                    Ok(Some(size)) => size,
+                    Ok(None) => {
                         for &k in &bands {
                             out[k * inner_len..(k + 1) * inner_len].fill(f32::NAN);
                         }
@@ -597,26 +629,42 @@ impl Assembly {
                     }
                     Err(e) => return Err(fail(e.to_string())),
                 };
-                let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
                 let data_len = size
                     .checked_sub(tail_len as u64)
                     .ok_or_else(|| fail(format!("{size} bytes: shorter than its index")))?;
-                let mut tail = vec![0u8; tail_len];
-                file.read_exact_at(&mut tail, data_len)
-                    .map_err(|e| fail(format!("shard index: {e}")))?;
-                let index = shard_index(&tail, inner, data_len).map_err(&fail)?;
-                SCRATCH.with_borrow_mut(|buf| -> Result<()> {
-                    for &k in &bands {
-                        let (off, len) = index[k];
-                        if off != u64::MAX {
-                            buf.resize(len as usize, 0);
-                            file.read_exact_at(buf, off)
-                                .map_err(|e| fail(format!("inner chunk {k}: {e}")))?;
-                        }
-                        decode(k, (off, len), buf, out)?;
-                    }
-                    Ok(())
-                })?;
+                let read = |ranges: &[Range<u64>], what: &str| match self
+                    .source
+                    .read_ranges(&path, ranges)
+                {
+                    Ok(Some(parts)) if parts.len() == ranges.len() => Ok(parts),
+                    Ok(Some(_)) | Ok(None) => Err(fail(format!("{what}: the file went away"))),
+                    Err(e) => Err(fail(format!("{what}: {e}"))),
+                };
+                let index_range = data_len..size;
+                let tail = read(std::slice::from_ref(&index_range), "shard index")?;
+                let index = shard_index(&tail[0], inner, data_len).map_err(&fail)?;
+                // The bands wanted that hold bytes, in one request.
+                let stored: Vec<usize> = bands
+                    .iter()
+                    .copied()
+                    .filter(|&k| index[k].0 != u64::MAX)
+                    .collect();
+                let ranges: Vec<Range<u64>> = stored
+                    .iter()
+                    .map(|&k| index[k].0..index[k].0 + index[k].1)
+                    .collect();
+                let frames = if ranges.is_empty() {
+                    Vec::new()
+                } else {
+                    read(&ranges, "inner chunks")?
+                };
+                for &k in &bands {
+                    let frame = match stored.iter().position(|&s| s == k) {
+                        Some(i) => &frames[i][..],
+                        None => &[][..],
+                    };
+                    decode(k, index[k], frame, out)?;
+                }
                 return Ok(Ok(bands.len()));
             }
             FastPath::None => {}
@@ -780,29 +828,35 @@ impl Assembly {
 /// Every assembly under `root` (the folder itself, or any sub-folder up to a few levels
 /// deep), in path order.
 pub fn find_assemblies(root: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-        if read_meta(dir).is_ok() {
-            out.push(dir.to_path_buf());
+    find_assemblies_in(&LocalDir::new(root), "")
+        .into_iter()
+        .map(|f| {
+            if f.is_empty() {
+                root.to_path_buf()
+            } else {
+                root.join(f)
+            }
+        })
+        .collect()
+}
+
+/// Every assembly in `source` under its folder `folder` (the folder itself, or any
+/// sub-folder up to a few levels deep), as folders of `source`, in path order.
+pub fn find_assemblies_in(source: &dyn Source, folder: &str) -> Vec<String> {
+    fn walk(source: &dyn Source, dir: &str, depth: usize, out: &mut Vec<String>) {
+        if read_meta(source, dir).is_ok() {
+            out.push(dir.to_string());
             return;
         }
         if depth == 0 {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut subs: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-            .map(|e| e.path())
-            .collect();
-        subs.sort();
-        for s in subs {
-            walk(&s, depth - 1, out);
+        for sub in source.folders(dir) {
+            walk(source, &join(dir, &sub), depth - 1, out);
         }
     }
     let mut out = Vec::new();
-    walk(root, 4, &mut out);
+    walk(source, folder, 4, &mut out);
     out
 }
 

@@ -39,10 +39,18 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
 /// where the Parquet and Arrow readers panic on it instead of returning an error (arrow-ipc
 /// does on an embedded schema naming type NONE, found by the `zarr_assembly` fuzz target).
 pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_parquet_unguarded(path)
-    }))
-    .unwrap_or_else(|panic| {
+    guarded(path, || {
+        read_parquet_from(File::open(path).map_err(|e| io(path, e))?, path)
+    })
+}
+
+/// [`read_parquet`] of a file's bytes (read from wherever it lies); `path` names it in errors.
+pub fn parquet_from_bytes(bytes: crate::source::Bytes, path: &Path) -> Result<RecordBatch> {
+    guarded(path, || read_parquet_from(bytes, path))
+}
+
+fn guarded(path: &Path, read: impl FnOnce() -> Result<RecordBatch>) -> Result<RecordBatch> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
         let why = panic
             .downcast_ref::<String>()
             .map(String::as_str)
@@ -52,9 +60,11 @@ pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
     })
 }
 
-fn read_parquet_unguarded(path: &Path) -> Result<RecordBatch> {
-    let file = File::open(path).map_err(|e| io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+fn read_parquet_from<R: parquet::file::reader::ChunkReader + 'static>(
+    input: R,
+    path: &Path,
+) -> Result<RecordBatch> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(input)
         .map_err(|e| io(path, e))?
         .build()
         .map_err(|e| io(path, e))?;

@@ -17,16 +17,23 @@
 //! [`AssemblyWriter`] streams rows in with bounded memory (one band of chunks at a time);
 //! [`Assembly`] opens, checks and slices one. Every error names the store, and the chunk,
 //! file or column at fault.
+//!
+//! The reader reads through a [`Source`]: a folder on disk ([`LocalDir`]), or anything that
+//! hands out a file's bytes and byte ranges by path — the remote cache's trees, read where
+//! they lie. It asks for the metadata, the coordinate tables it is asked for and the chunk
+//! files (in a shard: the index and the row bands) a read touches, nothing else.
 
 mod assembly;
 mod coords;
 mod error;
 pub mod scores;
+mod source;
 mod writer;
 
-pub use assembly::{Assembly, AssemblyMeta, DType, find_assemblies};
-pub use coords::{read_parquet, write_parquet};
+pub use assembly::{Assembly, AssemblyMeta, DType, find_assemblies, find_assemblies_in};
+pub use coords::{parquet_from_bytes, read_parquet, write_parquet};
 pub use error::{Result, StoreError};
+pub use source::{Bytes, LocalDir, Source};
 pub use writer::{AssemblySpec, AssemblyWriter, Codec, StoreValue};
 
 /// Re-exported so users of this crate build coordinate tables with the same arrow version.

@@ -99,7 +99,16 @@ pub fn batch(rows: &[ScoreRow]) -> Result<RecordBatch> {
 /// column existed reads with `layer` null; any other missing column, or a column of another
 /// type, is an error naming the file and the column.
 pub fn read_rows(path: &Path) -> Result<RecordBatch> {
-    let b = crate::read_parquet(path)?;
+    rows(crate::read_parquet(path)?, path)
+}
+
+/// [`read_rows`] of a `scores.parquet` file's bytes (read from wherever it lies); `path`
+/// names it in errors.
+pub fn read_rows_from(bytes: crate::source::Bytes, path: &Path) -> Result<RecordBatch> {
+    rows(crate::coords::parquet_from_bytes(bytes, path)?, path)
+}
+
+fn rows(b: RecordBatch, path: &Path) -> Result<RecordBatch> {
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
     for (name, ty) in &COLUMNS {
         match b.column_by_name(name) {

@@ -126,7 +126,7 @@ impl Output for Transfer {
     }
 }
 
-fn need(ctx: &Ctx, name: Option<&str>) -> Result<Remote> {
+pub(crate) fn need(ctx: &Ctx, name: Option<&str>) -> Result<Remote> {
     open(ctx, name)?.ok_or_else(|| {
         anyhow!(
             "no remote: name one with --remote, or mark one `default = true` in {}",

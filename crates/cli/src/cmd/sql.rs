@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
-use ventral_dag::Workspace;
+use ventral_remote::ReadCounters;
 use ventral_sql::{Catalog, OutputFormat, SqlSession, write_results};
 
 use super::{Ctx, Global};
@@ -25,25 +27,45 @@ pub struct Args {
     /// Also read the stores under DIR (repeatable), e.g. one written by `ventral ingest`.
     #[arg(long = "path", value_name = "DIR")]
     pub paths: Vec<PathBuf>,
+    /// Read the outputs the lockfiles name that are not in the local store where they lie in
+    /// the remote NAME (a `[remote.NAME]` of `ventral.toml`): only the files a query needs
+    /// are fetched, each checked against its blake3; nothing is written locally.
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
 }
 
 /// Run `ventral sql`: the results are written by the query engine in the format asked for
 /// (`--json` is `--format json`).
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
     let ctx = Ctx::open(g)?;
-    let catalog = catalog(&ctx.ws, &a.paths)?;
+    let remote = match &a.remote {
+        Some(name) => Some((
+            Arc::new(super::remote::need(&ctx, Some(name))?),
+            Arc::new(ReadCounters::default()),
+        )),
+        None => None,
+    };
+    let catalog = Catalog::of_workspace_with(
+        &ctx.ws,
+        &a.paths,
+        remote.as_ref().map(|(r, c)| (r, c.clone())),
+    )?;
     let session = SqlSession::new(&catalog)?;
     let format = if g.json { OutputFormat::Json } else { a.format };
     match &a.query {
         Some(q) => run_query(&session, q, format, a.output.as_deref())?,
         None => repl(&session, format, &ctx.ws.store.root().join("sql_history"))?,
     }
+    if let Some((r, c)) = &remote {
+        // What the query cost, on stderr (stdout holds the result).
+        eprintln!(
+            "read {} request(s), {} byte(s) from remote `{}`",
+            c.requests.load(Ordering::Relaxed),
+            c.bytes.load(Ordering::Relaxed),
+            r.name()
+        );
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every stage output named by a lockfile in `lockfiles/`, plus `extra` folders.
-pub fn catalog(ws: &Workspace, extra: &[PathBuf]) -> Result<Catalog> {
-    Ok(Catalog::of_workspace(ws, extra)?)
 }
 
 /// Run one query and print or write its result.
