@@ -594,19 +594,41 @@ fn run(
     })
 }
 
-/// A read-only SQL query over the workspace's stores; the answer as a `pyarrow.Table`.
+/// A read-only SQL query over the workspace's stores; the answer as a `pyarrow.Table`. With
+/// `remote`, the outputs missing locally are read where they lie in that remote of the
+/// workspace's `ventral.toml` (as `ventral sql --remote`).
 #[pyfunction]
-#[pyo3(signature = (query, workspace, *, store=None, paths=Vec::new()))]
+#[pyo3(signature = (query, workspace, *, store=None, paths=Vec::new(), remote=None))]
 fn sql<'py>(
     py: Python<'py>,
     query: &str,
     workspace: PathBuf,
     store: Option<PathBuf>,
     paths: Vec<PathBuf>,
+    remote: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let batches = py.detach(|| -> PyResult<_> {
         let ws = ventral_dag::Workspace::open(&workspace, store.as_deref()).map_err(dag_error)?;
-        let catalog = ventral_sql::Catalog::of_workspace(&ws, &paths).map_err(value_error)?;
+        let remote = match remote {
+            Some(name) => {
+                let cfg = ventral_cluster::WorkspaceConfig::load(&ws.root).map_err(value_error)?;
+                let (name, r) = cfg
+                    .remote(Some(&name))
+                    .map_err(value_error)?
+                    .ok_or_else(|| value_error(format!("no remote `{name}` in ventral.toml")))?;
+                let r = ventral_remote::Remote::open(&name, &r.url, &r.options)
+                    .map_err(value_error)?;
+                Some(std::sync::Arc::new(r))
+            }
+            None => None,
+        };
+        let counters = std::sync::Arc::new(ventral_remote::ReadCounters::default());
+        let catalog = ventral_sql::Catalog::of_workspace_with(
+            &ws,
+            &paths,
+            remote.as_ref().map(|r| (r, counters.clone())),
+        )
+        .map_err(value_error)?;
         let session = ventral_sql::SqlSession::new(&catalog).map_err(value_error)?;
         session.query(query).map_err(value_error)
     })?;

@@ -113,6 +113,43 @@ def test_sql_answers_equal_the_clis(ventral_bin, ws, shared_data):
         ventral.sql("SELECT nope FROM runs", workspace=ws)
 
 
+def test_sql_reads_a_remote_where_the_stores_lie(ventral_bin, tmp_path, shared_data):
+    """A workspace with the lockfile of another and an empty store queries the other's
+    results in their shared remote: the answers of the workspace that computed them."""
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "src"
+    cli(ventral_bin, "ingest", "brainio", shared_data / "brainio-netcdf" / "alexnet-probabilities.nc",
+        "-o", src / "probabilities")
+    pipeline = f'''
+[stages.copy]
+kind = "cmd"
+cmd = "cp -r {src}/. ${{out}}/"
+'''
+    config = f'[remote.lab]\nurl = "{tmp_path / "remote"}"\ndefault = true\n'
+    roots = []
+    for name in ("computed", "empty"):
+        root = tmp_path / name
+        (root / "pipelines").mkdir(parents=True)
+        (root / "pipelines" / "p.toml").write_text(pipeline)
+        (root / "ventral.toml").write_text(config)
+        roots.append(root)
+    cli(ventral_bin, "--workspace", roots[0], "-p", "pipelines/p.toml", "run")
+    (roots[1] / "lockfiles").mkdir()
+    for lock in (roots[0] / "lockfiles").iterdir():
+        (roots[1] / "lockfiles" / lock.name).write_bytes(lock.read_bytes())
+    queries = [
+        "SELECT identifier, kind, shape, stage FROM assemblies ORDER BY identifier",
+        "SELECT count(*) AS n FROM stimuli",
+        "SELECT stage, kind, key, output FROM runs ORDER BY stage",
+    ]
+    for q in queries:
+        here = ventral.sql(q, workspace=roots[0]).to_pylist()
+        assert here and ventral.sql(q, workspace=roots[1], remote="lab").to_pylist() == here, q
+    assert ventral.sql("SELECT count(*) AS n FROM stimuli", workspace=roots[1]).to_pylist() == [{"n": 0}]
+    with pytest.raises(ValueError, match="no remote `elsewhere`"):
+        ventral.sql("SELECT 1", workspace=roots[1], remote="elsewhere")
+
+
 def test_python_and_cli_runs_write_the_same_lockfile(ventral_bin, tmp_path):
     """The same pipeline run from Python in one workspace and by the CLI in another gives
     byte-identical lockfiles (keys, params, digests)."""

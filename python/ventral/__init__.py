@@ -118,15 +118,19 @@ def sql(
     *,
     store: Optional[PathLike] = None,
     paths: Sequence[PathLike] = (),
+    remote: Optional[str] = None,
 ):
     """Run a read-only SQL query over the workspace's stores (the tables of ``ventral
     sql``: ``assemblies``, ``stimuli``, ``neuroids``, ``activations``, ``scores``,
     ``runs``); the answer as a ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame).
-    ``paths`` adds store folders outside the pipeline, as ``ventral sql --path``."""
+    ``paths`` adds store folders outside the pipeline, as ``ventral sql --path``;
+    ``remote`` names a remote of the workspace's ``ventral.toml`` where the outputs missing
+    from the local store are read in place, as ``ventral sql --remote``."""
     return _ventral.sql(
         query, os.fspath(workspace),
         store=None if store is None else os.fspath(store),
         paths=[os.fspath(p) for p in paths],
+        remote=remote,
     )
 
 
@@ -156,9 +160,9 @@ class Workspace:
         return status(self.pipeline, stages, workspace=self.root, store=self.store,
                       profile=self.profile)
 
-    def sql(self, query: str, paths: Sequence[PathLike] = ()):
+    def sql(self, query: str, paths: Sequence[PathLike] = (), remote: Optional[str] = None):
         """A read-only query (:func:`ventral.sql`)."""
-        return sql(query, self.root, store=self.store, paths=paths)
+        return sql(query, self.root, store=self.store, paths=paths, remote=remote)
 
     def stores(self):
         """The assembly stores of the stages' outputs (the ``assemblies`` table)."""

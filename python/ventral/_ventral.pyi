@@ -89,6 +89,7 @@ def sql(
     *,
     store: Optional[_Path] = None,
     paths: Sequence[_Path] = ...,
+    remote: Optional[str] = None,
 ) -> Any: ...
 def kind_identities() -> str: ...
 
