@@ -616,8 +616,8 @@ fn sql<'py>(
                     .remote(Some(&name))
                     .map_err(value_error)?
                     .ok_or_else(|| value_error(format!("no remote `{name}` in ventral.toml")))?;
-                let r = ventral_remote::Remote::open(&name, &r.url, &r.options)
-                    .map_err(value_error)?;
+                let r =
+                    ventral_remote::Remote::open(&name, &r.url, &r.options).map_err(value_error)?;
                 Some(std::sync::Arc::new(r))
             }
             None => None,

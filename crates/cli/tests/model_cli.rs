@@ -444,3 +444,48 @@ fn model_stage_kinds_in_a_pipeline() {
     let show = ws.ok(&["show", "train"]);
     assert!(show.contains("epochs/001"), "{show}");
 }
+
+/// With the Slurm executor and a `gpu_partition`, `device = "auto"` is planned for the GPU
+/// nodes: CUDA in the key (and the stage then asks Slurm for a GPU) when this build's
+/// libtorch has CUDA, whatever the machine the driver runs on has; `--executor local` plans
+/// for this machine.
+#[test]
+fn auto_device_is_planned_for_the_gpu_partition() {
+    let ws = Ws::new();
+    ws.write("data/w.pt", "weights");
+    ws.write("data/imgs/a.png", "image");
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.acts]\nkind = \"extract\"\ninputs = { weights = \"data/w.pt\", stimuli = \"data/imgs\" }\ndevice = \"auto\"\n",
+    );
+    let key = |args: &[&str]| -> String {
+        let r = ws.json(args);
+        // `status` prints the list; `run --dry-run` the list under `stages`.
+        let s = &r.get("stages").unwrap_or(&r)[0];
+        assert_eq!(s["stage"], "acts", "{r}");
+        s["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_string()
+    };
+    let here = key(&["status"]);
+    ws.write(
+        "ventral.toml",
+        "[executor]\nkind = \"slurm\"\ngpu_partition = \"gpu\"\n",
+    );
+    let planned = key(&["status"]);
+    assert_eq!(key(&["run", "--dry-run"]), planned);
+    assert_eq!(key(&["run", "--dry-run", "--executor", "local"]), here);
+    let here_has_gpu = std::path::Path::new("/dev/nvidia0").exists();
+    if ventral_model_spec::Libtorch::BUILT.cuda.is_some() && !here_has_gpu {
+        assert_ne!(
+            planned, here,
+            "auto resolved on this machine, not for the GPU nodes"
+        );
+    } else {
+        assert_eq!(planned, here);
+    }
+    // Without a GPU partition the plan is this machine's.
+    ws.write("ventral.toml", "[executor]\nkind = \"slurm\"\n");
+    assert_eq!(key(&["status"]), here);
+}

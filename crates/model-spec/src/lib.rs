@@ -142,12 +142,32 @@ impl DeviceSpec {
                 Libtorch::BUILT.version
             )),
             DeviceSpec::Exactly(d) => Ok(d),
-            DeviceSpec::Auto => Ok(if Libtorch::BUILT.cuda.is_some() && machine_has_cuda() {
-                Device::Cuda(0)
-            } else {
-                Device::Cpu
-            }),
+            DeviceSpec::Auto => Ok(auto_device(
+                Libtorch::BUILT,
+                AUTO_ON_GPU_NODES.load(std::sync::atomic::Ordering::Relaxed) || machine_has_cuda(),
+            )),
         }
+    }
+}
+
+/// Whether the plans of this process are for GPU nodes (see [`plan_for_gpu_nodes`]).
+static AUTO_ON_GPU_NODES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Say where the stages of the plans this process makes will run: `true` when they go to
+/// the nodes of a cluster's GPU partition (the Slurm executor with a `gpu_partition`), so
+/// that `auto` resolves to CUDA whenever this build's libtorch has it, whatever the machine
+/// the plan is made on (a login node) has; `false` (the default) to resolve it here. The
+/// device enters the stage key; the node's worker verifies it is there.
+pub fn plan_for_gpu_nodes(yes: bool) {
+    AUTO_ON_GPU_NODES.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What `auto` is under a build's libtorch when the stage's machine has (`gpus`) a GPU.
+fn auto_device(built: Libtorch, gpus: bool) -> Device {
+    if built.cuda.is_some() && gpus {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
     }
 }
 
@@ -367,6 +387,38 @@ pub fn runtime(decl: &KindDecl, params: &Params) -> Result<Option<String>, BoxEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_is_cuda_only_with_a_cuda_build_and_a_gpu_where_the_stage_runs() {
+        let cuda = Libtorch {
+            version: "2.11.0+cu130",
+            cuda: Some("13.0"),
+            cudnn: Some("91000"),
+        };
+        let cpu = Libtorch {
+            version: "2.11.0+cpu",
+            cuda: None,
+            cudnn: None,
+        };
+        assert_eq!(auto_device(cuda, true), Device::Cuda(0));
+        assert_eq!(auto_device(cuda, false), Device::Cpu);
+        assert_eq!(auto_device(cpu, true), Device::Cpu);
+        // Planned for GPU nodes: `auto` follows the build, not this machine.
+        plan_for_gpu_nodes(true);
+        let planned = DeviceSpec::Auto.resolve();
+        plan_for_gpu_nodes(false);
+        let want = if Libtorch::BUILT.cuda.is_some() {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        };
+        assert_eq!(planned, Ok(want));
+        // `cpu` stays the CPU wherever the plan is for.
+        plan_for_gpu_nodes(true);
+        let cpu_anyway = DeviceSpec::Exactly(Device::Cpu).resolve();
+        plan_for_gpu_nodes(false);
+        assert_eq!(cpu_anyway, Ok(Device::Cpu));
+    }
 
     #[test]
     fn runtimes_round_trip_through_text() {

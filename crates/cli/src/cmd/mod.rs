@@ -196,10 +196,25 @@ pub fn with_engine<T>(
     f: impl FnOnce(&Ctx, &Registry, &Pipeline, &Engine) -> Result<T>,
 ) -> Result<T> {
     let ctx = Ctx::open(g)?;
+    let config = ventral_cluster::WorkspaceConfig::load(&ctx.ws.root)?;
+    plan_for(&config, config.executor.kind);
     let registry = ventral_kinds::registry()?;
     let pipeline = ctx.pipeline(g)?;
     let engine = Engine::new(&ctx.ws, &registry, &pipeline)?;
     f(&ctx, &registry, &pipeline, &engine)
+}
+
+/// Plan for where the stages will run: on a Slurm cluster whose config names a
+/// `gpu_partition`, a model stage's `device = "auto"` resolves to CUDA when this build's
+/// libtorch has it (the stage then asks for a GPU and goes to that partition), whatever the
+/// machine the driver runs on has; elsewhere it resolves on this machine.
+pub(crate) fn plan_for(
+    config: &ventral_cluster::WorkspaceConfig,
+    kind: ventral_cluster::ExecutorKind,
+) {
+    ventral_model_spec::plan_for_gpu_nodes(
+        kind == ventral_cluster::ExecutorKind::Slurm && config.executor.gpu_partition.is_some(),
+    );
 }
 
 /// The workspace and the pipeline file a command works on.

@@ -86,6 +86,9 @@ pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
 }
 
 fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) -> Result<ExitCode> {
+    let config = ventral_cluster::WorkspaceConfig::load(&ctx.ws.root)?;
+    let kind = a.executor.unwrap_or(config.executor.kind);
+    super::plan_for(&config, kind);
     if a.dry_run {
         let targets = engine.select(&a.stages)?;
         let set = engine.graph().upstream_closure(&targets);
@@ -105,8 +108,6 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
         lock_timeout: a.lock.timeout(),
         ..RunOptions::default()
     };
-    let config = ventral_cluster::WorkspaceConfig::load(&ctx.ws.root)?;
-    let kind = a.executor.unwrap_or(config.executor.kind);
     let local = LocalExecutor {
         store: &ctx.ws.store,
         registry,
