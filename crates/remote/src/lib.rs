@@ -40,6 +40,8 @@ pub use read::{ReadCounters, RemoteTree};
 const PART: usize = 8 << 20;
 /// Transfers in flight at once.
 const CONCURRENCY: usize = 8;
+/// Parts of one multipart upload in flight at once (beside the other files' transfers).
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// What can go wrong with a remote.
 #[derive(Debug, thiserror::Error)]
@@ -402,7 +404,7 @@ impl Remote {
                 if n == 0 {
                     break;
                 }
-                w.wait_for_capacity(CONCURRENCY)
+                w.wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
                     .map_err(self.err("write a part of", &path))?;
                 w.write(&buf[..n]);
