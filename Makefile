@@ -56,7 +56,7 @@ S3VENV_STAMP := $(S3VENV)/.ventral-$(shell sha256sum $(S3REQ) | cut -c1-16)
 export VENTRAL_S3_PYTHON := $(S3VENV)/bin/python
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu crosscheck fuzz faults reproduce-paper clean
+.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu bench-scaling crosscheck fuzz faults reproduce-paper clean
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -193,6 +193,11 @@ faults: build
 	@rm -f $(FAULTS_LOG)
 	@set -o pipefail; VENTRAL_FAULTS=full VENTRAL_FAULTS_LOG=$(FAULTS_LOG) cargo test --workspace $(EXCLUDE_PY) --test faults --test security -- --test-threads=1 2>&1 | tee $(CARGO_TARGET_DIR)/faults.log | grep -E '^test |cases not handled' ; \
 	  rc=$$?; $(VENV)/bin/python tools/reliability.py faults $(FAULTS_LOG) RELIABILITY.md; exit $$rc
+
+# How each stage's time and peak memory grow with the data: the embedded profile at the
+# embedded world and at twice its images (about 20 minutes on 2 cores).
+bench-scaling: build
+	bash bench/scaling.sh $(VENTRAL) 2
 
 bench-gpu: build
 	bash bench/gpu.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model $(CARGO_TARGET_DIR)/debug/examples/gpu_check

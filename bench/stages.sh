@@ -5,6 +5,8 @@
 # children, from the run record) and output size (from `ventral show --json`). Prints a
 # table and the totals; never fails on time.
 #   usage: stages.sh PATH/TO/ventral [PROFILE]
+# WORLD='{ seed = 0, imagenet = [10, 240, 40] }' replaces the embedded world's `world` table
+# (bench/scaling.sh); STAGES_TSV=FILE also writes the rows as tab-separated values.
 set -euo pipefail
 VENTRAL=$(realpath "${1:?usage: stages.sh PATH/TO/ventral [PROFILE]}")
 PROFILE=${2:-embedded}
@@ -15,6 +17,16 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/ws"
 (cd "$ROOT" && tar cf - pipelines data/published data/brainscore lockfiles/requirements.txt Cargo.lock) | (cd "$WORK/ws" && tar xf -)
 rm -f "$WORK"/ws/lockfiles/*.lock
+if [ -n "${WORLD:-}" ]; then
+  python3 - "$WORK/ws/pipelines/paper.toml" "$WORLD" <<'PY'
+import sys
+path, world = sys.argv[1], sys.argv[2]
+text = open(path).read()
+old = "world = { seed = 0 }"
+assert text.count(old) == 1, "the world stage's `world` line moved"
+open(path, "w").write(text.replace(old, "world = " + world))
+PY
+fi
 # The real profile reads the workspace's data/real/ (what `ventral fetch` laid out).
 if [ -e "$ROOT/data/real" ]; then ln -s "$ROOT/data/real" "$WORK/ws/data/real"; fi
 cd "$WORK/ws"
@@ -43,6 +55,11 @@ while i < len(text):
     rows.append((d["stage"], run.get("duration_s", 0.0), (run.get("peak_rss_bytes") or 0) / 2**20, size / 1e6))
 for name, sec, peak, mb in sorted(rows, key=lambda r: -r[1]):
     print(f"  {name:<40} {sec:9.2f} {peak:12.1f} {mb:12.2f}")
+import os
+if os.environ.get("STAGES_TSV"):
+    with open(os.environ["STAGES_TSV"], "w") as f:
+        for name, sec, peak, mb in rows:
+            f.write(f"{name}\t{sec}\t{peak}\t{mb}\n")
 print(f"  {len(rows)} stages: {sum(r[1] for r in rows):.1f} s in all, the largest peak {max(r[2] for r in rows):.1f} MiB, {sum(r[3] for r in rows):.1f} MB of outputs")
 '
 awk -v a="$t0" -v b="$t1" 'BEGIN{printf "  the whole run: %.1f s\n", b-a}'
