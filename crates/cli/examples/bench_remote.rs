@@ -94,7 +94,10 @@ fn main() {
         let down = tmp.path().join(format!("boto-down-{prefix}"));
         std::fs::create_dir_all(&down).unwrap();
         let call = if up {
-            format!("s3.upload_file(os.path.join(src, f), {:?}, {prefix:?} + f)", s3.bucket)
+            format!(
+                "s3.upload_file(os.path.join(src, f), {:?}, {prefix:?} + f)",
+                s3.bucket
+            )
         } else {
             format!(
                 "s3.download_file({:?}, {prefix:?} + f, os.path.join({:?}, f))",

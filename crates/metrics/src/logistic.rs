@@ -22,6 +22,7 @@ pub struct Logistic {
     /// Class labels in sorted order (the columns of [`Logistic::predict_proba`]).
     pub classes: Vec<String>,
     p: usize,
+    iterations: usize,
 }
 
 fn invalid<T>(m: impl Into<String>) -> Result<T> {
@@ -166,7 +167,9 @@ impl Logistic {
         let mut s_hist: Vec<Vec<f64>> = Vec::new();
         let mut y_hist: Vec<Vec<f64>> = Vec::new();
         let g0 = dot(&g, &g).sqrt().max(1e-300);
+        let mut iterations = 0;
         for _ in 0..5000 {
+            iterations += 1;
             let gn = dot(&g, &g).sqrt();
             if gn <= 1e-10 * g0.max(1.0) {
                 break;
@@ -218,7 +221,10 @@ impl Logistic {
             let Some((t, f_new)) = accepted else { break };
             let s: Vec<f64> = t.iter().zip(&theta).map(|(a, b)| a - b).collect();
             let yv: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-            if dot(&s, &yv) > 1e-12 {
+            // Keep the pair unless its curvature is lost in rounding (relative to the pair's
+            // own size: an absolute floor drops every pair once the steps get small, and
+            // L-BFGS then crawls — 3,972 iterations instead of 422 on a 960 × 1,280 readout).
+            if dot(&s, &yv) > f64::EPSILON * dot(&s, &s).sqrt() * dot(&yv, &yv).sqrt() {
                 s_hist.push(s);
                 y_hist.push(yv);
                 if s_hist.len() > m {
@@ -242,7 +248,13 @@ impl Logistic {
             b: b.to_vec(),
             classes,
             p,
+            iterations,
         })
+    }
+
+    /// The L-BFGS iterations the fit took.
+    pub fn iterations(&self) -> usize {
+        self.iterations
     }
 
     /// Class probabilities `n × k` (columns in [`Logistic::classes`] order).
@@ -298,5 +310,42 @@ mod tests {
             assert_eq!(m.classes[best], y[i]);
         }
         assert!(Logistic::fit(&x, n, p, &vec!["a".to_string(); n], 1.0).is_err());
+    }
+
+    #[test]
+    fn a_wide_correlated_readout_converges_in_hundreds_of_iterations() {
+        // The shape of a behavioural readout on a network's penultimate layer: fewer images
+        // than features, the features rectified mixtures of a few latent factors (some never
+        // active), Brain-Score's C = 1e-3. Here the fit takes 54 iterations; with an absolute
+        // floor on the pairs' curvature (dropping every pair once steps get small) it took
+        // 146, and on a real 960 × 1,280 readout 3,972 instead of 422.
+        let (n, p, k, r) = (240, 320, 12, 16);
+        let mut rng = crate::rng::RandomState::new(7);
+        let mut normal = || {
+            let (u, v) = (rng.random_sample().max(1e-300), rng.random_sample());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let latent: Vec<f64> = (0..n * r).map(|_| normal()).collect();
+        let mix: Vec<f64> = (0..r * p).map(|_| normal()).collect();
+        let mut x = vec![0.0; n * p];
+        for i in 0..n {
+            for j in 0..p {
+                let mut v = 0.05 * normal();
+                for l in 0..r {
+                    v += latent[i * r + l] * mix[l * p + j];
+                }
+                x[i * p + j] = if j % 7 == 0 { 0.0 } else { v.max(0.0) };
+            }
+        }
+        let y: Vec<String> = (0..n)
+            .map(|i| {
+                let c = (0..k)
+                    .max_by(|&a, &b| latent[i * r + a % r].total_cmp(&latent[i * r + b % r]))
+                    .unwrap_or(0);
+                format!("c{c}")
+            })
+            .collect();
+        let m = Logistic::fit(&x, n, p, &y, 1e-3).unwrap();
+        assert!(m.iterations() < 100, "{} iterations", m.iterations());
     }
 }
