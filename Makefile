@@ -195,7 +195,7 @@ faults: build
 	  rc=$$?; $(VENV)/bin/python tools/reliability.py faults $(FAULTS_LOG) RELIABILITY.md; exit $$rc
 
 # How each stage's time and peak memory grow with the data: the embedded profile at the
-# embedded world and at twice its images (about 20 minutes on 2 cores).
+# embedded world and at twice its images (about 17 minutes on 2 cores).
 bench-scaling: build
 	bash bench/scaling.sh $(VENTRAL) 2
 
