@@ -241,6 +241,29 @@ fn an_empty_workspace_queries_the_remote_where_the_stores_lie() {
     assert!(names.contains("demo.wide"), "{names}");
     assert_eq!(std::fs::read(&victim).unwrap(), bad);
     std::fs::write(&victim, &good).unwrap();
+    // Objects the output's tree names and the remote lacks (every shard of the wide store)
+    // are errors naming them, also for a query that reads a few bands of each — never read
+    // as chunks that were never written.
+    let aside = dir.path().join("aside");
+    std::fs::create_dir_all(&aside).unwrap();
+    let shards: Vec<_> = files(&remote.join("objects"))
+        .into_iter()
+        .filter(|p| p.metadata().unwrap().len() > 200_000)
+        .collect();
+    assert!(!shards.is_empty());
+    for p in &shards {
+        std::fs::rename(p, aside.join(p.file_name().unwrap())).unwrap();
+    }
+    let o = b.run(&["sql", "--remote", "lab", QUERIES[2]]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("/objects/"),
+        "{err}"
+    );
+    for p in &shards {
+        std::fs::rename(aside.join(p.file_name().unwrap()), p).unwrap();
+    }
     // An unknown remote is an error naming it.
     let o = b.run(&["sql", "--remote", "elsewhere", QUERIES[3]]);
     assert_eq!(o.status.code(), Some(1));

@@ -151,6 +151,15 @@ impl RemoteTree {
         &self.output
     }
 
+    /// The error for an object the tree names and the remote lacks: never read as an
+    /// absent (fill-value) chunk.
+    fn missing(&self, object: &object_store::path::Path, path: &str) -> RemoteError {
+        self.remote.corrupt(
+            object,
+            format!("missing: `{path}` of output {} names it", self.output),
+        )
+    }
+
     /// The recorded entry of the file `path`.
     fn entry(&self, path: &str) -> Option<&TreeEntry> {
         self.files.get(path)
@@ -167,12 +176,7 @@ impl Source for RemoteTree {
             .remote
             .get_object(&object)
             .map_err(io_error)?
-            .ok_or_else(|| {
-                io_error(self.remote.corrupt(
-                    &object,
-                    format!("missing: `{path}` of output {} names it", self.output),
-                ))
-            })?;
+            .ok_or_else(|| io_error(self.missing(&object, path)))?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         self.counters
             .bytes
@@ -209,23 +213,22 @@ impl Source for RemoteTree {
         let parts = self
             .remote
             .get_object_ranges(&object, ranges)
-            .map_err(io_error)?;
-        if let Some(parts) = &parts {
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let n: usize = parts.iter().map(Bytes::len).sum();
-            self.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            if parts
-                .iter()
-                .zip(ranges)
-                .any(|(p, r)| p.len() as u64 != r.end - r.start)
-            {
-                return Err(io_error(self.remote.corrupt(
-                    &object,
-                    format!("shorter than the {} bytes recorded for `{path}`", e.size),
-                )));
-            }
+            .map_err(io_error)?
+            .ok_or_else(|| io_error(self.missing(&object, path)))?;
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let n: usize = parts.iter().map(Bytes::len).sum();
+        self.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if parts
+            .iter()
+            .zip(ranges)
+            .any(|(p, r)| p.len() as u64 != r.end - r.start)
+        {
+            return Err(io_error(self.remote.corrupt(
+                &object,
+                format!("shorter than the {} bytes recorded for `{path}`", e.size),
+            )));
         }
-        Ok(parts)
+        Ok(Some(parts))
     }
 
     fn size(&self, path: &str) -> std::io::Result<Option<u64>> {
