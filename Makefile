@@ -146,6 +146,7 @@ bench: build python
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --device cpu --batch 16 --iters 4
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch resnet50 --device cpu --batch 16 --iters 4
 	bash bench/model.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model --arch alexnet --device cpu --batch 16 --iters 4
+	bash bench/loader.sh $(CARGO_TARGET_DIR)/debug/examples/bench_loader
 	$(CARGO_TARGET_DIR)/debug/examples/bench_commit
 	$(CARGO_TARGET_DIR)/debug/examples/bench_slurm $(VENTRAL)
 	$(CARGO_TARGET_DIR)/debug/examples/bench_remote $(VENTRAL)

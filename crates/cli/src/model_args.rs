@@ -125,6 +125,10 @@ pub struct TrainArgs {
     /// cuDNN's workspaces can keep most of the GPU's memory reserved.
     #[arg(long)]
     pub cudnn_benchmark: bool,
+    /// Training augmentation: crop-flip (resize, random crop, flip) or random-resized-crop
+    /// (the official CORnet training's: torchvision's RandomResizedCrop and flip).
+    #[arg(long, default_value = "crop-flip")]
+    pub augment: ventral_model_spec::recipe::Augment,
     #[command(flatten)]
     pub device: DeviceArg,
 }

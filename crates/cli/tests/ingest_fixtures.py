@@ -312,7 +312,28 @@ def cmd_load(path):
     print(json.dumps({"seconds": dt, "peak_rss": rss, "shape": list(x.shape)}))
 
 
+def cmd_load_write(path, out):
+    """xarray's load into memory, then the loaded values and coordinates written to `out`
+    as raw bytes and made durable (fsync of the file and its folder): the least a load must
+    add to leave a copy on disk that survives a crash, as an ingest does."""
+    import os
+    import xarray as xr
+    t = time.perf_counter()
+    x = xr.open_dataarray(path).load()
+    with open(out, "wb") as f:
+        f.write(memoryview(x.values).cast("B"))
+        for c in x.coords:
+            f.write(x[c].values.astype(str).tobytes() if x[c].dtype == object else x[c].values.tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    d = os.open(os.path.dirname(os.path.abspath(out)), os.O_RDONLY)
+    os.fsync(d)
+    os.close(d)
+    dt = time.perf_counter() - t
+    print(json.dumps({"seconds": dt, "bytes": os.path.getsize(out)}))
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
     {"netcdf": cmd_netcdf, "check": cmd_check, "stimuli": cmd_stimuli,
-     "brainscore": cmd_brainscore, "bench": cmd_bench, "load": cmd_load, "gray": cmd_gray, "checkpoint": cmd_checkpoint}[cmd](*args)
+     "brainscore": cmd_brainscore, "bench": cmd_bench, "load": cmd_load, "load_write": cmd_load_write, "gray": cmd_gray, "checkpoint": cmd_checkpoint}[cmd](*args)

@@ -77,6 +77,71 @@ fn training_resumes_to_the_same_weights() {
 }
 
 #[test]
+fn the_papers_augmentation_trains_reproducibly_at_any_thread_count() {
+    let Some(data) = shared_data_or_skip() else {
+        return;
+    };
+    let ws = Ws::new();
+    let (root, _) = imagenet_root(&ws, &data);
+    ws.ok(&["ingest", "imagenet", root.to_str().unwrap(), "-o", "index"]);
+    let train = |out: &str, augment: &str, threads: &str| {
+        let mut args = vec![
+            "train",
+            "--index",
+            "index",
+            "-o",
+            out,
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--augment",
+            augment,
+            "--json",
+        ];
+        args.extend_from_slice(NARROW);
+        let out = ws
+            .cmd(&args)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "train --augment {augment}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The progress line reports the loader.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("loader") && err.contains("model waiting"),
+            "{err}"
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let a = train("a", "random-resized-crop", "1");
+    train("b", "random-resized-crop", "2");
+    train("c", "crop-flip", "2");
+    let w = |d: &str| std::fs::read(ws.path().join(d).join("weights.safetensors")).unwrap();
+    assert!(
+        w("a") == w("b"),
+        "the same seed must give the same weights at 1 and 2 threads"
+    );
+    assert!(w("a") != w("c"), "the two augmentations must differ");
+    let rate = a["loader_images_per_second"][0].as_f64().unwrap();
+    let share = a["waiting_share"][0].as_f64().unwrap();
+    assert!(rate > 0.0 && (0.0..=1.0).contains(&share), "{a}");
+    // A bad value is refused when the command line is parsed.
+    let out = ws.run(&["train", "--index", "index", "-o", "d", "--augment", "mixup"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("crop-flip or random-resized-crop"));
+    assert!(!ws.path().join("d").exists());
+}
+
+#[test]
 fn extract_writes_one_store_per_area_and_timestep() {
     let Some(data) = shared_data_or_skip() else {
         return;

@@ -74,7 +74,7 @@ pub(crate) fn stack(per: Vec<Vec<f32>>, size: u32) -> Tensor {
 }
 
 /// SplitMix64: the per-image generator of the augmentations.
-pub(crate) fn splitmix(mut x: u64) -> u64 {
+pub fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = x;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -148,15 +148,30 @@ impl StageKind for TrainKind {
         let work = ctx.resume_dir;
         std::fs::create_dir_all(work)?;
         let rate = crate::train::Throughput::default();
-        let progress = |epoch: usize, done: usize, total: usize, loss: f64| {
+        let progress = |p: &crate::train::Progress| {
             (ctx.progress)(&format!(
-                "epoch {epoch}: {done}/{total}, loss {loss:.4}, {:.1} images/s",
-                rate.rate(epoch, done)
+                "epoch {}: {}/{}, loss {:.4}, {:.1} images/s; loader {:.0} images/s, model waiting {:.0} %",
+                p.epoch,
+                p.done,
+                p.total,
+                p.loss,
+                rate.rate(p.epoch, p.done),
+                p.loader_images_per_second,
+                100.0 * p.waiting_share
             ));
         };
         let summary = train(&c, index, work, &opts, device, &progress)?;
         if summary.resumed_from > 0 {
             (ctx.progress)(&format!("resumed after epoch {}", summary.resumed_from));
+        }
+        for (k, w) in summary.waiting_share.iter().enumerate() {
+            if *w > crate::train::LOADER_BOUND {
+                (ctx.progress)(&format!(
+                    "warning: epoch {}: the model waited for the loader {:.0} % of the time: the loader, not the model, is the bottleneck",
+                    summary.resumed_from + k + 1,
+                    100.0 * w
+                ));
+            }
         }
         // Move everything into the output (the object store keeps every epoch).
         for e in std::fs::read_dir(work)? {

@@ -16,6 +16,7 @@ mod error;
 pub mod extract;
 pub mod images;
 pub mod kinds;
+pub mod loader;
 pub mod runtime;
 pub mod train;
 pub mod zoo;

@@ -21,7 +21,7 @@ use ventral_store::arrow::datatypes::Int64Type;
 use crate::error::{Result, io, torch};
 use crate::images::{self, splitmix};
 use crate::{CornetConfig, Model};
-use ventral_model_spec::recipe::Amp;
+use ventral_model_spec::recipe::{Amp, Augment};
 
 pub use ventral_model_spec::recipe::TrainOptions;
 
@@ -107,23 +107,36 @@ fn load_batch(
     idx: &[usize],
     size: u32,
     seed: Option<u64>,
+    augment: Augment,
+    spare: Option<Tensor>,
 ) -> Result<(Tensor, Tensor)> {
-    let per: Vec<Vec<f32>> = idx
-        .par_iter()
-        .enumerate()
-        .map(|(k, &i)| {
-            let img = images::load_rgb(&split.paths[i])?;
-            Ok(match seed {
-                Some(s) => images::train_view(
-                    &img,
-                    size,
-                    splitmix(s ^ (k as u64).wrapping_mul(0x9E37_79B9)),
-                ),
-                None => images::val_view(&img, size),
-            })
-        })
-        .collect::<Result<_>>()?;
-    let x = images::stack(per, size);
+    let view_seed = |s: u64, k: usize| splitmix(s ^ (k as u64).wrapping_mul(0x9E37_79B9));
+    let x = match (seed, augment) {
+        (Some(s), Augment::RandomResizedCrop) => {
+            let paths: Vec<&Path> = idx.iter().map(|&i| split.paths[i].as_path()).collect();
+            let seeds: Vec<u64> = (0..idx.len()).map(|k| view_seed(s, k)).collect();
+            let shape = [idx.len() as i64, 3, size as i64, size as i64];
+            let mut x = spare
+                .filter(|t| t.size() == shape)
+                .unwrap_or_else(|| Tensor::empty(shape, (Kind::Float, Device::Cpu)));
+            crate::loader::fill_tensor(&mut x, &paths, &seeds, size)?;
+            x
+        }
+        _ => {
+            let per: Vec<Vec<f32>> = idx
+                .par_iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    let img = images::load_rgb(&split.paths[i])?;
+                    Ok(match seed {
+                        Some(s) => images::train_view(&img, size, view_seed(s, k)),
+                        None => images::val_view(&img, size),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            images::stack(per, size)
+        }
+    };
     let y = Tensor::from_slice(&idx.iter().map(|&i| split.labels[i]).collect::<Vec<_>>());
     Ok((x, y))
 }
@@ -156,10 +169,36 @@ pub struct TrainSummary {
     /// Images per second of each epoch trained by this call (not of resumed ones). Kept out
     /// of the output folder, which must be the same bytes on every run.
     pub images_per_second: Vec<f64>,
+    /// Images per second the loader made while it worked, per epoch trained by this call.
+    pub loader_images_per_second: Vec<f64>,
+    /// The share of each epoch's time the model waited for the loader (see [`Progress`]).
+    pub waiting_share: Vec<f64>,
 }
 
 /// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
 /// weights in `out` itself. `progress(epoch, done, total, loss)` is called after each batch.
+/// Where training stands, after each batch (for progress displays).
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// The epoch (from 1).
+    pub epoch: usize,
+    /// Images of the epoch trained so far.
+    pub done: usize,
+    /// Images of the epoch.
+    pub total: usize,
+    /// The epoch's mean loss so far.
+    pub loss: f64,
+    /// Images per second the loader makes (decode, augment, batch) while it works.
+    pub loader_images_per_second: f64,
+    /// The share of the epoch's time so far that the model waited for the loader: near 0
+    /// when the model is the bottleneck, near 1 when the loader is.
+    pub waiting_share: f64,
+}
+
+/// When the model waits for the loader more than this share of the time, `ventral train`
+/// says the loader is the bottleneck.
+pub const LOADER_BOUND: f64 = 0.1;
+
 /// Images per second within the current epoch, for progress displays (thread-safe, so a
 /// `progress` callback can hold one).
 #[derive(Debug)]
@@ -196,7 +235,7 @@ pub fn train(
     out: &Path,
     opts: &TrainOptions,
     device: Device,
-    progress: &(dyn Fn(usize, usize, usize, f64) + Sync),
+    progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<TrainSummary> {
     let split = read_split(index, "train")?;
     if split.paths.is_empty() {
@@ -233,6 +272,7 @@ pub fn train(
     let mut bufs: Vec<Tensor> = params.iter().map(|p| p.zeros_like()).collect();
     let mut history = Vec::new();
     let mut rates = Vec::new();
+    let (mut loader_rates, mut waiting) = (Vec::new(), Vec::new());
     let resumed_from = last_epoch(out).unwrap_or(0).min(opts.epochs);
     if resumed_from > 0 {
         let dir = epoch_dir(out, resumed_from);
@@ -280,24 +320,44 @@ pub fn train(
         let t0 = std::time::Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
         let batches: Vec<&[usize]> = order.chunks(opts.batch.max(1)).collect();
+        // The loader's busy time (nanoseconds) and images, and the model's time waiting
+        // for it: what tells a loader-bound run from a model-bound one.
+        let loader_ns = std::sync::atomic::AtomicU64::new(0);
+        let loader_images = std::sync::atomic::AtomicUsize::new(0);
+        let mut waited = std::time::Duration::ZERO;
         std::thread::scope(|scope| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Tensor, Tensor)>>(2);
+            // On the CPU, used batch tensors come back to the loader to be filled again (no
+            // fresh pages to fault in per batch); on CUDA the pinned copies are the caching
+            // host allocator's to reuse.
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Tensor>();
             let split = &split;
             let batches2 = batches.clone();
+            let (loader_ns, loader_images) = (&loader_ns, &loader_images);
             scope.spawn(move || {
                 for (b, idx) in batches2.iter().enumerate() {
                     let seed = splitmix(opts.seed ^ ((epoch as u64) << 40) ^ ((b as u64) << 20));
-                    let r = load_batch(split, idx, size, Some(seed))
+                    let t = std::time::Instant::now();
+                    let spare = back_rx.try_recv().ok();
+                    let r = load_batch(split, idx, size, Some(seed), opts.augment, spare)
                         .map(|(x, y)| (crate::images::pin_for(x, device), y));
+                    loader_ns.fetch_add(
+                        t.elapsed().as_nanos() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    loader_images.fetch_add(idx.len(), std::sync::atomic::Ordering::Relaxed);
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {
                         break;
                     }
                 }
             });
-            for r in rx {
-                let (x, y) = r?;
-                let (x, y) = (crate::images::upload(&x, device)?, y.to_device(device));
+            loop {
+                let t = std::time::Instant::now();
+                let Ok(r) = rx.recv() else { break };
+                waited += t.elapsed();
+                let (x_host, y) = r?;
+                let (x, y) = (crate::images::upload(&x_host, device)?, y.to_device(device));
                 let x = if opts.channels_last {
                     crate::images::channels_last(&x)
                 } else {
@@ -331,7 +391,21 @@ pub fn train(
                     .sum(Kind::Int64)
                     .int64_value(&[]);
                 seen += bs;
-                progress(epoch, seen, n, loss_sum / seen as f64);
+                let busy = loader_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9;
+                let made = loader_images.load(std::sync::atomic::Ordering::Relaxed);
+                progress(&Progress {
+                    epoch,
+                    done: seen,
+                    total: n,
+                    loss: loss_sum / seen as f64,
+                    loader_images_per_second: if busy > 0.0 { made as f64 / busy } else { 0.0 },
+                    waiting_share: waited.as_secs_f64() / t0.elapsed().as_secs_f64().max(1e-9),
+                });
+                // Every handle on the batch is gone once its graph is: the loader may refill it.
+                drop((x, logits, loss, grads));
+                if device == Device::Cpu {
+                    let _ = back_tx.send(x_host);
+                }
             }
             Ok(())
         })?;
@@ -341,7 +415,11 @@ pub fn train(
             loss: loss_sum / seen.max(1) as f64,
             train_top1: correct as f64 / seen.max(1) as f64,
         };
-        rates.push(seen as f64 / t0.elapsed().as_secs_f64().max(1e-9));
+        let secs = t0.elapsed().as_secs_f64().max(1e-9);
+        rates.push(seen as f64 / secs);
+        let busy = loader_ns.into_inner() as f64 * 1e-9;
+        loader_rates.push(loader_images.into_inner() as f64 / busy.max(1e-9));
+        waiting.push(waited.as_secs_f64() / secs);
         history.push(rec);
         // The epoch's checkpoint: written to a temporary folder, renamed when complete.
         let dir = epoch_dir(out, epoch);
@@ -379,6 +457,8 @@ pub fn train(
         history,
         resumed_from,
         images_per_second: rates,
+        loader_images_per_second: loader_rates,
+        waiting_share: waiting,
     })
 }
 
@@ -406,7 +486,7 @@ pub fn evaluate(model: &Model, index: &Path, split: &str, batch: usize) -> Resul
     let _g = tch::no_grad_guard();
     let idx: Vec<usize> = (0..s.paths.len()).collect();
     for chunk in idx.chunks(batch.max(1)) {
-        let (x, y) = load_batch(&s, chunk, size, None)?;
+        let (x, y) = load_batch(&s, chunk, size, None, Augment::CropFlip, None)?;
         let logits = model
             .net
             .forward_t(&x.to_device(device), false)

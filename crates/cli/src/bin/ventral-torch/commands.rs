@@ -126,8 +126,20 @@ impl Rendered for Trained {
                     .and_then(|k| s.images_per_second.get(k))
                     .map(|r| format!(", {r:.1} images/s"))
                     .unwrap_or_default();
+                let loader = i
+                    .checked_sub(s.resumed_from)
+                    .and_then(|k| {
+                        Some((s.loader_images_per_second.get(k)?, s.waiting_share.get(k)?))
+                    })
+                    .map(|(r, w)| {
+                        format!(
+                            " (loader {r:.0} images/s, model waiting {:.0} %)",
+                            100.0 * w
+                        )
+                    })
+                    .unwrap_or_default();
                 format!(
-                    "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}{rate}",
+                    "epoch {}: lr {}, loss {:.4}, train top-1 {:.3}{rate}{loader}",
                     e.epoch, e.lr, e.loss, e.train_top1
                 )
             })
@@ -259,20 +271,29 @@ pub fn run_train(
     let dev = device(device_spec)?;
     let rate = ventral_model::train::Throughput::default();
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
-    let s = train(
-        config,
-        index,
-        output,
-        opts,
-        dev,
-        &|epoch, done, total, loss| {
-            eprint!(
-                "\repoch {epoch}: {done}/{total} images, loss {loss:.4}, {:.1} images/s   ",
-                rate.rate(epoch, done)
-            );
-        },
-    )?;
+    let s = train(config, index, output, opts, dev, &|p| {
+        eprint!(
+            "\repoch {}: {}/{} images, loss {:.4}, {:.1} images/s; loader {:.0} images/s, model waiting {:.0} %   ",
+            p.epoch,
+            p.done,
+            p.total,
+            p.loss,
+            rate.rate(p.epoch, p.done),
+            p.loader_images_per_second,
+            100.0 * p.waiting_share
+        );
+    })?;
     eprintln!();
+    for (k, w) in s.waiting_share.iter().enumerate() {
+        if *w > ventral_model::train::LOADER_BOUND {
+            eprintln!(
+                "warning: epoch {}: the model waited for the loader {:.0} % of the time (loader {:.0} images/s): the loader, not the model, is the bottleneck — more CPU threads (RAYON_NUM_THREADS) or smaller images would speed training up",
+                s.resumed_from + k + 1,
+                100.0 * w,
+                s.loader_images_per_second.get(k).copied().unwrap_or(0.0)
+            );
+        }
+    }
     Ok(s)
 }
 
@@ -320,6 +341,7 @@ fn train_command(a: &TrainArgs) -> Result<TrainSummary> {
         amp: a.amp,
         channels_last: a.channels_last,
         cudnn_benchmark: a.cudnn_benchmark,
+        augment: a.augment,
     };
     run_train(
         &a.index,
