@@ -149,29 +149,14 @@ impl StageKind for TrainKind {
         std::fs::create_dir_all(work)?;
         let rate = crate::train::Throughput::default();
         let progress = |p: &crate::train::Progress| {
-            (ctx.progress)(&format!(
-                "epoch {}: {}/{}, loss {:.4}, {:.1} images/s; loader {:.0} images/s, model waiting {:.0} %",
-                p.epoch,
-                p.done,
-                p.total,
-                p.loss,
-                rate.rate(p.epoch, p.done),
-                p.loader_images_per_second,
-                100.0 * p.waiting_share
-            ));
+            (ctx.progress)(&p.line(rate.rate(p.epoch, p.done)));
         };
         let summary = train(&c, index, work, &opts, device, &progress)?;
         if summary.resumed_from > 0 {
             (ctx.progress)(&format!("resumed after epoch {}", summary.resumed_from));
         }
-        for (k, w) in summary.waiting_share.iter().enumerate() {
-            if *w > crate::train::LOADER_BOUND {
-                (ctx.progress)(&format!(
-                    "warning: epoch {}: the model waited for the loader {:.0} % of the time: the loader, not the model, is the bottleneck",
-                    summary.resumed_from + k + 1,
-                    100.0 * w
-                ));
-            }
+        for w in summary.loader_warnings() {
+            (ctx.progress)(&w);
         }
         // Move everything into the output (the object store keeps every epoch).
         for e in std::fs::read_dir(work)? {

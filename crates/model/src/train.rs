@@ -175,8 +175,6 @@ pub struct TrainSummary {
     pub waiting_share: Vec<f64>,
 }
 
-/// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
-/// weights in `out` itself. `progress(epoch, done, total, loss)` is called after each batch.
 /// Where training stands, after each batch (for progress displays).
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
@@ -195,9 +193,46 @@ pub struct Progress {
     pub waiting_share: f64,
 }
 
+impl Progress {
+    /// The progress line of `ventral train` and of the `train` kind, with the epoch's
+    /// training rate so far (see [`Throughput`]).
+    pub fn line(&self, images_per_second: f64) -> String {
+        format!(
+            "epoch {}: {}/{} images, loss {:.4}, {:.1} images/s; loader {:.0} images/s, model waiting {:.0} %",
+            self.epoch,
+            self.done,
+            self.total,
+            self.loss,
+            images_per_second,
+            self.loader_images_per_second,
+            100.0 * self.waiting_share
+        )
+    }
+}
+
 /// When the model waits for the loader more than this share of the time, `ventral train`
 /// says the loader is the bottleneck.
 pub const LOADER_BOUND: f64 = 0.1;
+
+impl TrainSummary {
+    /// A warning for each epoch of this call in which the model waited for the loader more
+    /// than [`LOADER_BOUND`] of the time.
+    pub fn loader_warnings(&self) -> Vec<String> {
+        self.waiting_share
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > LOADER_BOUND)
+            .map(|(k, w)| {
+                format!(
+                    "warning: epoch {}: the model waited for the loader {:.0} % of the time (loader {:.0} images/s): the loader, not the model, is the bottleneck — more CPU threads (RAYON_NUM_THREADS) or smaller images would speed training up",
+                    self.resumed_from + k + 1,
+                    100.0 * w,
+                    self.loader_images_per_second.get(k).copied().unwrap_or(0.0)
+                )
+            })
+            .collect()
+    }
+}
 
 /// Images per second within the current epoch, for progress displays (thread-safe, so a
 /// `progress` callback can hold one).
@@ -229,6 +264,8 @@ impl Throughput {
     }
 }
 
+/// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
+/// weights in `out` itself; `progress` is called after each batch.
 pub fn train(
     config: &CornetConfig,
     index: &Path,

@@ -272,27 +272,11 @@ pub fn run_train(
     let rate = ventral_model::train::Throughput::default();
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
     let s = train(config, index, output, opts, dev, &|p| {
-        eprint!(
-            "\repoch {}: {}/{} images, loss {:.4}, {:.1} images/s; loader {:.0} images/s, model waiting {:.0} %   ",
-            p.epoch,
-            p.done,
-            p.total,
-            p.loss,
-            rate.rate(p.epoch, p.done),
-            p.loader_images_per_second,
-            100.0 * p.waiting_share
-        );
+        eprint!("\r{}   ", p.line(rate.rate(p.epoch, p.done)));
     })?;
     eprintln!();
-    for (k, w) in s.waiting_share.iter().enumerate() {
-        if *w > ventral_model::train::LOADER_BOUND {
-            eprintln!(
-                "warning: epoch {}: the model waited for the loader {:.0} % of the time (loader {:.0} images/s): the loader, not the model, is the bottleneck — more CPU threads (RAYON_NUM_THREADS) or smaller images would speed training up",
-                s.resumed_from + k + 1,
-                100.0 * w,
-                s.loader_images_per_second.get(k).copied().unwrap_or(0.0)
-            );
-        }
+    for w in s.loader_warnings() {
+        eprintln!("{w}");
     }
     Ok(s)
 }
