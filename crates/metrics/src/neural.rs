@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rayon::prelude::*;
 
 use crate::error::{Result, invalid};
-use crate::pls::{fit_predict, gram};
+use crate::pls::{fit_predict, gram_of_rows};
 use crate::splits::{Size, shuffle_split, stratified_shuffle_split};
 use crate::stats::{nanmean, nanmedian, nanstd, pearson, spearman_brown};
 
@@ -129,17 +129,28 @@ fn group_mean(values: &[f64], q: usize, keys: &[&str], rows: &[usize]) -> (Vec<S
         groups.entry(keys[r]).or_default().push(r);
     }
     let mut out = Vec::with_capacity(groups.len() * q);
+    let mut counts = vec![0usize; q];
     for members in groups.values() {
-        for j in 0..q {
-            let (mut s, mut n) = (0.0, 0usize);
-            for &r in members {
-                let v = values[r * q + j];
+        // Row by row (each value still sums its members in order: the same bytes as a
+        // column-by-column loop, with the rows read once).
+        let start = out.len();
+        out.resize(start + q, 0.0);
+        counts.fill(0);
+        let sums = &mut out[start..];
+        for &r in members {
+            for ((s, n), &v) in sums
+                .iter_mut()
+                .zip(&mut counts)
+                .zip(&values[r * q..(r + 1) * q])
+            {
                 if !v.is_nan() {
-                    s += v;
-                    n += 1;
+                    *s += v;
+                    *n += 1;
                 }
             }
-            out.push(if n == 0 { f64::NAN } else { s / n as f64 });
+        }
+        for (s, &n) in sums.iter_mut().zip(&counts) {
+            *s = if n == 0 { f64::NAN } else { *s / n as f64 };
         }
     }
     (groups.keys().map(|k| k.to_string()).collect(), out)
@@ -340,10 +351,6 @@ pub fn neural_predictivity(
     let rows = align(source, target)?;
     let n = rows.len();
     let q = target.n_neuroids;
-    let mut x = Vec::with_capacity(n * p);
-    for &r in &rows {
-        x.extend(source.values[r * p..(r + 1) * p].iter().map(|&v| v as f64));
-    }
     let splits = stratified_shuffle_split(
         &target.object_name,
         opts.n_splits,
@@ -351,16 +358,15 @@ pub fn neural_predictivity(
         Some(Size::Fraction(opts.train_size)),
         opts.seed,
     )?;
-    let g = gram(&x, n, p);
-    drop(x);
+    let g = gram_of_rows(source.values, p, &rows);
     let per: Vec<Vec<f64>> = splits
         .par_iter()
-        .map(|sp| {
+        .map_init(Vec::new, |scratch, sp| {
             let y_train: Vec<f64> = sp.train.iter().flat_map(|&r| target.values[r * q..(r + 1) * q].iter().copied()).collect();
             if y_train.iter().any(|v| v.is_nan()) {
                 return invalid("target: NaN in the averaged responses of training stimuli (PLS cannot fit NaN)");
             }
-            let pred = fit_predict(&g, n, &sp.train, &sp.test, &y_train, q, opts.n_components)?;
+            let pred = fit_predict(&g, n, &sp.train, &sp.test, &y_train, q, opts.n_components, scratch)?;
             let actual: Vec<f64> = sp.test.iter().flat_map(|&r| target.values[r * q..(r + 1) * q].iter().copied()).collect();
             Ok(columns_r(&pred, &actual, q))
         })

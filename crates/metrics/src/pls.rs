@@ -22,7 +22,8 @@
 //! out at 0.82 instead of ≥ 0.9 of the ceiling). Below the features' rank nothing changes.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{Result, invalid};
@@ -33,41 +34,84 @@ pub const MAX_ITER: usize = 500;
 pub const TOL: f64 = 1e-6;
 
 const TILE: usize = 256;
+/// Feature columns converted to f64 at a time (21 MB for MajajHong's 2,560 stimuli).
+const PANEL: usize = 1024;
 
 /// The Gram matrix `X Xᵀ` of the rows of `x` (`n × p`, row-major), `n × n` row-major.
-///
-/// Computed in fixed 256-row tiles, each tile sequentially, tiles in parallel: the bytes
-/// do not depend on the number of threads.
 pub fn gram(x: &[f64], n: usize, p: usize) -> Vec<f64> {
     assert_eq!(x.len(), n * p, "gram: {} values for {n} x {p}", x.len());
-    let xm = MatRef::from_row_major_slice(x, n, p);
-    let tiles: Vec<(usize, usize)> = (0..n.div_ceil(TILE))
-        .flat_map(|i| (i..n.div_ceil(TILE)).map(move |j| (i, j)))
-        .collect();
-    let blocks: Vec<((usize, usize), Mat<f64>)> = tiles
-        .par_iter()
-        .map(|&(i, j)| {
-            let (r0, r1) = (i * TILE, ((i + 1) * TILE).min(n));
-            let (c0, c1) = (j * TILE, ((j + 1) * TILE).min(n));
-            let mut dst = Mat::<f64>::zeros(r1 - r0, c1 - c0);
-            matmul(
-                dst.as_mut(),
-                Accum::Replace,
-                xm.subrows(r0, r1 - r0),
-                xm.subrows(c0, c1 - c0).transpose(),
-                1.0,
-                Par::Seq,
-            );
-            ((i, j), dst)
-        })
-        .collect();
+    let rows: Vec<usize> = (0..n).collect();
+    gram_of_rows(x, p, &rows)
+}
+
+/// The Gram matrix in f64 of rows `rows` of `x` (row-major, `p` columns, f32 or f64), in
+/// the order given: `rows.len()²` values, row-major.
+///
+/// The columns are taken 1,024 at a time, converted to f64 into one panel buffer (no f64
+/// copy of the whole matrix: for MajajHong's IT that copy would be 514 MB), and each panel
+/// is added to 256 × 256 tiles of the result. Only the lower triangle is computed (the
+/// diagonal tiles with a triangular product) and then mirrored. Each tile is one sequential
+/// product per panel, panels in column order, tiles in parallel: the bytes do not depend on
+/// the number of threads.
+pub fn gram_of_rows<T: Copy + Into<f64> + Sync>(x: &[T], p: usize, rows: &[usize]) -> Vec<f64> {
+    let n = rows.len();
+    assert!(
+        rows.iter().all(|&r| (r + 1) * p <= x.len()),
+        "gram: a row index past {} values of {p} columns",
+        x.len()
+    );
     let mut g = vec![0.0; n * n];
-    for ((i, j), b) in blocks {
-        for r in 0..b.nrows() {
-            for c in 0..b.ncols() {
-                let (gr, gc) = (i * TILE + r, j * TILE + c);
-                g[gr * n + gc] = b[(r, c)];
-                g[gc * n + gr] = b[(r, c)];
+    // The lower tiles (i, j ≤ i) as disjoint views of `g`.
+    let mut tiles = Vec::new();
+    let mut rest = MatMut::from_row_major_slice_mut(&mut g, n, n);
+    for i in 0..n.div_ceil(TILE) {
+        let (mut stripe, below) = rest.split_at_row_mut(TILE.min(n - i * TILE));
+        rest = below;
+        for j in 0..=i {
+            let (tile, right) = stripe.split_at_col_mut(TILE.min(n - j * TILE));
+            stripe = right;
+            tiles.push((i, j, tile));
+        }
+    }
+    let mut panel = Vec::new();
+    for k0 in (0..p).step_by(PANEL) {
+        let w = (p - k0).min(PANEL);
+        panel.resize(n * w, 0.0);
+        panel.par_chunks_mut(w).zip(rows).for_each(|(out, &r)| {
+            for (o, &v) in out.iter_mut().zip(&x[r * p + k0..r * p + k0 + w]) {
+                *o = v.into();
+            }
+        });
+        let xm = MatRef::from_row_major_slice(&panel, n, w);
+        tiles.par_iter_mut().for_each(|(i, j, dst)| {
+            let (r0, c0) = (*i * TILE, *j * TILE);
+            let a = xm.subrows(r0, dst.nrows());
+            if i == j {
+                triangular::matmul(
+                    dst.as_mut(),
+                    BlockStructure::TriangularLower,
+                    Accum::Add,
+                    a,
+                    BlockStructure::Rectangular,
+                    a.transpose(),
+                    BlockStructure::Rectangular,
+                    1.0,
+                    Par::Seq,
+                );
+            } else {
+                let b = xm.subrows(c0, dst.ncols());
+                matmul(dst.as_mut(), Accum::Add, a, b.transpose(), 1.0, Par::Seq);
+            }
+        });
+    }
+    // Mirror the lower triangle, in 64 × 64 blocks (column writes stay in cache).
+    const B: usize = 64;
+    for ib in (0..n).step_by(B) {
+        for jb in (0..=ib).step_by(B) {
+            for i in ib..(ib + B).min(n) {
+                for j in jb..(jb + B).min(i) {
+                    g[j * n + i] = g[i * n + j];
+                }
             }
         }
     }
@@ -101,11 +145,53 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + tail
 }
 
-/// `y = K x` for a row-major square `K`.
+/// `out += Σ_j w_j · rows_j` for `rows` row-major with rows of `out.len()` values: each value
+/// adds its terms in `j` order, exactly as the one-row-at-a-time loop does (the same bytes),
+/// four rows per pass over `out` (one load and store of `out` per four products).
+#[inline(always)]
+pub(crate) fn accumulate_rows(out: &mut [f64], w: &[f64], rows: &[f64]) {
+    let m = out.len();
+    let mut chunks = rows.chunks_exact(4 * m.max(1));
+    let mut ws = w.chunks_exact(4);
+    for (block, w4) in (&mut chunks).zip(&mut ws) {
+        let (r0, rest) = block.split_at(m);
+        let (r1, rest) = rest.split_at(m);
+        let (r2, r3) = rest.split_at(m);
+        let (w0, w1, w2, w3) = (w4[0], w4[1], w4[2], w4[3]);
+        for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            let mut v = *o;
+            v += w0 * a;
+            v += w1 * b;
+            v += w2 * c;
+            v += w3 * d;
+            *o = v;
+        }
+    }
+    for (row, &wj) in chunks
+        .remainder()
+        .chunks_exact(m.max(1))
+        .zip(ws.remainder())
+    {
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o += wj * x;
+        }
+    }
+}
+
+/// `y = K x` for a row-major square `K` that is symmetric up to rounding, reading its lower
+/// triangle only (half the memory traffic: K is tens of MB, read once per component): row
+/// `i` gives `y_i` its dot product with `x` and adds `K_ij x_i` to each `y_j`, `j < i`.
 #[inline(always)]
 fn symv(k: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
-    for (i, yi) in y.iter_mut().enumerate() {
-        *yi = dot(&k[i * n..(i + 1) * n], x);
+    y.fill(0.0);
+    for i in 0..n {
+        let row = &k[i * n..i * n + i];
+        let xi = x[i];
+        let (head, tail) = y.split_at_mut(i);
+        tail[0] += dot(row, &x[..i]) + k[i * n + i] * xi;
+        for (yj, &kij) in head.iter_mut().zip(row) {
+            *yj += kij * xi;
+        }
     }
 }
 
@@ -227,14 +313,9 @@ fn gemm(a: &[f64], r: usize, k: usize, b: &[f64], c: usize, transpose_a: bool) -
         MatRef::from_row_major_slice(a, r, k)
     };
     let bm = MatRef::from_row_major_slice(b, k, c);
-    let mut out = Mat::<f64>::zeros(r, c);
-    matmul(out.as_mut(), Accum::Replace, am, bm, 1.0, Par::Seq);
     let mut v = vec![0.0; r * c];
-    for i in 0..r {
-        for j in 0..c {
-            v[i * c + j] = out[(i, j)];
-        }
-    }
+    let out = MatMut::from_row_major_slice_mut(&mut v, r, c);
+    matmul(out, Accum::Replace, am, bm, 1.0, Par::Seq);
     v
 }
 
@@ -283,11 +364,7 @@ impl TargetSpace {
             iters = it + 1;
             // B z as Σ_j z_j B_j (B is symmetric up to rounding): no horizontal sums.
             bz.fill(0.0);
-            for (row, &zj) in b.chunks_exact(q).zip(&z) {
-                for (o, &bj) in bz.iter_mut().zip(row) {
-                    *o += zj * bj;
-                }
-            }
+            accumulate_rows(&mut bz, &z, b);
             let uv = dot(&z, &bz);
             let c = 1.0 / (uv.max(0.0).sqrt() + f64::EPSILON);
             for j in 0..q {
@@ -322,11 +399,7 @@ impl TargetSpace {
     fn deflate(&mut self, q: usize, t: &[f64], s: f64, ql: &[f64], v: &[f64], tv: f64) {
         let m = &mut self.m;
         let mut w = vec![0.0; q];
-        for (row, &ti) in m.chunks_exact(q).zip(t) {
-            for (wj, &mj) in w.iter_mut().zip(row) {
-                *wj += mj * ti;
-            }
-        }
+        accumulate_rows(&mut w, t, m);
         let e: Vec<f64> = w.iter().zip(ql).map(|(wj, qj)| wj - tv * qj).collect();
         for ((row, &vi), &ti) in m.chunks_exact_mut(q).zip(v).zip(t) {
             let ti = ti / s;
@@ -375,13 +448,30 @@ impl Centring {
 
     /// The centred inner products of rows `rows` with the training rows `train`.
     pub fn kernel(&self, g: &[f64], n_all: usize, rows: &[usize], train: &[usize]) -> Vec<f64> {
-        let mut k = Vec::with_capacity(rows.len() * train.len());
-        for &i in rows {
-            for &j in train {
-                k.push(g[i * n_all + j] - self.r[i] - self.r[j] + self.c);
+        let mut k = Vec::new();
+        self.kernel_into(g, n_all, rows, train, &mut k);
+        k
+    }
+
+    /// [`Centring::kernel`] into `k`, whose allocation is reused (a fresh 40 MB buffer per
+    /// split costs as much in page faults as filling it).
+    pub fn kernel_into(
+        &self,
+        g: &[f64],
+        n_all: usize,
+        rows: &[usize],
+        train: &[usize],
+        k: &mut Vec<f64>,
+    ) {
+        let rt: Vec<f64> = train.iter().map(|&j| self.r[j]).collect();
+        k.clear();
+        k.resize(rows.len() * train.len(), 0.0);
+        for (out, &i) in k.chunks_exact_mut(train.len().max(1)).zip(rows) {
+            let (row, ri) = (&g[i * n_all..(i + 1) * n_all], self.r[i]);
+            for ((o, &j), &rj) in out.iter_mut().zip(train).zip(&rt) {
+                *o = row[j] - ri - rj + self.c;
             }
         }
-        k
     }
 }
 
@@ -538,11 +628,7 @@ impl KernelPls {
             // Scores and loadings of this component.
             let s = dot(&t, &t);
             let mut ql = vec![0.0; q];
-            for (row, &ti) in yk.chunks_exact(q).zip(&t) {
-                for (qj, &yj) in ql.iter_mut().zip(row) {
-                    *qj += ti * yj;
-                }
-            }
+            accumulate_rows(&mut ql, &t, &yk);
             for x in &mut ql {
                 *x /= s;
             }
@@ -643,18 +729,16 @@ impl KernelPls {
             let row = &k_test[r * n..(r + 1) * n];
             let o = &mut out[r * q..(r + 1) * q];
             o.copy_from_slice(&self.y_mean);
-            for (&kv, c) in row.iter().zip(self.coef.chunks_exact(q)) {
-                for (x, &cj) in o.iter_mut().zip(c) {
-                    *x += kv * cj;
-                }
-            }
+            accumulate_rows(o, row, &self.coef);
         }
         out
     }
 }
 
 /// Fit on rows `train` and predict rows `test` of the feature matrix whose raw Gram matrix
-/// is `g` (`n_all × n_all`); `y_train` is `train.len() × q`.
+/// is `g` (`n_all × n_all`); `y_train` is `train.len() × q`. `scratch` holds the centred
+/// kernels; pass the same one to successive calls to reuse its allocation.
+#[allow(clippy::too_many_arguments)]
 pub fn fit_predict(
     g: &[f64],
     n_all: usize,
@@ -663,12 +747,13 @@ pub fn fit_predict(
     y_train: &[f64],
     q: usize,
     n_components: usize,
+    scratch: &mut Vec<f64>,
 ) -> Result<Vec<f64>> {
     let centring = Centring::new(g, n_all, train);
-    let k = centring.kernel(g, n_all, train, train);
-    let model = KernelPls::fit(&k, train.len(), y_train, q, n_components)?;
-    let kt = centring.kernel(g, n_all, test, train);
-    Ok(model.predict(&kt, test.len()))
+    centring.kernel_into(g, n_all, train, train, scratch);
+    let model = KernelPls::fit(scratch, train.len(), y_train, q, n_components)?;
+    centring.kernel_into(g, n_all, test, train, scratch);
+    Ok(model.predict(scratch, test.len()))
 }
 
 #[cfg(test)]
@@ -685,6 +770,65 @@ mod tests {
                 let want: f64 = (0..p).map(|k| x[i * p + k] * x[j * p + k]).sum();
                 assert_eq!(g[i * n + j], want);
             }
+        }
+    }
+
+    #[test]
+    fn gram_of_rows_reads_f32_rows_in_any_order_at_any_thread_count() {
+        // Several tiles (n > 256, not a multiple) and panels (p > 1,024, not a multiple).
+        let (n_all, p) = (600, 2_500);
+        let x: Vec<f32> = (0..n_all * p)
+            .map(|i| ((i * 7_919) % 1_013) as f32 / 97.0 - 4.0)
+            .collect();
+        let rows: Vec<usize> = (0..n_all).rev().step_by(2).chain(0..30).collect();
+        let n = rows.len();
+        let g = gram_of_rows(&x, p, &rows);
+        for (i, j) in [
+            (0, 0),
+            (3, 290),
+            (290, 3),
+            (299, 329),
+            (n - 1, 17),
+            (n - 1, n - 1),
+        ] {
+            let (a, b) = (&x[rows[i] * p..][..p], &x[rows[j] * p..][..p]);
+            let want: f64 = a.iter().zip(b).map(|(&u, &v)| u as f64 * v as f64).sum();
+            assert!(
+                (g[i * n + j] - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "({i}, {j})"
+            );
+            assert_eq!(g[i * n + j], g[j * n + i], "symmetric at ({i}, {j})");
+        }
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let g1 = one.install(|| gram_of_rows(&x, p, &rows));
+        assert!(g == g1, "the bytes depend on the thread count");
+        let x64: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| x[r * p..(r + 1) * p].iter().map(|&v| v as f64))
+            .collect();
+        assert!(
+            gram(&x64, n, p) == g,
+            "f32 rows and their f64 copy disagree"
+        );
+    }
+
+    #[test]
+    fn accumulate_rows_adds_in_row_order() {
+        for (m, k) in [(7, 0), (7, 3), (5, 4), (9, 11), (168, 13)] {
+            let w: Vec<f64> = (0..k).map(|j| (j as f64 * 0.37).sin()).collect();
+            let rows: Vec<f64> = (0..k * m).map(|i| (i as f64 * 1.3).cos() * 1e3).collect();
+            let mut want = vec![0.25; m];
+            for (row, &wj) in rows.chunks_exact(m).zip(&w) {
+                for (o, &v) in want.iter_mut().zip(row) {
+                    *o += wj * v;
+                }
+            }
+            let mut got = vec![0.25; m];
+            accumulate_rows(&mut got, &w, &rows);
+            assert!(got == want, "m = {m}, k = {k}");
         }
     }
 
@@ -706,7 +850,7 @@ mod tests {
         let train: Vec<usize> = (0..30).collect();
         let test: Vec<usize> = (30..40).collect();
         let y_train: Vec<f64> = y[..30 * q].to_vec();
-        let pred = fit_predict(&g, n, &train, &test, &y_train, q, 3).unwrap();
+        let pred = fit_predict(&g, n, &train, &test, &y_train, q, 3, &mut Vec::new()).unwrap();
         for (a, b) in pred.iter().zip(&y[30 * q..]) {
             assert!((a - b).abs() < 1e-8, "{a} vs {b}");
         }
@@ -715,7 +859,7 @@ mod tests {
     #[test]
     fn too_few_stimuli_is_an_error() {
         let g = vec![1.0; 9];
-        let e = fit_predict(&g, 3, &[0, 1], &[2], &[1.0, 2.0], 1, 25).unwrap_err();
+        let e = fit_predict(&g, 3, &[0, 1], &[2], &[1.0, 2.0], 1, 25, &mut Vec::new()).unwrap_err();
         assert!(
             e.to_string()
                 .contains("needs more than 25 training stimuli")

@@ -3,7 +3,6 @@
 //! `tools/reliability.py` turns into RELIABILITY.md's tables, and the corpus replay.
 
 use std::io::Write;
-use std::path::Path;
 
 /// The fixed sequence the campaigns draw their faults from.
 pub use crate::crosscheck::Lcg;
@@ -84,7 +83,7 @@ impl Tally {
 /// `fuzz/regressions/TARGET`) to `f`, which must read or refuse it without panicking.
 /// Fails when the target has no inputs at all; returns how many there were.
 pub fn replay_corpus(target: &str, f: fn(&[u8])) -> usize {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let root = crate::repo_root().join("fuzz");
     let mut n = 0;
     for dir in ["corpus", "regressions"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {

@@ -22,7 +22,7 @@ pub fn python() -> Option<PathBuf> {
 
 /// Run one reference request.
 pub fn reference(py: &Path, req: &serde_json::Value) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crosscheck/reference.py");
+    let script = crate::repo_root().join("crosscheck/reference.py");
     let mut child = Command::new(py)
         .arg(script)
         .stdin(Stdio::piped())
