@@ -361,6 +361,18 @@ fn failed_stage_skips_dependents_and_exits_1() {
         "{out}"
     );
     assert!(out.contains("skipped    after"), "{out}");
+    // The reason is on stderr too, for scripts that keep only diagnostics.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ventral run: stage `bad` failed:")
+            && err.contains("exit status: 3")
+            && err.contains("boom"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("`after`"),
+        "a skipped stage is not a failure: {err}"
+    );
     // Nothing partial: no output tree, nothing left in tmp.
     assert_eq!(
         std::fs::read_dir(ws.store().join("out")).unwrap().count(),

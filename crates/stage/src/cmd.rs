@@ -141,7 +141,10 @@ impl StageKind for CmdKind {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: CmdParams = crate::typed::parse(ctx.params)?;
         let cmd = substitute(&p.cmd, ctx.out_dir, ctx.inputs)?;
+        // Emptied, then opened for appending: the engine appends its own lines (`ventral: $ …`)
+        // through another handle, which a plain write handle would overwrite from offset 0.
         let log = std::fs::File::create(ctx.log)
+            .and_then(|_| std::fs::OpenOptions::new().append(true).open(ctx.log))
             .map_err(|e| format!("cannot create log {}: {e}", ctx.log.display()))?;
         let mut command = Command::new("sh");
         command

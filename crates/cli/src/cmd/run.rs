@@ -163,6 +163,20 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
         engine.run_with_remote(&opts, executor, &NoProgress, cache)?
     };
     let (ok, bad_param) = (report.ok(), report.bad_param());
+    // Each failure's reason also goes to stderr, where scripts keep diagnostics (stdout
+    // holds the report, text or JSON).
+    let failures: Vec<String> = report
+        .stages
+        .iter()
+        .filter(|o| o.action == Action::Failed)
+        .map(|o| {
+            // The engine's error names the stage (`stage `x` failed: …`).
+            match o.error.as_deref() {
+                Some(why) => format!("ventral run: {}", why.trim_end()),
+                None => format!("ventral run: stage `{}` failed", o.stage),
+            }
+        })
+        .collect();
     emit(
         g,
         &Ran {
@@ -170,6 +184,9 @@ fn run(g: &Global, a: &Args, ctx: &Ctx, registry: &Registry, engine: &Engine) ->
             shown_live: live,
         },
     )?;
+    for f in &failures {
+        eprintln!("{f}");
+    }
     if let Some(sig) = ventral_cluster::interrupt::received() {
         return Ok(ExitCode::from(128 + sig as u8));
     }
