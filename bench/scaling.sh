@@ -33,7 +33,7 @@ import math, sys
 def rows(p):
     out = {}
     for line in open(p):
-        name, sec, peak, mb = line.rstrip("\n").split("\t")
+        name, sec, peak, mb = line.rstrip("\n").split("\t")[:4]
         out[name] = (float(sec), float(peak), float(mb))
     return out
 a, b, k = rows(sys.argv[1]), rows(sys.argv[2]), float(sys.argv[3])

@@ -7,6 +7,9 @@
 #   usage: stages.sh PATH/TO/ventral [PROFILE]
 # WORLD='{ seed = 0, imagenet = [10, 240, 40] }' replaces the embedded world's `world` table
 # (bench/scaling.sh); STAGES_TSV=FILE also writes the rows as tab-separated values.
+# DATA_REAL=DIR is the real profile's data root (default: the workspace's data/real) and
+# MANIFESTS=DIR holds source manifests replacing manifests/'s (bench/rehearsal.sh);
+# KEEP_GOING=1 prints the table even when a stage fails (its row says so).
 set -euo pipefail
 VENTRAL=$(realpath "${1:?usage: stages.sh PATH/TO/ventral [PROFILE]}")
 PROFILE=${2:-embedded}
@@ -15,8 +18,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/ventral-stages.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 # The workspace's inputs, without its store or lockfiles.
 mkdir -p "$WORK/ws"
-(cd "$ROOT" && tar cf - pipelines data/published data/brainscore lockfiles/requirements.txt Cargo.lock) | (cd "$WORK/ws" && tar xf -)
+(cd "$ROOT" && tar cf - pipelines manifests data/published data/brainscore lockfiles/requirements.txt Cargo.lock) | (cd "$WORK/ws" && tar xf -)
 rm -f "$WORK"/ws/lockfiles/*.lock
+if [ -n "${MANIFESTS:-}" ]; then cp "$MANIFESTS"/*.toml "$WORK/ws/manifests/"; fi
 if [ -n "${WORLD:-}" ]; then
   python3 - "$WORK/ws/pipelines/paper.toml" "$WORLD" <<'PY'
 import sys
@@ -28,10 +32,19 @@ open(path, "w").write(text.replace(old, "world = " + world))
 PY
 fi
 # The real profile reads the workspace's data/real/ (what `ventral fetch` laid out).
-if [ -e "$ROOT/data/real" ]; then ln -s "$ROOT/data/real" "$WORK/ws/data/real"; fi
+if [ -n "${DATA_REAL:-}" ]; then
+  ln -s "$(realpath "$DATA_REAL")" "$WORK/ws/data/real"
+elif [ -e "$ROOT/data/real" ]; then
+  ln -s "$ROOT/data/real" "$WORK/ws/data/real"
+fi
 cd "$WORK/ws"
 t0=$EPOCHREALTIME
-"$VENTRAL" run -p pipelines/paper.toml --profile "$PROFILE" --executor process -j 1 >/dev/null
+if [ -n "${KEEP_GOING:-}" ]; then
+  "$VENTRAL" run -p pipelines/paper.toml --profile "$PROFILE" --executor process -j 1 >/dev/null ||
+    echo "bench/stages.sh: ventral run exited $? (its failures: in the table)"
+else
+  "$VENTRAL" run -p pipelines/paper.toml --profile "$PROFILE" --executor process -j 1 >/dev/null
+fi
 t1=$EPOCHREALTIME
 stages=$("$VENTRAL" dag -p pipelines/paper.toml --profile "$PROFILE" --json |
   python3 -c 'import json, sys; print("\n".join(n["stage"] for n in json.load(sys.stdin)))')
@@ -52,14 +65,14 @@ while i < len(text):
     d, i = dec.raw_decode(text, i)
     run = d.get("run") or {}
     size = sum(f["size"] for f in d.get("files") or [])
-    rows.append((d["stage"], run.get("duration_s", 0.0), (run.get("peak_rss_bytes") or 0) / 2**20, size / 1e6))
-for name, sec, peak, mb in sorted(rows, key=lambda r: -r[1]):
-    print(f"  {name:<40} {sec:9.2f} {peak:12.1f} {mb:12.2f}")
+    rows.append((d["stage"], run.get("duration_s", 0.0), (run.get("peak_rss_bytes") or 0) / 2**20, size / 1e6, "ran" if run else "not run"))
+for name, sec, peak, mb, state in sorted(rows, key=lambda r: -r[1]):
+    print(f"  {name:<40} {sec:9.2f} {peak:12.1f} {mb:12.2f}{'' if state == 'ran' else '  (' + state + ')'}")
 import os
 if os.environ.get("STAGES_TSV"):
     with open(os.environ["STAGES_TSV"], "w") as f:
-        for name, sec, peak, mb in rows:
-            f.write(f"{name}\t{sec}\t{peak}\t{mb}\n")
+        for name, sec, peak, mb, state in rows:
+            f.write(f"{name}\t{sec}\t{peak}\t{mb}\t{state}\n")
 print(f"  {len(rows)} stages: {sum(r[1] for r in rows):.1f} s in all, the largest peak {max(r[2] for r in rows):.1f} MiB, {sum(r[3] for r in rows):.1f} MB of outputs")
 '
 awk -v a="$t0" -v b="$t1" 'BEGIN{printf "  the whole run: %.1f s\n", b-a}'

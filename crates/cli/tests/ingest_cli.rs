@@ -633,3 +633,47 @@ fn brainio_stage_kind_checks_the_manifest_and_feeds_sql() {
         "{log}"
     );
 }
+
+#[test]
+fn synth_takes_the_world_s_fields_on_the_command_line() {
+    let ws = Ws::new();
+    let small = "{ hvm_per_object = [1, 1, 1], hvm_size = 32, repetitions = 2, sites = [4, 6], \
+                 objectome_per_object = 1, trials_per_image = 4, objectome_fitting_per_object = 1, \
+                 imagenet = [3, 2, 1], imagenet_size = 32, coco = [2, 2], coco_size = 32, \
+                 ost_repetitions = 2, new_neurons = [4, 8], new_objects = [2, 1], cifar = [4, 2, 1] }";
+    let out = ws.path().join("world");
+    let j = ws.json(&["synth", "-o", s(&out), "--world", small, "--json"]);
+    let images: std::collections::BTreeMap<String, u64> = j["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_u64().unwrap()))
+        .collect();
+    // 3 ImageNet-like classes × (2 training + 1 validation) images; 4 CIFAR classes × (2 + 1).
+    for (set, n) in [
+        ("ILSVRC2012-train", 6),
+        ("ILSVRC2012-val", 3),
+        ("cifar-100-train", 8),
+        ("cifar-100-test", 4),
+        ("dicarlo.hvm-public", 3 * 64),
+    ] {
+        assert_eq!(images.get(set), Some(&n), "{set}: {j}");
+    }
+    let train = std::fs::read_dir(out.join("ILSVRC2012/train")).unwrap().count();
+    assert_eq!(train, 3, "one folder per class");
+    // A field the world does not have, or a value of the wrong type: an error naming it, and
+    // nothing written.
+    let bad = ws.path().join("bad");
+    fails(
+        &ws,
+        &["synth", "-o", s(&bad), "--world", "{ imagenett = [1, 1, 1] }"],
+        &["imagenett"],
+        &bad,
+    );
+    fails(
+        &ws,
+        &["synth", "-o", s(&bad), "--world", "imagenet = 3"],
+        &["--world", "inline TOML table"],
+        &bad,
+    );
+}

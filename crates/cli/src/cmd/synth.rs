@@ -20,6 +20,10 @@ pub struct Args {
     /// The seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Fields of the world overriding the size's, as an inline TOML table (what the `synth`
+    /// kind's `world` param takes), e.g. `--world '{ imagenet = [1000, 1, 5] }'`.
+    #[arg(long, value_name = "TOML")]
+    pub world: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -50,10 +54,24 @@ fn size(s: &str) -> Result<Size, String> {
         .map_err(|_| format!("`{s}` (embedded or full)"))
 }
 
+/// `--world`: an inline TOML table, as JSON values.
+fn world_table(text: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        world: serde_json::Map<String, serde_json::Value>,
+    }
+    let doc: Doc = toml::from_str(&format!("world = {text}"))
+        .map_err(|e| anyhow::anyhow!("--world `{text}`: not an inline TOML table: {e}"))?;
+    Ok(doc.world)
+}
+
 /// Run `ventral synth`.
 pub fn exec(g: &Global, a: &Args) -> Result<ExitCode> {
     let mut world = serde_json::Map::new();
     world.insert("seed".into(), a.seed.into());
+    if let Some(t) = &a.world {
+        world.extend(world_table(t)?);
+    }
     let cfg = SynthParams {
         size: a.size,
         world,
