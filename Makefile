@@ -56,7 +56,7 @@ S3VENV_STAMP := $(S3VENV)/.ventral-$(shell sha256sum $(S3REQ) | cut -c1-16)
 export VENTRAL_S3_PYTHON := $(S3VENV)/bin/python
 APT_STAMP := $(CARGO_TARGET_DIR)/.ventral-apt-$(shell echo $(APT_PACKAGES) | sha256sum | cut -c1-12)
 
-.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu bench-scaling crosscheck fuzz faults reproduce-paper clean
+.PHONY: help setup apt venv xvenv s3venv build python test lint bench bench-gpu bench-scaling bench-full crosscheck fuzz faults reproduce-paper clean
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -199,6 +199,13 @@ faults: build
 # embedded world and at twice its images (about 17 minutes on 2 cores).
 bench-scaling: build
 	bash bench/scaling.sh $(VENTRAL) 2
+
+# The full-size rehearsal of the real profile (bench/rehearsal.sh): the world at the real
+# datasets' sizes (ImageNet and CIFAR-100 as a stated tenth), checkpoints written by torch,
+# `ventral fetch` from a local server, then every stage of `--profile real` in its own
+# process; about 1.5 hours on 2 cores and 35 GB of disk under REHEARSAL_DIR (default /tmp).
+bench-full: build
+	bash bench/rehearsal.sh $(VENTRAL) $(VENV)/bin/python
 
 bench-gpu: build
 	bash bench/gpu.sh $(CARGO_TARGET_DIR)/debug/examples/bench_model $(CARGO_TARGET_DIR)/debug/examples/gpu_check

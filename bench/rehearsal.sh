@@ -19,7 +19,9 @@
 #
 # Needs ≈ 35 GB of disk under REHEARSAL_DIR (default: TMPDIR or /tmp) and ≈ 1.5 h on 2 cores.
 # Prints the table (also as Markdown, for README.md); never fails on a figure. SIZE=embedded
-# and WORLD='{ … }' try the script itself on a small world.
+# and WORLD='{ … }' try the script itself on a small world. KEEP_DATA=DIR keeps the fetched
+# data root and manifests in DIR (DIR/real, DIR/manifests); REUSE_DATA=DIR skips steps 1–3
+# and runs the stages on what an earlier KEEP_DATA left there.
 #   usage: rehearsal.sh PATH/TO/ventral PATH/TO/venv-python
 set -euo pipefail
 VENTRAL=$(realpath "${1:?usage: rehearsal.sh PATH/TO/ventral PATH/TO/python}")
@@ -41,6 +43,10 @@ WORLD=${WORLD:-"{ imagenet = [1000, 1, $VAL], cifar = [100, $CTRAIN, $CTEST] }"}
 SIZE=${SIZE:-full}
 echo "bench/rehearsal.sh: the real profile at $SIZE size in $WORK"
 echo "  world: --size $SIZE --world '$WORLD'"
+if [ -n "${REUSE_DATA:-}" ]; then
+  DATA_DIR=$(realpath "$REUSE_DATA")
+  echo "  steps 1-3 skipped: the data root and manifests of $DATA_DIR"
+else
 
 # 1. The world.
 /usr/bin/time -f "%e %M" -o "$WORK/synth.time" \
@@ -120,9 +126,17 @@ SERVER=""
 rm -rf "$WORK/served"
 awk -v a="$t0" -v b="$t1" -v n="$BYTES" 'BEGIN{printf "  fetch --all: %.0f MB in %.1f s from 127.0.0.1 (Python http.server)\n", n/1e6, b-a}'
 cp "$ROOT/manifests/ilsvrc2012.toml" "$WORK/fetch/manifests/"
+DATA_DIR=$WORK
+if [ -n "${KEEP_DATA:-}" ]; then
+  mkdir -p "$KEEP_DATA"
+  cp -al "$WORK/real" "$KEEP_DATA/real"
+  cp -a "$WORK/fetch/manifests" "$KEEP_DATA/manifests"
+fi
+mv "$WORK/fetch/manifests" "$WORK/manifests"
+fi
 
 # 4. Every stage of the real profile, each in its own process.
-STAGES_TSV="$WORK/stages.tsv" DATA_REAL="$WORK/real" MANIFESTS="$WORK/fetch/manifests" KEEP_GOING=1 \
+STAGES_TSV="$WORK/stages.tsv" DATA_REAL="$DATA_DIR/real" MANIFESTS="$DATA_DIR/manifests" KEEP_GOING=1 \
   bash "$HERE/stages.sh" "$VENTRAL" real | tee "$WORK/stages.txt"
 
 # 5. The table, with the ImageNet and CIFAR stages extrapolated to the full sets.
@@ -135,11 +149,15 @@ rows = [l.rstrip("\n").split("\t") for l in open(tsv)]
 imagenet_files = 1000 * 1 + 1000 * val
 full_files = 1_281_167 + 50_000
 def scale(name):
+    """(factor, what was measured) of a stage that reads ImageNet or CIFAR-100."""
     if name == "imagenet":
-        return full_files / imagenet_files, f"x{full_files / imagenet_files:.0f} (files)"
-    if name == "top1" or name.startswith("zoo_top1") or name == "cifar" or name.startswith("activations_cifar") or name == "cifar_transfer":
-        return float(k), f"x{k} (images)"
-    return 1.0, ""
+        f = full_files / imagenet_files
+        return f, f"{imagenet_files:,} of {full_files:,} files, time and output x{f:.0f}"
+    if name == "top1" or name.startswith("zoo_top1"):
+        return float(k), f"{1000 * val:,} of 50,000 images, time x{k}"
+    if name == "cifar" or name.startswith("activations_cifar") or name == "cifar_transfer":
+        return float(k), f"1/{k} of CIFAR-100, time and output x{k}"
+    return 1.0, "full size"
 print()
 print(f"| stage | time | peak memory | output | measured on |")
 print(f"|---|---:|---:|---:|---|")
@@ -147,12 +165,12 @@ tot_t = tot_o = 0.0
 peak = 0.0
 for name, sec, mib, mb, *rest in sorted(rows, key=lambda r: -float(r[1]) * scale(r[0])[0]):
     f, how = scale(name)
-    t, o = float(sec) * f, float(mb) * f
+    t, o = float(sec) * f, float(mb) * (1.0 if name.startswith(("top1", "zoo_top1")) else f)
     tot_t += t; tot_o += o; peak = max(peak, float(mib))
     state = rest[0] if rest else ""
     t_txt = f"{t / 60:.1f} min" if t >= 60 else f"{t:.1f} s"
     o_txt = f"{o / 1000:.1f} GB" if o >= 1000 else f"{o:.0f} MB"
     flag = "" if state in ("", "ran") else f" ({state})"
-    print(f"| `{name}`{flag} | {t_txt} | {float(mib):.0f} MiB | {o_txt} | {'1/' + str(k) + ' of the set, ' + how if how else 'full size'} |")
+    print(f"| `{name}`{flag} | {t_txt} | {float(mib):.0f} MiB | {o_txt} | {how} |")
 print(f"| **all {len(rows)} stages** | **{tot_t / 3600:.1f} h** | **{peak:.0f} MiB** (largest) | **{tot_o / 1000:.1f} GB** | |")
 PY

@@ -659,14 +659,22 @@ fn synth_takes_the_world_s_fields_on_the_command_line() {
     ] {
         assert_eq!(images.get(set), Some(&n), "{set}: {j}");
     }
-    let train = std::fs::read_dir(out.join("ILSVRC2012/train")).unwrap().count();
+    let train = std::fs::read_dir(out.join("ILSVRC2012/train"))
+        .unwrap()
+        .count();
     assert_eq!(train, 3, "one folder per class");
     // A field the world does not have, or a value of the wrong type: an error naming it, and
     // nothing written.
     let bad = ws.path().join("bad");
     fails(
         &ws,
-        &["synth", "-o", s(&bad), "--world", "{ imagenett = [1, 1, 1] }"],
+        &[
+            "synth",
+            "-o",
+            s(&bad),
+            "--world",
+            "{ imagenett = [1, 1, 1] }",
+        ],
         &["imagenett"],
         &bad,
     );

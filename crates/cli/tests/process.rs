@@ -50,6 +50,29 @@ fn each_stage_runs_in_its_own_process_to_the_same_lockfile_with_its_peak_memory(
     assert_eq!(logs, 2);
 }
 
+/// A small stage's figure is its own, even after the engine has read a large input: the
+/// engine hashes inputs without mapping them, and a stage's process does not report the
+/// high-water mark Linux carries from the forking engine into `ru_maxrss`.
+#[test]
+fn a_small_stage_after_a_large_input_reports_its_own_peak() {
+    let ws = Ws::new();
+    ws.write(
+        "pipelines/p.toml",
+        "[stages.count]\nkind = \"cmd\"\ncmd = \"wc -c < ${inputs.data} > ${out}/n.txt\"\n\
+         inputs = { data = \"data/large.bin\" }\n",
+    );
+    let data: Vec<u8> = (0..(192usize << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::create_dir_all(ws.path().join("data")).unwrap();
+    std::fs::write(ws.path().join("data/large.bin"), &data).unwrap();
+    drop(data);
+    ws.ok(&["run", "--executor", "process"]);
+    let n = peak(&ws, "count").expect("no peak memory recorded for `count`");
+    assert!(
+        n < 96 << 20,
+        "count: {n} bytes for `wc -c` on a 192 MiB input"
+    );
+}
+
 #[test]
 fn a_failing_stage_process_is_reported_with_the_end_of_its_log() {
     let ws = Ws::new();

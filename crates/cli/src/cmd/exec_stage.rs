@@ -27,15 +27,30 @@ struct Executed {
 }
 
 /// The larger of this process's and its waited-for children's peak resident set, in bytes.
+///
+/// This process's own peak is its `VmHWM` (the high-water mark of the memory image `exec`
+/// gave it), not `getrusage(RUSAGE_SELF)`: Linux carries the forking parent's high-water
+/// mark into a child's `ru_maxrss` across `fork` + `exec`, so every stage would report at
+/// least the engine's peak. Its children (a model stage's `ventral-torch` worker, a `cmd`
+/// stage's shell) are forked from this small process, so their `ru_maxrss` is theirs.
 fn peak_rss() -> Option<u64> {
     let max_kib = |who| {
         // SAFETY: getrusage fills the struct it is given; a zeroed rusage is valid.
         let mut u: libc::rusage = unsafe { std::mem::zeroed() };
         (unsafe { libc::getrusage(who, &mut u) } == 0).then_some(u.ru_maxrss.max(0) as u64)
     };
-    let own = max_kib(libc::RUSAGE_SELF)?;
+    let own = vm_hwm_kib().or_else(|| max_kib(libc::RUSAGE_SELF))?;
     let children = max_kib(libc::RUSAGE_CHILDREN).unwrap_or(0);
     Some(own.max(children) * 1024)
+}
+
+/// `VmHWM` of /proc/self/status, in KiB (None where there is no procfs).
+fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 impl Output for Executed {
