@@ -4,15 +4,8 @@ use std::str::FromStr;
 
 use crate::error::{CasError, IoContext, Result};
 
-/// Files at least this large are hashed on all cores.
+/// Files at least this large are hashed memory-mapped on all cores.
 const PARALLEL_HASH_BYTES: u64 = 16 << 20;
-
-/// Bytes read at a time when hashing a file (one reused buffer per thread).
-const READ_BYTES: usize = 4 << 20;
-
-thread_local! {
-    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
 
 /// A blake3 digest. Displays and parses as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,48 +87,16 @@ pub fn hash_bytes(bytes: &[u8]) -> Digest {
     blake3::hash(bytes).into()
 }
 
-/// The blake3 digest of a file's contents. The file is read a few MiB at a time into a
-/// buffer the thread reuses, large files hashed on all cores; the digest does not depend on
-/// how it was computed. (Not memory-mapped: a mapped file's pages count towards the
-/// process's resident memory, so hashing a 10 GB input would show as a 10 GB peak — and a
-/// child forked afterwards inherits that high-water mark in its `ru_maxrss`.)
+/// The blake3 digest of a file's contents. Large files are memory-mapped and hashed on
+/// all cores; the digest does not depend on how it was computed.
 pub fn hash_file(path: &Path) -> Result<Digest> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).ctx("open", path)?;
-    let len = f.metadata().ctx("stat", path)?.len();
-    let parallel = len >= PARALLEL_HASH_BYTES;
+    let len = std::fs::metadata(path).ctx("stat", path)?.len();
     let mut hasher = blake3::Hasher::new();
-    READ_BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let want = (len as usize).clamp(1, READ_BYTES);
-        if buf.len() < want {
-            buf.resize(want, 0);
-        }
-        let buf = &mut buf[..want];
-        loop {
-            // Fill the buffer (a short read is not the end of the file).
-            let mut n = 0;
-            while n < buf.len() {
-                match f.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err::<(), _>(e).ctx("read", path),
-                }
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            if parallel {
-                hasher.update_rayon(&buf[..n]);
-            } else {
-                hasher.update(&buf[..n]);
-            }
-            if n < buf.len() {
-                return Ok(());
-            }
-        }
-    })?;
+    if len >= PARALLEL_HASH_BYTES {
+        hasher.update_mmap_rayon(path).ctx("read", path)?;
+    } else {
+        hasher.update_mmap(path).ctx("read", path)?;
+    }
     Ok(hasher.finalize().into())
 }
 
@@ -173,13 +134,7 @@ mod tests {
     #[test]
     fn file_hash_matches_bytes_for_small_and_large() {
         let dir = tempfile::tempdir().unwrap();
-        for len in [
-            0usize,
-            1000,
-            READ_BYTES,
-            READ_BYTES + 1,
-            (PARALLEL_HASH_BYTES as usize) + 12345,
-        ] {
+        for len in [0usize, 1000, (PARALLEL_HASH_BYTES as usize) + 12345] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let p = dir.path().join(format!("f{len}"));
             std::fs::write(&p, &data).unwrap();

@@ -50,9 +50,10 @@ fn each_stage_runs_in_its_own_process_to_the_same_lockfile_with_its_peak_memory(
     assert_eq!(logs, 2);
 }
 
-/// A small stage's figure is its own, even after the engine has read a large input: the
-/// engine hashes inputs without mapping them, and a stage's process does not report the
-/// high-water mark Linux carries from the forking engine into `ru_maxrss`.
+/// A small stage's figure is its own, even after the engine has hashed a large input
+/// (memory-mapped, so the engine's high-water mark is the input's size): a stage's process
+/// does not report the high-water mark Linux carries from the forking engine into
+/// `ru_maxrss`.
 #[test]
 fn a_small_stage_after_a_large_input_reports_its_own_peak() {
     let ws = Ws::new();
