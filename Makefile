@@ -203,7 +203,8 @@ bench-scaling: build
 # The full-size rehearsal of the real profile (bench/rehearsal.sh): the world at the real
 # datasets' sizes (ImageNet and CIFAR-100 as a stated tenth), checkpoints written by torch,
 # `ventral fetch` from a local server, then every stage of `--profile real` in its own
-# process; about 1.5 hours on 2 cores and 35 GB of disk under REHEARSAL_DIR (default /tmp).
+# process; the world ≈ 25 min, then ≈ 5 h of stages on 2 CPU cores (the model passes), and
+# 35 GB of disk under REHEARSAL_DIR (default /tmp).
 bench-full: build
 	bash bench/rehearsal.sh $(VENTRAL) $(VENV)/bin/python
 

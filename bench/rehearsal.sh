@@ -17,7 +17,8 @@
 #   4. `--profile real` through every stage, each in its own process (bench/stages.sh).
 #   5. The stages that read ImageNet or CIFAR extrapolated linearly to the full sets.
 #
-# Needs ≈ 35 GB of disk under REHEARSAL_DIR (default: TMPDIR or /tmp) and ≈ 1.5 h on 2 cores.
+# Needs ≈ 35 GB of disk under REHEARSAL_DIR (default: TMPDIR or /tmp) and, on 2 CPU cores,
+# ≈ 25 min for the world and ≈ 5 h for the stages (CORnet-S at ≈ 2.2 images/s: its passes dominate).
 # Prints the table (also as Markdown, for README.md); never fails on a figure. SIZE=embedded
 # and WORLD='{ … }' try the script itself on a small world. KEEP_DATA=DIR keeps the fetched
 # data root and manifests in DIR (DIR/real, DIR/manifests); REUSE_DATA=DIR skips steps 1–3
