@@ -60,14 +60,13 @@ for arch in CORnet-S alexnet resnet18 mobilenet_v2; do
   "$VENTRAL" model init -o "$WORK/w-$arch" --arch "$arch" --seed 3 > /dev/null
 done
 mkdir -p "$WORK/served/models"
+# CORnet-S in the official format, as the tests write it; torchvision's plain state dicts.
+"$PY" "$ROOT/crates/cli/tests/ingest_fixtures.py" checkpoint \
+  "$WORK/w-CORnet-S/weights.safetensors" "$WORK/served/cornet_s_epoch43.pth.tar"
 "$PY" - "$WORK" <<'PY'
 import sys, torch
 from safetensors.torch import load_file
 w = sys.argv[1]
-state = {"module." + k: v for k, v in load_file(f"{w}/w-CORnet-S/weights.safetensors").items()}
-torch.save({"epoch": 43, "arch": "CORnet_S", "state_dict": state,
-            "optimizer": {"state": {}, "param_groups": [{"lr": 0.001, "momentum": 0.9}]}},
-           f"{w}/served/cornet_s_epoch43.pth.tar")
 for net in ["alexnet", "resnet18", "mobilenet_v2"]:
     torch.save(load_file(f"{w}/w-{net}/weights.safetensors"), f"{w}/served/models/{net}.pth")
 PY
