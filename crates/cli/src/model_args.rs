@@ -205,6 +205,10 @@ pub struct ExtractArgs {
 pub struct ModelCommand {
     /// Print JSON instead of text.
     pub json: bool,
+    /// The workspace (`-C`, else the current folder): an image index whose root is
+    /// workspace-relative (one a pipeline stage wrote) is read against it.
+    #[serde(default)]
+    pub workspace: Option<std::path::PathBuf>,
     /// The command.
     pub command: ModelAction,
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{Ws, imagenet_root, py, python, shared_data_or_skip};
 
 const NARROW: &[&str] = &["--width", "0.125", "--resolution", "32", "--times", "1,2,1"];
@@ -508,6 +510,65 @@ fn model_stage_kinds_in_a_pipeline() {
     assert!(csv.contains("\n5"), "{csv}"); // V1, V2, V4, IT at one timestep each, avgpool
     let show = ws.ok(&["show", "train"]);
     assert!(show.contains("epochs/001"), "{show}");
+
+    // The index records its root relative to the workspace: the workspace moved elsewhere
+    // (or its outputs pulled onto a machine whose workspace is elsewhere) still finds its
+    // images, and the old place is gone.
+    let index = ws.json(&["show", "index"]);
+    let meta =
+        std::fs::read_to_string(Path::new(index["path"].as_str().unwrap()).join("index.json"))
+            .unwrap();
+    assert!(meta.contains("\"root\": \"ilsvrc\""), "{meta}");
+    assert!(
+        meta.contains("\"root_relative_to\": \"workspace\""),
+        "{meta}"
+    );
+    let moved = Ws::new();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", ws.path().display()))
+        .arg(moved.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::remove_dir_all(ws.path().join("ilsvrc")).unwrap();
+    let p = moved.read("pipelines/p.toml");
+    moved.write(
+        "pipelines/p.toml",
+        &p.replace("kind = \"evaluate\"\n", "kind = \"evaluate\"\nbatch = 3\n"),
+    );
+    let r = moved.json(&["run"]);
+    assert_eq!(moved.ran(&r), ["top1"], "{r}");
+    // `ventral eval` reads the stage's index against its `-C` workspace too.
+    let (weights, index) = (
+        moved.json(&["show", "train"])["path"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        moved.json(&["show", "index"])["path"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let args = [
+        "eval",
+        "--weights",
+        &weights,
+        "--index",
+        &index,
+        "--device",
+        "cpu",
+    ];
+    let eval = moved.json(&args);
+    assert!(eval["images"].as_u64().unwrap() > 0, "{eval}");
+    // Read against another workspace, the images are not there: an error naming them.
+    let o = moved
+        .cmd(&[&args[..], &["-C", "/"]].concat())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("ilsvrc"), "{err}");
 }
 
 /// With the Slurm executor and a `gpu_partition`, `device = "auto"` is planned for the GPU

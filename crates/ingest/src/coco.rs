@@ -290,7 +290,12 @@ pub fn ingest_coco(
     let meta = IndexMeta {
         format: crate::IMAGE_INDEX_FORMAT.into(),
         dataset: "COCO".into(),
-        root: images_dir.to_string_lossy().to_string(),
+        // Absolute: a relative root would be read against the index's own folder.
+        root: std::path::absolute(images_dir)
+            .map_err(|e| io(images_dir, e))?
+            .to_string_lossy()
+            .to_string(),
+        root_relative_to: None,
         counts,
         classes: categories.len(),
     };

@@ -35,6 +35,13 @@ pub struct IndexMeta {
     pub dataset: String,
     /// The data root the paths are relative to.
     pub root: String,
+    /// What a relative `root` is relative to. Absent: the index's own folder (a root in
+    /// another stage's output, `../<digest>/…`). `workspace`: the workspace of whoever reads
+    /// the index (a root the stage found in its workspace, e.g. `data/real/ILSVRC2012`), so
+    /// that the index stays right when the workspace moves, or when its stage's output is
+    /// pulled from a remote cache onto a machine whose workspace is elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_relative_to: Option<String>,
     /// Images per split.
     pub counts: BTreeMap<String, usize>,
     /// Number of classes.
@@ -249,7 +256,12 @@ pub fn ingest_imagenet(
     let meta = IndexMeta {
         format: crate::IMAGE_INDEX_FORMAT.into(),
         dataset: "ILSVRC2012".into(),
-        root: root.to_string_lossy().to_string(),
+        // Absolute: a relative root would be read against the index's own folder.
+        root: std::path::absolute(root)
+            .map_err(|e| io(root, e))?
+            .to_string_lossy()
+            .to_string(),
+        root_relative_to: None,
         counts: counts.clone(),
         classes: wnids.len(),
     };
@@ -272,8 +284,15 @@ pub(crate) fn write_meta(dir: &Path, meta: &IndexMeta) -> Result<()> {
     std::fs::write(&p, text + "\n").map_err(|e| io(&p, e))
 }
 
-/// Open an image index: its metadata and `images.parquet`.
+/// Open an image index: its metadata (`root` resolved to a path) and `images.parquet`. An
+/// index whose root is in a workspace needs [`open_index_in`].
 pub fn open_index(dir: &Path) -> Result<(IndexMeta, RecordBatch)> {
+    open_index_in(dir, None)
+}
+
+/// [`open_index`], with the workspace that a workspace-relative root is resolved against
+/// (the reading stage's, or the command's `-C`).
+pub fn open_index_in(dir: &Path, workspace: Option<&Path>) -> Result<(IndexMeta, RecordBatch)> {
     let p = dir.join("index.json");
     let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
     let meta: IndexMeta =
@@ -283,11 +302,35 @@ pub fn open_index(dir: &Path) -> Result<(IndexMeta, RecordBatch)> {
     }
     let images = ventral_store::read_parquet(&dir.join("images.parquet"))?;
     let mut meta = meta;
-    // A relative root (an index written by a stage, whose images are another stage's
-    // output in the same store) is relative to the index's own folder.
-    if Path::new(&meta.root).is_relative() {
-        meta.root = dir.join(&meta.root).to_string_lossy().to_string();
-    }
+    let root = Path::new(&meta.root);
+    let resolved = match (meta.root_relative_to.as_deref(), workspace) {
+        // A root in another stage's output in the same store: relative to this folder.
+        (None, _) if root.is_relative() => dir.join(root),
+        (None, _) => root.to_path_buf(),
+        (Some("workspace"), Some(ws)) if root.is_relative() => ws.join(root),
+        (Some("workspace"), None) => {
+            return Err(invalid(
+                &p,
+                "root_relative_to",
+                format!(
+                    "`workspace`: the images are at `{}` in the workspace that reads the index, \
+                     and none was given",
+                    meta.root
+                ),
+            ));
+        }
+        (Some(other), _) => {
+            return Err(invalid(
+                &p,
+                "root_relative_to",
+                format!(
+                    "`{other}` with root `{}` (expected `workspace` and a relative root)",
+                    meta.root
+                ),
+            ));
+        }
+    };
+    meta.root = resolved.to_string_lossy().to_string();
     Ok((meta, images))
 }
 
@@ -311,18 +354,37 @@ pub fn portable_root(root: &Path) -> Option<String> {
     None
 }
 
-/// Rewrite the root of the index in `dir` as [`portable_root`] when the images are in
-/// another stage's output.
-pub fn make_root_portable(dir: &Path) -> Result<()> {
+/// Rewrite the root of the index in `dir` so that the index's bytes do not depend on where
+/// the store or the workspace is: [`portable_root`] when the images are in another stage's
+/// output; relative to `workspace` when they are inside it (`root_relative_to`); absolute
+/// otherwise (data outside the workspace, e.g. a shared `/datasets/ILSVRC2012`).
+pub fn make_root_portable(dir: &Path, workspace: Option<&Path>) -> Result<()> {
     let p = dir.join("index.json");
     let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
     let mut meta: IndexMeta =
         serde_json::from_str(&text).map_err(|e| invalid(&p, "json", e.to_string()))?;
-    if let Some(rel) = portable_root(Path::new(&meta.root)) {
+    let root = Path::new(&meta.root);
+    if let Some(rel) = portable_root(root) {
         meta.root = rel;
+        write_meta(dir, &meta)?;
+    } else if let Some(rel) = workspace.and_then(|ws| in_workspace(root, ws)) {
+        meta.root = rel;
+        meta.root_relative_to = Some("workspace".into());
         write_meta(dir, &meta)?;
     }
     Ok(())
+}
+
+/// `root` relative to `workspace` when it is inside it (both canonicalised: a workspace
+/// reached through a symbolic link still matches), `/`-separated.
+fn in_workspace(root: &Path, workspace: &Path) -> Option<String> {
+    let (r, w) = (root.canonicalize().ok()?, workspace.canonicalize().ok()?);
+    let rest = r.strip_prefix(&w).ok()?;
+    let parts: Vec<String> = rest
+        .components()
+        .map(|c| c.as_os_str().to_str().map(str::to_string))
+        .collect::<Option<_>>()?;
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 #[cfg(test)]
@@ -345,5 +407,44 @@ mod portable_tests {
         );
         assert_eq!(portable_root(Path::new("/data/ILSVRC2012")), None);
         assert_eq!(portable_root(Path::new(&format!("/x/objects/{d}/a"))), None);
+    }
+
+    /// An index written with its root in the workspace is read against whichever
+    /// workspace reads it; one whose root is outside stays absolute.
+    #[test]
+    fn roots_in_the_workspace_are_read_against_the_reader_s_workspace() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (ws, elsewhere) = (tmp.path().join("ws"), tmp.path().join("other"));
+        let root = ws.join("data/real/ILSVRC2012");
+        let wnid = root.join("train/n01440764");
+        std::fs::create_dir_all(&wnid).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        image::RgbImage::new(4, 3)
+            .save_with_format(wnid.join("a.JPEG"), image::ImageFormat::Jpeg)
+            .unwrap();
+        let index = tmp.path().join("index");
+        super::ingest_imagenet(&root, None, &index).unwrap();
+        let meta = |dir: &Path| std::fs::read_to_string(dir.join("index.json")).unwrap();
+        assert!(meta(&index).contains(&format!("\"root\": \"{}\"", root.display())));
+        super::make_root_portable(&index, Some(&elsewhere)).unwrap();
+        assert!(meta(&index).contains(&format!("\"root\": \"{}\"", root.display())));
+        super::make_root_portable(&index, Some(&ws)).unwrap();
+        let text = meta(&index);
+        assert!(
+            text.contains("\"root\": \"data/real/ILSVRC2012\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"root_relative_to\": \"workspace\""),
+            "{text}"
+        );
+        let moved = tmp.path().join("moved");
+        let (m, _) = super::open_index_in(&index, Some(&moved)).unwrap();
+        assert_eq!(m.root, moved.join("data/real/ILSVRC2012").to_string_lossy());
+        let e = super::open_index(&index).unwrap_err().to_string();
+        assert!(
+            e.contains("root_relative_to") && e.contains("data/real/ILSVRC2012"),
+            "{e}"
+        );
     }
 }

@@ -98,7 +98,7 @@ impl StageKind for ImagenetKind {
         check_manifest(ctx, root)?;
         let labels = ctx.optional_input("val_labels")?;
         let s = crate::imagenet::ingest_imagenet(root, labels, ctx.out_dir)?;
-        crate::imagenet::make_root_portable(ctx.out_dir)?;
+        crate::imagenet::make_root_portable(ctx.out_dir, Some(ctx.workspace))?;
         (ctx.progress)(&format!("{:?}, {} classes", s.counts, s.classes));
         Ok(())
     }
@@ -145,7 +145,7 @@ impl StageKind for CocoKind {
         let instances = ctx.one_input("instances")?;
         let gray = ventral_stage::typed::parse::<CocoParams>(ctx.params)?.grayscale_only;
         let s = crate::coco::ingest_coco(images, instances, gray, ctx.out_dir)?;
-        crate::imagenet::make_root_portable(ctx.out_dir)?;
+        crate::imagenet::make_root_portable(ctx.out_dir, Some(ctx.workspace))?;
         (ctx.progress)(&format!("{} images ({} grayscale)", s.images, s.grayscale));
         Ok(())
     }

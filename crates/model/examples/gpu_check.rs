@@ -174,10 +174,10 @@ fn training(device: Device, dir: &Path, images: usize, fails: &mut Vec<String>) 
         };
         let out = dir.join(format!("train-{d:?}-{amp}-{channels_last}"));
         let t0 = Instant::now();
-        let summary = train::train(&config, &index, &out, &opts, d, &|_| {})?;
+        let summary = train::train(&config, &index, None, &out, &opts, d, &|_| {})?;
         let secs = t0.elapsed().as_secs_f64();
         let model = Model::open(&out, d)?;
-        let eval = train::evaluate(&model, &index, "val", 64)?;
+        let eval = train::evaluate(&model, &index, None, "val", 64, &|_, _| {})?;
         let losses: Vec<String> = summary
             .history
             .iter()

@@ -69,9 +69,10 @@ pub struct PcaOptions {
 
 /// The images a layer PCA is fitted on, from an ImageNet index: its `val` split, the first
 /// image of each class in class order (Brain-Score's 1,000), then the second of each, and
-/// so on, until `max` — so that an index of few classes still gives enough images.
-pub fn pca_images(index: &Path, max: usize) -> Result<Vec<PathBuf>> {
-    let s = crate::train::read_split(index, "val")?;
+/// so on, until `max` — so that an index of few classes still gives enough images. A
+/// workspace-relative root is read against `workspace`.
+pub fn pca_images(index: &Path, workspace: Option<&Path>, max: usize) -> Result<Vec<PathBuf>> {
+    let s = crate::train::read_split(index, workspace, "val")?;
     let mut by_class: std::collections::BTreeMap<i64, Vec<&PathBuf>> = Default::default();
     for (p, l) in s.paths.iter().zip(&s.labels) {
         by_class.entry(*l).or_default().push(p);

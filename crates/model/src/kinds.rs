@@ -151,7 +151,15 @@ impl StageKind for TrainKind {
         let progress = |p: &crate::train::Progress| {
             (ctx.progress)(&p.line(rate.rate(p.epoch, p.done)));
         };
-        let summary = train(&c, index, work, &opts, device, &progress)?;
+        let summary = train(
+            &c,
+            index,
+            Some(ctx.workspace),
+            work,
+            &opts,
+            device,
+            &progress,
+        )?;
         if summary.resumed_from > 0 {
             (ctx.progress)(&format!("resumed after epoch {}", summary.resumed_from));
         }
@@ -172,7 +180,17 @@ impl StageKind for EvaluateKind {
     fn run(&self, ctx: &StageContext<'_>) -> Result<(), BoxError> {
         let p: EvaluateParams = parse(ctx.params)?;
         let model = Model::open(ctx.one_input("weights")?, device_of(ctx)?)?;
-        let s = evaluate(&model, ctx.one_input("index")?, &p.split, p.batch as usize)?;
+        let progress =
+            |done: usize, total: usize| (ctx.progress)(&format!("{done}/{total} images"));
+        let index = ctx.one_input("index")?;
+        let s = evaluate(
+            &model,
+            index,
+            Some(ctx.workspace),
+            &p.split,
+            p.batch as usize,
+            &progress,
+        )?;
         let config = &model.net.config;
         let e = ventral_store::scores::Evaluation {
             model: p.model_id.unwrap_or_else(|| crate::describe(config)),
@@ -208,7 +226,11 @@ impl StageKind for ExtractKind {
         let pca = match (p.pca, ctx.input("pca_images").ok().and_then(|v| v.first())) {
             (Some(k), Some(index)) => Some(crate::extract::PcaOptions {
                 components: k as usize,
-                images: crate::extract::pca_images(index, p.pca_fit_images as usize)?,
+                images: crate::extract::pca_images(
+                    index,
+                    Some(ctx.workspace),
+                    p.pca_fit_images as usize,
+                )?,
             }),
             (Some(_), None) => {
                 return Err(ParamError::boxed(

@@ -57,8 +57,8 @@ pub struct Split {
 }
 
 /// Read split `split` (`train`, `val`) of an image index.
-pub fn read_split(index: &Path, split: &str) -> Result<Split> {
-    let (meta, images) = ventral_ingest::imagenet::open_index(index)?;
+pub fn read_split(index: &Path, workspace: Option<&Path>, split: &str) -> Result<Split> {
+    let (meta, images) = ventral_ingest::imagenet::open_index_in(index, workspace)?;
     let root = PathBuf::from(&meta.root);
     let col = |name: &str| {
         images
@@ -264,17 +264,19 @@ impl Throughput {
     }
 }
 
-/// Train `config` on the `train` split of `index`, writing epochs under `out` and the final
-/// weights in `out` itself; `progress` is called after each batch.
+/// Train `config` on the `train` split of `index` (whose workspace-relative root, if any, is
+/// read against `workspace`), writing epochs under `out` and the final weights in `out`
+/// itself; `progress` is called after each batch.
 pub fn train(
     config: &CornetConfig,
     index: &Path,
+    workspace: Option<&Path>,
     out: &Path,
     opts: &TrainOptions,
     device: Device,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<TrainSummary> {
-    let split = read_split(index, "train")?;
+    let split = read_split(index, workspace, "train")?;
     if split.paths.is_empty() {
         return Err(io(index, "the index has no `train` images"));
     }
@@ -510,9 +512,18 @@ pub struct EvalSummary {
     pub top5: f64,
 }
 
-/// Evaluate `model` on `split` of `index` (centre-crop views).
-pub fn evaluate(model: &Model, index: &Path, split: &str, batch: usize) -> Result<EvalSummary> {
-    let s = read_split(index, split)?;
+/// Evaluate `model` on `split` of `index` (centre-crop views; a workspace-relative root is
+/// read against `workspace`); `progress(done, total)` is called after each batch (a
+/// 50,000-image split runs for hours on a CPU).
+pub fn evaluate(
+    model: &Model,
+    index: &Path,
+    workspace: Option<&Path>,
+    split: &str,
+    batch: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<EvalSummary> {
+    let s = read_split(index, workspace, split)?;
     if s.paths.is_empty() {
         return Err(io(index, format!("the index has no `{split}` images")));
     }
@@ -536,6 +547,7 @@ pub fn evaluate(model: &Model, index: &Path, split: &str, batch: usize) -> Resul
             .sum(Kind::Int64)
             .int64_value(&[]);
         c5 += top.eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+        progress(chunk[0] + chunk.len(), s.paths.len());
     }
     let n = s.paths.len() as f64;
     Ok(EvalSummary {

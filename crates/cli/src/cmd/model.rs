@@ -22,8 +22,11 @@ pub fn action_of_model(a: &ModelArgs) -> ModelAction {
 
 /// Hand `action` to the worker and exit with its status.
 pub fn forward(g: &Global, action: ModelAction) -> Result<ExitCode> {
+    let workspace = std::path::absolute(g.workspace.as_deref().unwrap_or(".".as_ref()))
+        .context("resolving the workspace folder")?;
     let cmd = ModelCommand {
         json: g.json,
+        workspace: Some(workspace),
         command: action,
     };
     let json = serde_json::to_string(&cmd)?;

@@ -223,8 +223,8 @@ pub fn model(cmd: &ModelCmd) -> Result<Info> {
     }
 }
 
-/// `ventral extract`.
-pub fn run_extract(a: &ExtractArgs) -> Result<ExtractSummary> {
+/// `ventral extract` (a workspace-relative PCA index root is read against `workspace`).
+pub fn run_extract(a: &ExtractArgs, workspace: Option<&Path>) -> Result<ExtractSummary> {
     let (weights, stimuli, output) = (&a.weights, &a.stimuli, &a.output);
     let (batch, device_spec, layers, model_id) =
         (a.batch, &a.device.spec, &a.layers, a.model_id.as_deref());
@@ -237,7 +237,7 @@ pub fn run_extract(a: &ExtractArgs) -> Result<ExtractSummary> {
     let pca = match (a.pca, &a.pca_index) {
         (Some(components), Some(index)) => Some(PcaOptions {
             components,
-            images: pca_images(index, a.pca_fit_images)?,
+            images: pca_images(index, workspace, a.pca_fit_images)?,
         }),
         _ => None,
     };
@@ -260,9 +260,10 @@ pub fn run_extract(a: &ExtractArgs) -> Result<ExtractSummary> {
     Ok(s)
 }
 
-/// `ventral train`.
+/// `ventral train` (a workspace-relative index root is read against `workspace`).
 pub fn run_train(
     index: &Path,
+    workspace: Option<&Path>,
     output: &Path,
     config: &CornetConfig,
     opts: &TrainOptions,
@@ -271,7 +272,7 @@ pub fn run_train(
     let dev = device(device_spec)?;
     let rate = ventral_model::train::Throughput::default();
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
-    let s = train(config, index, output, opts, dev, &|p| {
+    let s = train(config, index, workspace, output, opts, dev, &|p| {
         eprint!("\r{}   ", p.line(rate.rate(p.epoch, p.done)));
     })?;
     eprintln!();
@@ -285,34 +286,44 @@ pub fn run_train(
 pub fn run_eval(
     weights: &Path,
     index: &Path,
+    workspace: Option<&Path>,
     split: &str,
     batch: usize,
     device_spec: &str,
 ) -> Result<EvalSummary> {
     let model = Model::open(weights, device(device_spec)?)?;
-    Ok(evaluate(&model, index, split, batch)?)
+    Ok(evaluate(
+        &model,
+        index,
+        workspace,
+        split,
+        batch,
+        &|done, total| tracing::info!("{done}/{total} images"),
+    )?)
 }
 
 /// Run a model command and print its result (text, or JSON when asked).
 pub fn run(cmd: &ModelCommand) -> Result<()> {
+    let ws = cmd.workspace.as_deref();
     match &cmd.command {
         ModelAction::Model(action) => emit(cmd.json, &model(action)?),
-        ModelAction::Train(a) => emit(cmd.json, &Trained(train_command(a)?)),
+        ModelAction::Train(a) => emit(cmd.json, &Trained(train_command(a, ws)?)),
         ModelAction::Eval(a) => emit(
             cmd.json,
             &Evaluated(run_eval(
                 &a.weights,
                 &a.index,
+                ws,
                 &a.split,
                 a.batch,
                 &a.device.spec,
             )?),
         ),
-        ModelAction::Extract(a) => emit(cmd.json, &Extracted(extract_command(a)?)),
+        ModelAction::Extract(a) => emit(cmd.json, &Extracted(run_extract(a, ws)?)),
     }
 }
 
-fn train_command(a: &TrainArgs) -> Result<TrainSummary> {
+fn train_command(a: &TrainArgs, workspace: Option<&Path>) -> Result<TrainSummary> {
     let opts = TrainOptions {
         epochs: a.epochs,
         batch: a.batch,
@@ -329,13 +340,10 @@ fn train_command(a: &TrainArgs) -> Result<TrainSummary> {
     };
     run_train(
         &a.index,
+        workspace,
         &a.output,
         &config(&a.arch)?,
         &opts,
         &a.device.spec,
     )
-}
-
-fn extract_command(a: &ExtractArgs) -> Result<ExtractSummary> {
-    run_extract(a)
 }
