@@ -114,7 +114,13 @@ pub fn score(
     let ceiling = s.ceiling.ok_or_else(|| {
         data(
             trials_store,
-            "the human halves cannot be correlated (too few trials per image and distractor)",
+            format!(
+                "the human halves cannot be correlated, so there is no ceiling: {} \
+                 (too few trials per image and distractor for a random half to cover every cell)",
+                s.ceiling_error
+                    .as_deref()
+                    .unwrap_or("no split could be correlated")
+            ),
         )
     })?;
     let ceiled = s.ceiled.unwrap_or(f64::NAN);

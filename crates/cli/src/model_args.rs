@@ -196,6 +196,11 @@ pub struct ExtractArgs {
     /// How many validation images fit the PCA.
     #[arg(long, default_value_t = 1000)]
     pub pca_fit_images: usize,
+    /// Memory the PCA'd layers may hold at once (Slurm's syntax: `8G`, `512M`); layers are
+    /// then fitted and extracted in groups that fit, one pass over the images each. Default:
+    /// half of the memory available as the extraction starts.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory, requires = "pca")]
+    pub memory: Option<u64>,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -224,4 +229,11 @@ pub enum ModelAction {
     Eval(EvalArgs),
     /// `ventral extract`.
     Extract(ExtractArgs),
+}
+
+/// A memory size in Slurm's syntax (`8G`, `512M`; megabytes without a unit), in bytes.
+fn parse_memory(s: &str) -> Result<u64, String> {
+    ventral_dag::resources::mem_bytes(s).ok_or_else(|| {
+        format!("`{s}` is not a memory size (a whole number with K, M, G or T, e.g. 8G)")
+    })
 }

@@ -400,6 +400,77 @@ fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
     for (m, v) in &rows {
         assert!(m.abs() < 1e-4 * v.sqrt().max(1e-3), "centred: {csv}");
     }
+    // Within a memory too small for both PCA'd layers at once, each is fitted and extracted
+    // in a pass of its own: the same stores, byte for byte.
+    let low = ws.json(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        val.to_str().unwrap(),
+        "-o",
+        "pca-low",
+        "--device",
+        "cpu",
+        "--layer",
+        "conv1",
+        "--layer",
+        "avgpool",
+        "--pca",
+        "3",
+        "--pca-index",
+        "index",
+        "--memory",
+        "1K",
+        "--json",
+    ]);
+    assert_eq!(stores_of(&low), stores);
+    assert_eq!(
+        files_of(&ws.path().join("pca")),
+        files_of(&ws.path().join("pca-low"))
+    );
+    let o = ws.run(&[
+        "extract",
+        "--weights",
+        "w",
+        "--stimuli",
+        samples,
+        "-o",
+        "pca-bad",
+        "--device",
+        "cpu",
+        "--pca",
+        "3",
+        "--pca-index",
+        "index",
+        "--memory",
+        "lots",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`lots` is not a memory size"));
+    assert!(!ws.path().join("pca-bad").exists());
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+fn files_of(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    assert!(!out.is_empty(), "no files under {}", dir.display());
+    out
 }
 
 #[test]

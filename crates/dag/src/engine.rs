@@ -554,6 +554,7 @@ pub fn execute_job(
         log: &log,
         runtime: job.runtime.as_deref(),
         resume_dir: &resume_dir,
+        memory: job.resources.mem_bytes(),
         progress: &logged,
     };
     kind.run(&ctx)

@@ -47,6 +47,9 @@ pub struct WorkerRequest {
     pub log: PathBuf,
     /// The folder kept for resumable work.
     pub resume_dir: PathBuf,
+    /// The memory the stage asked for, in bytes.
+    #[serde(default)]
+    pub memory: Option<u64>,
 }
 
 /// Where the worker executable is: `$VENTRAL_TORCH`, else beside the running executable
@@ -124,6 +127,7 @@ impl StageKind for ModelKind {
             workspace: ctx.workspace.to_path_buf(),
             log: ctx.log.to_path_buf(),
             resume_dir: ctx.resume_dir.to_path_buf(),
+            memory: ctx.memory,
         };
         let runtime = ctx
             .runtime

@@ -204,14 +204,17 @@ fn correlate(source: &Matrix, s: &[f64], target: &Matrix, t: &[f64], skipna: boo
         ));
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for (x, y) in s.iter().zip(t) {
+    let k = source.choices.len().max(1);
+    for (cell, (x, y)) in s.iter().zip(t).enumerate() {
         if y.is_nan() || (skipna && x.is_nan()) {
             continue;
         }
         if x.is_nan() {
-            return invalid(
-                "I2n: a cell has a human value but no model value (an image–object pair missing from one side)",
-            );
+            return invalid(format!(
+                "I2n: the cell (image `{}`, choice `{}`) has a value on one side and none on the other (no trial of that image against that object, or no probability for it)",
+                source.images[cell / k],
+                source.choices[cell % k]
+            ));
         }
         a.push(*x);
         b.push(*y);
@@ -234,6 +237,9 @@ pub struct I2nScore {
     pub ceiling: Option<f64>,
     /// Mean over repetitions of r / √ceiling.
     pub ceiled: Option<f64>,
+    /// Why there is no ceiling: the first repetition whose halves could not be correlated,
+    /// and the reason (as Brain-Score's `I2n.ceiling` fails there too).
+    pub ceiling_error: Option<String>,
 }
 
 /// I2n of a model's probabilities against trials, with Brain-Score's halves
@@ -281,7 +287,8 @@ pub fn i2n(
     }
     // The ceiling draws the same halves (Brain-Score re-seeds RandomState(0)).
     let mut ceiling_raw = Some(Vec::new());
-    for (m1, d1, h2) in &halves {
+    let mut ceiling_error = None;
+    for (rep, (m1, d1, h2)) in halves.iter().enumerate() {
         let m2 = human_matrix(trials, h2);
         let d2 = m2.dprimes()?;
         match correlate(m1, d1, &m2, &d2, false) {
@@ -290,7 +297,14 @@ pub fn i2n(
                     v.push(r);
                 }
             }
-            Err(_) => ceiling_raw = None,
+            Err(e) => {
+                ceiling_raw = None;
+                if ceiling_error.is_none() {
+                    ceiling_error = Some(format!(
+                        "split {rep} of {repetitions} (the human half 1 against half 2): {e}"
+                    ));
+                }
+            }
         }
     }
     let ceiling = ceiling_raw.as_ref().map(|c| nanmean(c));
@@ -309,5 +323,6 @@ pub fn i2n(
         ceiling_raw,
         ceiling,
         ceiled,
+        ceiling_error,
     })
 }

@@ -221,6 +221,7 @@ fn extraction(device: Device, dir: &Path, fails: &mut Vec<String>) -> Res<()> {
             layers: Vec::new(),
             producer: None,
             pca: None,
+            memory: None,
         };
         let s = extract::extract(
             &model,

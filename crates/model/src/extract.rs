@@ -55,6 +55,60 @@ pub struct ExtractOptions {
     /// Reduce each layer with more features than this many components by a PCA fitted on
     /// these images, as Brain-Score's `LayerPCA` does (its `n_components`: 1000).
     pub pca: Option<PcaOptions>,
+    /// Bytes the PCA'd layers may hold at once (their fitting activations and components):
+    /// the layers are taken in groups that fit, each group one more pass over the images
+    /// (the stores are the same bytes whatever the grouping). `None`: [`default_memory`].
+    pub memory: Option<u64>,
+}
+
+/// The memory a PCA'd extraction keeps within when none is given: half of what the
+/// machine has available as it starts (Linux's `MemAvailable`), else 4 GiB.
+pub fn default_memory() -> u64 {
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    available.map_or(4 << 30, |b| b / 2)
+}
+
+/// What holding one PCA'd layer costs: its fitting activations (`n` images) and its `k`
+/// components, `p` features each, in f32.
+fn pca_layer_bytes(p: usize, n: usize, components: usize) -> u64 {
+    if p <= components {
+        return 0;
+    }
+    let k = components.min(n.saturating_sub(1));
+    ((n + k) * p * 4) as u64
+}
+
+/// Consecutive groups of `layers` (forward order, features per image) whose PCA'd layers
+/// cost at most `budget` together; a layer that alone costs more is a group of its own, and
+/// a layer that is not reduced joins the group before it (it costs no extra pass).
+fn plan_groups(
+    layers: &[(String, usize)],
+    n: usize,
+    components: usize,
+    budget: u64,
+) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut used = 0u64;
+    for (name, p) in layers {
+        let c = pca_layer_bytes(*p, n, components);
+        match groups.last_mut() {
+            Some(g) if c == 0 || used + c <= budget => {
+                g.push(name.clone());
+                used += c;
+            }
+            _ => {
+                groups.push(vec![name.clone()]);
+                used = c;
+            }
+        }
+    }
+    groups
 }
 
 /// Where a layer PCA is fitted.
@@ -101,16 +155,23 @@ pub fn pca_images(index: &Path, workspace: Option<&Path>, max: usize) -> Result<
     Ok(out)
 }
 
-/// Fit one PCA per wanted layer with more features than `opts.components`.
+/// Fitted PCAs by layer: components `(k, p)` and mean `(p)` on the model's device, and `k`.
+type Fitted = std::collections::HashMap<String, (Tensor, Tensor, usize)>;
+
+/// Fit one PCA per layer of `layers` with more features than `opts.components`; one pass of
+/// the fitting images, each layer's activations held until its PCA is fitted.
 fn fit_pcas(
     model: &Model,
     layers: &[String],
     opts: &PcaOptions,
     batch: usize,
-) -> Result<std::collections::HashMap<String, (Tensor, Tensor, usize)>> {
+    progress: &dyn Fn(usize),
+) -> Result<Fitted> {
     let size = model.net.config.resolution as u32;
     let device = model.vs.device();
+    let n = opts.images.len();
     let mut acts: Vec<(String, usize, Vec<f32>)> = Vec::new();
+    let mut done = 0;
     for chunk in opts.images.chunks(batch.max(1)) {
         let paths: Vec<&Path> = chunk.iter().map(PathBuf::as_path).collect();
         let x = images::upload(&images::batch_from_files(&paths, size)?, device)?;
@@ -125,32 +186,53 @@ fn fit_pcas(
             )
             .map_err(|e| crate::error::torch("copy activations", e))?;
             if acts.len() <= i {
-                acts.push((name.clone(), v.len() / b as usize, Vec::new()));
+                let p = v.len() / b as usize;
+                // Only layers that are reduced keep their fitting activations.
+                let keep = if p > opts.components { n * p } else { 0 };
+                acts.push((name.clone(), p, Vec::with_capacity(keep)));
             }
-            acts[i].2.extend(v);
+            if acts[i].1 > opts.components {
+                acts[i].2.extend(v);
+            }
         }
+        done += chunk.len();
+        progress(done);
     }
-    let n = opts.images.len();
-    let mut out = std::collections::HashMap::new();
+    let mut out = Fitted::new();
     for (name, p, x) in acts {
         if p <= opts.components {
             continue;
         }
-        let pca = ventral_metrics::pca::Pca::fit(&x, n, p, opts.components).map_err(|e| {
+        let pca = ventral_metrics::pca::Pca::fit_f32(&x, n, p, opts.components).map_err(|e| {
             ModelError::Config {
                 field: "pca".into(),
                 message: format!("layer `{name}`: {e}"),
             }
         })?;
-        let comps: Vec<f32> = pca.components.iter().map(|v| *v as f32).collect();
-        let mean: Vec<f32> = pca.mean.iter().map(|v| *v as f32).collect();
-        let c = Tensor::from_slice(&comps)
+        drop(x);
+        let c = Tensor::from_slice(&pca.components)
             .view([pca.k as i64, p as i64])
             .to_device(device);
-        let m = Tensor::from_slice(&mean).to_device(device);
+        let m = Tensor::from_slice(&pca.mean).to_device(device);
         out.insert(name, (c, m, pca.k));
     }
     Ok(out)
+}
+
+/// Features per image of each of `layers` (all when empty), in forward order, from one image.
+fn layer_sizes(model: &Model, layers: &[String], probe: &Path) -> Result<Vec<(String, usize)>> {
+    let size = model.net.config.resolution as u32;
+    let x = images::upload(
+        &images::batch_from_files(&[probe], size)?,
+        model.vs.device(),
+    )?;
+    let outs = model.net.forward_selected(&x, false, layers);
+    Ok(outs
+        .layers
+        .iter()
+        .filter(|(name, _)| layers.is_empty() || layers.contains(name))
+        .map(|(name, t)| (name.clone(), t.numel()))
+        .collect())
 }
 
 /// What an extraction wrote.
@@ -290,6 +372,8 @@ fn neuroid_table(layer: &str, shape: &[i64]) -> Result<RecordBatch> {
 }
 
 /// Extract `model`'s activations for `stimuli` into stores under `out` (one per layer).
+/// `progress(done, total)` counts images through the model: with a layer PCA, the fitting
+/// images too, once per group of layers ([`ExtractOptions::memory`]).
 pub fn extract(
     model: &Model,
     stimuli: &Stimuli,
@@ -300,10 +384,6 @@ pub fn extract(
     let start = std::time::Instant::now();
     let (table, source) = stimuli_of(stimuli)?;
     let n = table.num_rows();
-    let size = model.net.config.resolution as u32;
-    let device = model.vs.device();
-    let batch = opts.batch.max(1);
-    let wanted = |name: &str| opts.layers.is_empty() || opts.layers.iter().any(|l| l == name);
     for l in &opts.layers {
         if !model.net.config.layers().contains(l) {
             return Err(ModelError::Config {
@@ -315,21 +395,73 @@ pub fn extract(
             });
         }
     }
+    let _guard = tch::no_grad_guard();
+    let groups: Vec<Vec<String>> = match &opts.pca {
+        None => vec![opts.layers.clone()],
+        Some(po) => {
+            let probe = po.images.first().ok_or_else(|| ModelError::Config {
+                field: "pca".into(),
+                message: "no images to fit the layer PCA on".into(),
+            })?;
+            let sizes = layer_sizes(model, &opts.layers, probe)?;
+            let budget = opts.memory.unwrap_or_else(default_memory);
+            plan_groups(&sizes, po.images.len(), po.components, budget)
+        }
+    };
+    let fit_n = opts.pca.as_ref().map_or(0, |p| p.images.len());
+    let total = groups.len() * (fit_n + n);
+    let mut layers = Vec::new();
+    let mut forward = 0.0f64;
+    for (g, group) in groups.iter().enumerate() {
+        let base = g * (fit_n + n);
+        let pcas = match &opts.pca {
+            Some(po) => fit_pcas(model, group, po, opts.batch, &|d| progress(base + d, total))?,
+            None => Fitted::new(),
+        };
+        let (written, secs) =
+            extract_pass(model, (&table, &source), out, opts, (group, &pcas), &|d| {
+                progress(base + fit_n + d, total)
+            })?;
+        layers.extend(written);
+        forward += secs;
+    }
+    // The stores in forward order (layer commitment's candidate order).
+    let listed: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(dir, name, n)| serde_json::json!({"layer": name, "store": dir, "neuroids": n}))
+        .collect();
+    let text = serde_json::to_string_pretty(&listed).map_err(|e| io(out, e))?;
+    std::fs::write(out.join("layers.json"), text + "\n").map_err(|e| io(out, e))?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok(ExtractSummary {
+        stimuli: n,
+        layers,
+        forward_seconds: forward,
+        images_per_second: n as f64 / secs.max(1e-9),
+    })
+}
+
+/// One pass of the stimuli through the model, writing the stores of `group`'s layers (all
+/// registered layers when empty), each reduced by its PCA in `pcas` if it has one. Returns
+/// `(store folder, layer, neuroids)` in forward order and the seconds in forward passes.
+fn extract_pass(
+    model: &Model,
+    (table, source): (&RecordBatch, &Source),
+    out: &Path,
+    opts: &ExtractOptions,
+    (group, pcas): (&[String], &Fitted),
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<(Vec<(String, String, usize)>, f64)> {
+    let n = table.num_rows();
+    let size = model.net.config.resolution as u32;
+    let device = model.vs.device();
+    let batch = opts.batch.max(1);
+    let wanted = |name: &str| group.is_empty() || group.iter().any(|l| l == name);
     let mut writers: Vec<(String, String, AssemblyWriter<f32>, Vec<i64>)> = Vec::new();
     let mut forward = 0.0f64;
-    let _guard = tch::no_grad_guard();
-    let wanted_layers: Vec<String> = if opts.layers.is_empty() {
-        model.net.config.layers()
-    } else {
-        opts.layers.clone()
-    };
-    let pcas = match &opts.pca {
-        Some(po) => fit_pcas(model, &wanted_layers, po, batch)?,
-        None => Default::default(),
-    };
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Tensor>>(1);
-        let src = &source;
+        let src = source;
         scope.spawn(move || {
             for b0 in (0..n).step_by(batch) {
                 let b1 = (b0 + batch).min(n);
@@ -357,7 +489,7 @@ pub fn extract(
         for x in rx {
             let x = crate::images::upload(&x?, device)?;
             let t0 = std::time::Instant::now();
-            let outs = model.net.forward_selected(&x, false, &opts.layers);
+            let outs = model.net.forward_selected(&x, false, group);
             let b = x.size()[0];
             let mut flat = Vec::new();
             for (name, t) in &outs.layers {
@@ -405,7 +537,7 @@ pub fn extract(
                 w.append(&v)?;
             }
             done += b as usize;
-            progress(done, n);
+            progress(done);
         }
         Ok(())
     })?;
@@ -419,18 +551,37 @@ pub fn extract(
         ])?;
         layers.push((dir, name, count));
     }
-    // The stores in forward order (layer commitment's candidate order).
-    let listed: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|(dir, name, n)| serde_json::json!({"layer": name, "store": dir, "neuroids": n}))
-        .collect();
-    let text = serde_json::to_string_pretty(&listed).map_err(|e| io(out, e))?;
-    std::fs::write(out.join("layers.json"), text + "\n").map_err(|e| io(out, e))?;
-    let secs = start.elapsed().as_secs_f64();
-    Ok(ExtractSummary {
-        stimuli: n,
-        layers,
-        forward_seconds: forward,
-        images_per_second: n as f64 / secs.max(1e-9),
-    })
+    Ok((layers, forward))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_grouped_in_forward_order_within_the_memory() {
+        let layers: Vec<(String, usize)> = [("a", 5000), ("b", 3000), ("small", 10), ("c", 4000)]
+            .iter()
+            .map(|(n, p)| (n.to_string(), *p))
+            .collect();
+        // 100 images, 50 components: (100 + 50) × p × 4 bytes per reduced layer.
+        let cost = |p: usize| pca_layer_bytes(p, 100, 50);
+        assert_eq!(cost(10), 0, "a layer that is not reduced holds nothing");
+        assert_eq!(cost(5000), 150 * 5000 * 4);
+        let names =
+            |g: Vec<Vec<String>>| -> Vec<String> { g.iter().map(|v| v.join(" ")).collect() };
+        let all = cost(5000) + cost(3000) + cost(4000);
+        assert_eq!(names(plan_groups(&layers, 100, 50, all)), ["a b small c"]);
+        assert_eq!(
+            names(plan_groups(&layers, 100, 50, cost(5000) + cost(3000))),
+            ["a b small", "c"]
+        );
+        // Too little for any layer: one layer per group, none dropped.
+        assert_eq!(
+            names(plan_groups(&layers, 100, 50, 1)),
+            ["a", "b small", "c"]
+        );
+        // With few images, at most n − 1 components.
+        assert_eq!(pca_layer_bytes(5000, 10, 50), (10 + 9) * 5000 * 4);
+    }
 }

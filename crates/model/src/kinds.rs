@@ -246,6 +246,7 @@ impl StageKind for ExtractKind {
             layers: p.layers,
             producer: Some(ctx.stage.to_string()),
             pca,
+            memory: ctx.memory,
         };
         let stimuli = Stimuli::from_path(ctx.one_input("stimuli")?);
         let progress =

@@ -194,6 +194,7 @@ fn every_figure_of_the_html_report_loads_in_chromium() {
         log: &log,
         runtime: None,
         resume_dir: &resume,
+        memory: None,
         progress: &|_| {},
     };
     ventral_report::ReportKind.run(&ctx).unwrap();

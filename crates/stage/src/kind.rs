@@ -133,6 +133,9 @@ pub struct StageContext<'a> {
     /// work a killed run can resume (a training run's epoch checkpoints). Created by the
     /// kind when it needs it; the engine removes it once the output is stored.
     pub resume_dir: &'a Path,
+    /// The memory the stage asked for (`resources.mem`, in bytes), if it did: a kind that
+    /// can trade time for memory (layer PCA at extraction) keeps within it.
+    pub memory: Option<u64>,
     /// Report progress (shown in the live display).
     pub progress: &'a (dyn Fn(&str) + Sync),
 }

@@ -178,8 +178,10 @@ impl WorldConfig {
             repetitions: 50,
             sites: [88, 168],
             ceilings: [0.90, 0.82],
-            objectome_per_object: 100,
-            trials_per_image: 391,
+            // Rajalingham2018's I2n: 240 test images (10 per object) against ≈ 927k human
+            // trials, ≈ 168 per image and distractor (SPEC "Behaviour").
+            objectome_per_object: 10,
+            trials_per_image: 3_864,
             objectome_fitting_per_object: 90,
             imagenet: [1000, 1300, 50],
             imagenet_size: 256,

@@ -247,6 +247,7 @@ pub fn run_extract(a: &ExtractArgs, workspace: Option<&Path>) -> Result<ExtractS
         layers: layers.to_vec(),
         producer: None,
         pca,
+        memory: a.memory,
     };
     let s = write_fresh(output, |tmp| -> Result<_> {
         Ok(extract(

@@ -108,6 +108,7 @@ fn run_stage(file: &std::path::Path) -> Result<ExitCode> {
         log: &req.log,
         runtime: req.runtime.as_deref(),
         resume_dir: &req.resume_dir,
+        memory: req.memory,
         progress: &progress,
     };
     Ok(match kind.run(&ctx) {
