@@ -4,8 +4,8 @@
 # disk at the real datasets' sizes.
 #
 #   1. `ventral synth --size full`: the world at the paper's sizes (HvM's 5,760 images, the
-#      MajajHong2015 recordings at 50 repetitions × 256 sites, the objectome's 2,400 test and
-#      2,160 fitting images with their human trials, Kar2019's 1,320 images at 40
+#      MajajHong2015 recordings at 50 repetitions × 256 sites, the objectome's 240 test images
+#      with ≈ 927k human trials and its 2,160 fitting images, Kar2019's 1,320 images at 40
 #      repetitions, …) in the publishers' formats — except ImageNet and CIFAR-100, written as
 #      a stated subset (FRACTION of ImageNet's validation split and of CIFAR-100, one training
 #      image per ImageNet class, which the real profile never trains on).
