@@ -441,6 +441,9 @@ pub fn extract(
     })
 }
 
+/// A store an extraction wrote: `(store folder, layer, neuroids)`.
+type Written = (String, String, usize);
+
 /// One pass of the stimuli through the model, writing the stores of `group`'s layers (all
 /// registered layers when empty), each reduced by its PCA in `pcas` if it has one. Returns
 /// `(store folder, layer, neuroids)` in forward order and the seconds in forward passes.
@@ -451,7 +454,7 @@ fn extract_pass(
     opts: &ExtractOptions,
     (group, pcas): (&[String], &Fitted),
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<(Vec<(String, String, usize)>, f64)> {
+) -> Result<(Vec<Written>, f64)> {
     let n = table.num_rows();
     let size = model.net.config.resolution as u32;
     let device = model.vs.device();
