@@ -426,6 +426,10 @@ fn a_zoo_model_trains_and_extracts_under_torchvision_names() {
     ]);
     assert_eq!(stores_of(&low), stores);
     assert_eq!(
+        (v["passes"].as_u64(), low["passes"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
         files_of(&ws.path().join("pca")),
         files_of(&ws.path().join("pca-low"))
     );
@@ -563,13 +567,22 @@ fn model_stage_kinds_in_a_pipeline() {
              model = {{ width = 0.125, resolution = 32, times = [1, 1, 1] }}\n\
              recipe = {{ epochs = 1, batch = 5, lr = 0.01, seed = 1 }}\ndevice = \"cpu\"\n\n\
              [stages.top1]\nkind = \"evaluate\"\ninputs = {{ weights = \"stage:train\", index = \"stage:index\" }}\ndevice = \"cpu\"\n\n\
-             [stages.acts]\nkind = \"extract\"\ninputs = {{ weights = \"stage:train\", stimuli = \"{rel}/val\" }}\ndevice = \"cpu\"\n"
+             [stages.acts]\nkind = \"extract\"\ninputs = {{ weights = \"stage:train\", stimuli = \"{rel}/val\" }}\ndevice = \"cpu\"\n\n\
+             [stages.pcs]\nkind = \"extract\"\ninputs = {{ weights = \"stage:train\", stimuli = \"{rel}/val\", pca_images = \"stage:index\" }}\n\
+             layers = [\"V4.output-t0\", \"IT.output-t0\"]\npca = 3\ndevice = \"cpu\"\nresources = {{ mem = \"1K\" }}\n"
         ),
     );
     let r = ws.json(&["run", "--json"]);
     let mut ran = ws.ran(&r);
     ran.sort();
-    assert_eq!(ran, ["acts", "index", "top1", "train"]);
+    assert_eq!(ran, ["acts", "index", "pcs", "top1", "train"]);
+    // The stage's memory reaches the extraction: its two PCA'd layers, a pass each.
+    let key = ws.json(&["show", "pcs"])["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let log = std::fs::read_to_string(ws.path().join(format!(".ventral/logs/{key}.log"))).unwrap();
+    assert!(log.contains("2 passes over the images"), "{log}");
     let r = ws.json(&["run", "--json"]);
     assert!(ws.ran(&r).is_empty());
     let csv = ws.ok(&[
@@ -578,7 +591,8 @@ fn model_stage_kinds_in_a_pipeline() {
         "csv",
         "SELECT count(*) AS n FROM assemblies WHERE kind = 'activations'",
     ]);
-    assert!(csv.contains("\n5"), "{csv}"); // V1, V2, V4, IT at one timestep each, avgpool
+    // acts: V1, V2, V4, IT at one timestep each, avgpool; pcs: V4 and IT.
+    assert!(csv.contains("\n7"), "{csv}");
     let show = ws.ok(&["show", "train"]);
     assert!(show.contains("epochs/001"), "{show}");
 

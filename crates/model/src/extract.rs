@@ -246,6 +246,9 @@ pub struct ExtractSummary {
     pub forward_seconds: f64,
     /// Images per second of the whole extraction.
     pub images_per_second: f64,
+    /// Passes over the images: 1, or with a layer PCA the groups of layers that fit the
+    /// memory.
+    pub passes: usize,
 }
 
 enum Source {
@@ -438,6 +441,7 @@ pub fn extract(
         layers,
         forward_seconds: forward,
         images_per_second: n as f64 / secs.max(1e-9),
+        passes: groups.len(),
     })
 }
 

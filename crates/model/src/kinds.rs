@@ -246,15 +246,20 @@ impl StageKind for ExtractKind {
             layers: p.layers,
             producer: Some(ctx.stage.to_string()),
             pca,
-            memory: ctx.memory,
+            // Three quarters of what the stage asked for: the rest is the model's, its
+            // batches' and the writers' (a cluster kills a job past its `--mem`).
+            memory: ctx.memory.map(|m| m / 4 * 3),
         };
         let stimuli = Stimuli::from_path(ctx.one_input("stimuli")?);
         let progress =
             |done: usize, total: usize| (ctx.progress)(&format!("{done}/{total} images"));
         let s = extract(&model, &stimuli, ctx.out_dir, &opts, &progress)?;
         (ctx.progress)(&format!(
-            "{} stimuli, {:.1} images/s",
-            s.stimuli, s.images_per_second
+            "{} stimuli, {:.1} images/s, {} pass{} over the images",
+            s.stimuli,
+            s.images_per_second,
+            s.passes,
+            if s.passes == 1 { "" } else { "es" }
         ));
         Ok(())
     }
