@@ -257,6 +257,7 @@ fn i2n<'py>(
     d.set_item("ceiling_raw", s.ceiling_raw.map(|v| v.into_pyarray(py)))?;
     d.set_item("ceiling", s.ceiling)?;
     d.set_item("ceiled", s.ceiled)?;
+    d.set_item("ceiling_error", s.ceiling_error)?;
     Ok(d)
 }
 

@@ -125,6 +125,17 @@ def test_i2n_is_brainscores(bs, seed):
     assert abs(float(got_c.values) - float(want_c.values)) < TOL
 
 
+def test_i2n_ceiling_fails_where_brainscores_does(bs):
+    """Four trials per (image, distractor): a random half misses a cell the other half has;
+    Brain-Score's ceiling asserts there, ours raises naming the split and the cell."""
+    import ventral.brainscore as vb
+    trials = xr_trials(behaviour_problem(5, trials_per_image=20), bs["BehavioralAssembly"])
+    with pytest.raises(AssertionError):
+        bs["I2n"]().ceiling(trials)
+    with pytest.raises(ValueError, match=r"split \d of 2 .*the cell"):
+        vb.I2n().ceiling(trials)
+
+
 def test_i2n_on_a_real_probabilities_file(bs, shared_data):
     """Brain-Score's own AlexNet probabilities (a real BrainIO file) against generated
     trials on its 240 images and 24 objects."""

@@ -7,7 +7,8 @@ import pytest
 
 import ventral
 import ventral.brainscore as vb
-from conftest import neural_problem, xr_features, xr_recordings
+from conftest import (behaviour_problem, neural_problem, xr_features, xr_probabilities,
+                      xr_recordings, xr_trials)
 
 
 def test_missing_coordinate_is_named():
@@ -124,3 +125,14 @@ def test_the_gil_is_released():
     th.join()
     # With the GIL held for the whole call the ticker would not run during it.
     assert len(ticks) > max(3, one / 0.01), (len(ticks), one)
+
+
+def test_a_ceiling_without_enough_trials_names_the_split_and_the_cell():
+    # Four trials per (image, distractor): a random half of them misses cells the other has.
+    b = behaviour_problem(5, trials_per_image=20)
+    probs, trials = xr_probabilities(b), xr_trials(b)
+    with pytest.raises(ValueError, match=r"split \d of 2 .*the cell \(image `img\d+`, choice `o\d`\)"):
+        vb.I2n().ceiling(trials)
+    with pytest.warns(UserWarning, match=r"I2n has no ceiling: split \d of 2"):
+        s = ventral.metrics.i2n(probs, trials)
+    assert s.ceiling is None and s.ceiled is None

@@ -227,7 +227,7 @@ class I2n:
                          repetitions=self.repetitions, seed=self.seed)
         if d["ceiling"] is None:
             raise ValueError("I2n ceiling: a half of the trials lacks an (image, distractor) cell "
-                             "the other half has (too few trials per cell)")
+                             f"the other half has (too few trials per cell): {d['ceiling_error']}")
         raw = np.asarray(d["ceiling_raw"])
         return _bs_score(d["ceiling"], float(np.std(raw)),
                          _assembly(raw, ["split"], {"split": np.arange(len(raw))}))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
+import warnings
 
 import numpy as np
 
@@ -223,8 +224,9 @@ def i2n(
 
     ``value`` is the mean over the ``repetitions`` split halves of the model–human
     correlation (``raw``, one per repetition); ``ceiling`` the humans' split-half
-    correlation (``None`` when a half lacks a cell, where Brain-Score's assertion fails);
-    ``ceiled`` the mean over repetitions of r / √ceiling.
+    correlation (``None`` when a half lacks a cell, where Brain-Score's assertion fails:
+    a warning then names the split and the cell); ``ceiled`` the mean over repetitions of
+    r / √ceiling.
     """
     p = matrix(probabilities, ("presentation", "choice"), "probabilities", np.float64)
     if is_xarray(probabilities):
@@ -249,6 +251,8 @@ def i2n(
     if d["ceiling"] is not None:
         raw = np.asarray(d["ceiling_raw"])
         c = Score(d["ceiling"], float(np.std(raw)), raw, raw)
+    else:
+        warnings.warn(f"I2n has no ceiling: {d['ceiling_error']}", stacklevel=2)
     return Score(d["score"], d["score_error"], np.asarray(d["raw"]), np.asarray(d["raw"]), c,
                  d["ceiled"])
 
